@@ -1,0 +1,1 @@
+# admin: rules go here

@@ -1,0 +1,1 @@
+# backing-store: rules go here

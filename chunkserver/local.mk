@@ -1,0 +1,1 @@
+# chunkserver: rules go here

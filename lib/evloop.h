@@ -1,0 +1,63 @@
+/*
+ * The event loop every Shoal process runs: epoll for fds, a min-heap of
+ * timers on CLOCK_MONOTONIC, and a thread-safe post queue woken through an
+ * eventfd.  One loop is driven by exactly one thread; every function below
+ * except sl_loop_post() and sl_loop_stop() must be called on that thread.
+ *
+ * A foreign loop (libuv under libraft in the master) can be embedded: its
+ * backend fd joins our epoll set, before each wait its timeout bounds ours,
+ * and after each wake it runs non-blocking.
+ */
+#ifndef SHOAL_EVLOOP_H
+#define SHOAL_EVLOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct sl_loop;
+
+typedef void (*sl_fd_cb)(struct sl_loop *loop, int fd, uint32_t events, void *arg);
+
+struct sl_timer {
+	uint64_t when_ms;		/* absolute, sl_now_ms() clock */
+	unsigned int heap_idx;		/* 0: not armed */
+	void (*cb)(struct sl_timer *t, void *arg);
+	void *arg;
+};
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+uint64_t sl_now_ms(void);
+uint64_t sl_now_us(void);
+
+struct sl_loop *sl_loop_new(void);
+/* Frees the loop; fds are not closed, pending posts are dropped. */
+void sl_loop_free(struct sl_loop *loop);
+
+/* events: EPOLLIN / EPOLLOUT (edge or level as the caller asks). One cb per fd. */
+int sl_loop_add_fd(struct sl_loop *loop, int fd, uint32_t events, sl_fd_cb cb, void *arg);
+int sl_loop_mod_fd(struct sl_loop *loop, int fd, uint32_t events);
+/* Safe to call from inside any callback, including for fds with events pending. */
+void sl_loop_del_fd(struct sl_loop *loop, int fd);
+
+void sl_timer_init(struct sl_timer *t, void (*cb)(struct sl_timer *t, void *arg), void *arg);
+/* (Re)arms t to fire once after delay_ms. */
+void sl_timer_arm(struct sl_loop *loop, struct sl_timer *t, uint64_t delay_ms);
+void sl_timer_cancel(struct sl_loop *loop, struct sl_timer *t);
+static inline bool sl_timer_armed(const struct sl_timer *t) { return t->heap_idx != 0; }
+
+/* Any thread: run fn(arg) on the loop's thread soon, in posting order. 0 or -errno. */
+int sl_loop_post(struct sl_loop *loop, void (*fn)(void *arg), void *arg);
+
+/* Runs until sl_loop_stop(); returns 0, or -errno if epoll failed. */
+int sl_loop_run(struct sl_loop *loop);
+/* Any thread (and signal-safe through the eventfd): make sl_loop_run() return. */
+void sl_loop_stop(struct sl_loop *loop);
+/* One iteration: wait at most max_wait_ms (-1: until something happens). */
+int sl_loop_run_once(struct sl_loop *loop, int max_wait_ms);
+
+/* See the header comment.  timeout() returns ms (-1: no limit); run() must not block. */
+int sl_loop_embed(struct sl_loop *loop, int poll_fd, int (*timeout)(void *arg),
+		  void (*run)(void *arg), void *arg);
+
+#endif

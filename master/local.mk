@@ -1,0 +1,1 @@
+# master: rules go here
