@@ -1,0 +1,1 @@
+# tests/tools: rules go here
