@@ -5,3 +5,4 @@ include $(srcdir)/tests/unit/master.mk
 include $(srcdir)/tests/unit/client.mk
 include $(srcdir)/tests/fuzz/local.mk
 include $(srcdir)/tests/tools/local.mk
+include $(srcdir)/tests/bench/local.mk
