@@ -16,11 +16,13 @@ lib_libshoal_la_SOURCES = \
 	lib/frame.c lib/frame.h \
 	lib/msg_types.c lib/msg_types.h \
 	lib/evloop.c lib/evloop.h \
-	lib/rpc.c lib/rpc.h \
+	lib/rpc.c lib/rpc.h lib/rpc_internal.h \
+	lib/rpc_server.c lib/rpc_util.c \
 	lib/config.c lib/config.h
 nodist_lib_libshoal_la_SOURCES = lib/shoal.pb-c.c lib/shoal.pb-c.h
 # PIC so that the gateway module (a shared object loaded by tgtd) can link it.
 lib_libshoal_la_CFLAGS = $(AM_CFLAGS) -fPIC $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
 lib_libshoal_la_LIBADD = $(PROTOBUF_C_LIBS) $(LIBCONFIG_LIBS) $(ISAL_LIBS)
 # client side: master link and the volume client (used by bs_shoal.so and shoal-admin)
-lib_libshoal_la_SOURCES += lib/master_client.c lib/master_client.h
+lib_libshoal_la_SOURCES += lib/master_client.c lib/master_client.h \
+	lib/client.c lib/client.h lib/client_io.c lib/client_int.h

@@ -1,0 +1,347 @@
+/*
+ * The volume client (client.h): its I/O thread, chunkserver connections,
+ * opening and closing volumes, and handing I/Os to the I/O thread.  The
+ * per-I/O state machine is in client_io.c.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "client_int.h"
+#include "log.h"
+#include "msg_types.h"
+#include "status.h"
+
+#define SL_CHUNK_SHIFT_MIN	12
+#define SL_CHUNK_SHIFT_MAX	40
+#define SL_MAX_CHUNKS		(1ull << 24)	/* map entries per volume */
+
+static void *client_thread(void *arg)
+{
+	struct sl_client *c = arg;
+	int rc = sl_loop_run(c->loop);
+
+	if (rc)
+		sl_err("client: I/O loop failed: %s", strerror(-rc));
+	return NULL;
+}
+
+struct sl_client *sl_client_new(const struct sl_str_list *masters, const struct sl_client_opts *opts)
+{
+	struct sl_client *c = calloc(1, sizeof(*c));
+	sigset_t all, old;
+	int rc;
+
+	if (!c)
+		return NULL;
+	INIT_LIST_HEAD(&c->links);
+	c->deadline_ms = opts && opts->deadline_ms ? opts->deadline_ms : 30000;
+	c->rpc_timeout_ms = opts && opts->rpc_timeout_ms ? opts->rpc_timeout_ms : 5000;
+	c->loop = sl_loop_new();
+	if (!c->loop)
+		goto fail;
+	c->mc = sl_master_client_new(c->loop, masters);
+	if (!c->mc) {
+		sl_err("client: no usable master address");
+		goto fail;
+	}
+	/*
+	 * The thread must not take any signal: inside tgtd, a SIGUSR2 meant
+	 * for the main thread's signalfd would kill the process.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&c->thread, NULL, client_thread, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		sl_err("client: cannot start I/O thread: %s", strerror(rc));
+		goto fail;
+	}
+	c->thread_started = true;
+	return c;
+fail:
+	if (c->mc)
+		sl_master_client_free(c->mc);
+	if (c->loop)
+		sl_loop_free(c->loop);
+	free(c);
+	return NULL;
+}
+
+void sl_client_free(struct sl_client *c)
+{
+	struct sl_cs_link *l, *tmp;
+
+	if (!c)
+		return;
+	if (c->thread_started) {
+		sl_loop_stop(c->loop);
+		pthread_join(c->thread, NULL);
+	}
+	/* The loop no longer runs: this thread is the only one touching it. */
+	list_for_each_entry_safe(l, tmp, &c->links, node) {
+		list_del_init(&l->node);
+		sl_conn_close(l->conn);
+		free(l);
+	}
+	sl_master_client_free(c->mc);
+	sl_loop_free(c->loop);
+	free(c);
+}
+
+struct sl_cs_link *sl_client_link(struct sl_client *c, const char *addr)
+{
+	struct sl_cs_link *l;
+	struct sl_conn_opts o = { .connect_timeout_ms = 1000, .backoff_min_ms = 20, .backoff_max_ms = 1000 };
+
+	if (strlen(addr) >= SL_CLIENT_ADDR_MAX)
+		return NULL;
+	list_for_each_entry(l, &c->links, node)
+		if (!strcmp(l->addr, addr))
+			return l;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	snprintf(l->addr, sizeof(l->addr), "%s", addr);
+	l->conn = sl_conn_connect(c->loop, addr, &o);
+	if (!l->conn) {
+		sl_warn("client: bad chunkserver address '%s'", addr);
+		free(l);
+		return NULL;
+	}
+	list_add_tail(&l->node, &c->links);
+	return l;
+}
+
+/* ---- opening a volume: a VOLUME_INFO call made on the I/O thread ---- */
+
+struct open_ctx {
+	struct sl_client *c;
+	const char *name;
+	uint32_t deadline_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	int status;
+	struct sl_volume_info info;
+};
+
+static void open_signal(struct open_ctx *o, int status)
+{
+	pthread_mutex_lock(&o->lock);
+	o->status = status;
+	o->done = true;
+	pthread_cond_signal(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+static int info_from_msg(const Shoal__VolumeInfo *vi, struct sl_volume_info *out)
+{
+	if (!vi || vi->uuid.len != 16 || !vi->name || strlen(vi->name) >= sizeof(out->name) ||
+	    vi->chunk_shift < SL_CHUNK_SHIFT_MIN || vi->chunk_shift > SL_CHUNK_SHIFT_MAX ||
+	    !vi->size || (vi->size & 511) ||
+	    ((vi->size + (1ull << vi->chunk_shift) - 1) >> vi->chunk_shift) > SL_MAX_CHUNKS)
+		return SL_E_PROTO;
+	memset(out, 0, sizeof(*out));
+	out->id = vi->id;
+	snprintf(out->name, sizeof(out->name), "%s", vi->name);
+	memcpy(out->uuid, vi->uuid.data, 16);
+	out->size = vi->size;
+	out->chunk_shift = vi->chunk_shift;
+	out->replicas = vi->replicas;
+	out->min_replicas = vi->min_replicas;
+	out->flags = vi->flags;
+	return SL_OK;
+}
+
+static void open_reply(int status, const ProtobufCMessage *reply, void *arg)
+{
+	struct open_ctx *o = arg;
+
+	if (status == SL_OK)
+		status = info_from_msg(reply ? ((const Shoal__VolumeRep *)reply)->volume : NULL, &o->info);
+	open_signal(o, status);
+}
+
+static void open_begin(void *arg)
+{
+	struct open_ctx *o = arg;
+	Shoal__VolumeNameReq rq = SHOAL__VOLUME_NAME_REQ__INIT;
+	int rc;
+
+	rq.name = (char *)o->name;
+	rc = sl_master_call(o->c->mc, SL_MSG_M_VOLUME_INFO, &rq.base, o->deadline_ms, open_reply, o);
+	if (rc)
+		open_signal(o, rc);
+}
+
+int sl_volume_open(struct sl_client *c, const char *name, uint32_t deadline_ms, struct sl_volume **out)
+{
+	struct open_ctx o = { .c = c, .name = name, .deadline_ms = deadline_ms };
+	struct sl_volume *v;
+	uint64_t i;
+	int rc;
+
+	*out = NULL;
+	if (!name || !*name)
+		return SL_E_INVAL;
+	pthread_mutex_init(&o.lock, NULL);
+	pthread_cond_init(&o.cond, NULL);
+	rc = sl_loop_post(c->loop, open_begin, &o);
+	if (rc) {
+		rc = SL_E_INTERNAL;
+		goto out;
+	}
+	/* The master call ends by its deadline, so this wait is bounded. */
+	pthread_mutex_lock(&o.lock);
+	while (!o.done)
+		pthread_cond_wait(&o.cond, &o.lock);
+	pthread_mutex_unlock(&o.lock);
+	rc = o.status;
+	if (rc != SL_OK)
+		goto out;
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		rc = SL_E_INTERNAL;
+		goto out;
+	}
+	v->c = c;
+	v->info = o.info;
+	v->nchunks = (v->info.size + (1ull << v->info.chunk_shift) - 1) >> v->info.chunk_shift;
+	v->map = calloc(v->nchunks, sizeof(*v->map));
+	if (!v->map) {
+		free(v);
+		rc = SL_E_INTERNAL;
+		goto out;
+	}
+	for (i = 0; i < v->nchunks; i++)
+		INIT_LIST_HEAD(&v->map[i].waiters);
+	pthread_mutex_init(&v->lock, NULL);
+	pthread_cond_init(&v->cond, NULL);
+	*out = v;
+out:
+	pthread_cond_destroy(&o.cond);
+	pthread_mutex_destroy(&o.lock);
+	return rc;
+}
+
+const struct sl_volume_info *sl_volume_get_info(const struct sl_volume *v)
+{
+	return &v->info;
+}
+
+void sl_volume_op_put(struct sl_volume *v)
+{
+	pthread_mutex_lock(&v->lock);
+	if (--v->ops == 0)
+		pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+
+void sl_volume_close(struct sl_volume *v)
+{
+	if (!v)
+		return;
+	/* Each op ends by its deadline and frees itself soon after. */
+	pthread_mutex_lock(&v->lock);
+	while (v->ops)
+		pthread_cond_wait(&v->cond, &v->lock);
+	pthread_mutex_unlock(&v->lock);
+	pthread_cond_destroy(&v->cond);
+	pthread_mutex_destroy(&v->lock);
+	free(v->map);
+	free(v);
+}
+
+int sl_volume_submit(struct sl_volume *v, struct sl_io *io)
+{
+	void *op;
+	unsigned int shift;
+
+	if (!io || !io->done)
+		return SL_E_INVAL;
+	switch (io->op) {
+	case SL_IO_FLUSH:
+		break;
+	case SL_IO_READ:
+	case SL_IO_WRITE:
+	case SL_IO_UNMAP:
+		if (!io->length || (io->op != SL_IO_UNMAP && !io->buf))
+			return SL_E_INVAL;
+		break;
+	case SL_IO_WRITE_SAME:
+		if (!io->length || !io->buf || !io->blk_len || io->length % io->blk_len)
+			return SL_E_INVAL;
+		break;
+	case SL_IO_CAW:
+		/* Atomic only within one chunk; a frame carries both halves. */
+		shift = sl_split_unit_shift(io->op, v->info.chunk_shift);
+		if (!io->length || !io->buf || sl_split_count(io->offset, io->length, shift) != 1)
+			return SL_E_INVAL;
+		break;
+	default:
+		return SL_E_INVAL;
+	}
+	if (io->op != SL_IO_FLUSH &&
+	    (io->offset > v->info.size || io->length > v->info.size - io->offset))
+		return SL_E_RANGE;
+	io->status = SL_E_INTERNAL;
+	io->miscompare_offset = 0;
+	op = sl_client_op_new(v, io);
+	if (!op)
+		return SL_E_INTERNAL;
+	pthread_mutex_lock(&v->lock);
+	v->ops++;
+	pthread_mutex_unlock(&v->lock);
+	if (sl_loop_post(v->c->loop, sl_client_io_begin, op)) {
+		free(op);
+		sl_volume_op_put(v);
+		return SL_E_INTERNAL;
+	}
+	return 0;
+}
+
+struct sync_ctx {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	void (*user_done)(struct sl_io *io);
+	void *user_arg;
+};
+
+static void sync_done(struct sl_io *io)
+{
+	struct sync_ctx *s = io->arg;
+
+	pthread_mutex_lock(&s->lock);
+	s->done = true;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int sl_volume_io_sync(struct sl_volume *v, struct sl_io *io)
+{
+	struct sync_ctx s = { .done = false };
+	int rc;
+
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.cond, NULL);
+	s.user_done = io->done;
+	s.user_arg = io->arg;
+	io->done = sync_done;
+	io->arg = &s;
+	rc = sl_volume_submit(v, io);
+	if (rc == 0) {
+		pthread_mutex_lock(&s.lock);
+		while (!s.done)
+			pthread_cond_wait(&s.cond, &s.lock);
+		pthread_mutex_unlock(&s.lock);
+		rc = io->status;
+	}
+	io->done = s.user_done;
+	io->arg = s.user_arg;
+	pthread_cond_destroy(&s.cond);
+	pthread_mutex_destroy(&s.lock);
+	return rc;
+}

@@ -1,0 +1,115 @@
+/*
+ * The volume client: what bs_shoal.so (and tools) use to do block I/O on a
+ * Shoal volume.
+ *
+ * A client owns one I/O thread running an sl_loop, a master link
+ * (master_client.h) and one pipelined connection per chunkserver address.
+ * A volume is opened by name; its chunk map (chunk id, version, epoch,
+ * primary) is cached and refreshed when a chunkserver answers
+ * STALE_VERSION / NOT_PRIMARY / NOENT or is unreachable.
+ *
+ * An I/O is split at chunk boundaries and the pieces go to each chunk's
+ * primary in parallel.  Every I/O has a deadline: retries after lease moves
+ * and replica changes happen inside it and are invisible to the caller, and
+ * the completion callback runs exactly once, by the deadline, on the I/O
+ * thread.  Chunks never written (chunk id 0) read as zeros without a round
+ * trip to a chunkserver.
+ *
+ * Threading: sl_client_new/free, sl_volume_open/close are blocking calls
+ * for any thread but the I/O thread; sl_volume_submit may be called from
+ * any thread.
+ */
+#ifndef SHOAL_CLIENT_H
+#define SHOAL_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+#include "list.h"
+
+struct sl_client;
+struct sl_volume;
+
+#define SL_VOL_F_THIN		1u
+#define SL_VOL_F_WRITE_BACK	2u
+
+struct sl_client_opts {
+	uint32_t deadline_ms;		/* default per I/O; 0: 30000 */
+	uint32_t rpc_timeout_ms;	/* one RPC to a chunkserver; 0: 5000 */
+};
+
+struct sl_volume_info {
+	uint64_t id;
+	char name[256];
+	uint8_t uuid[16];
+	uint64_t size;
+	uint32_t chunk_shift;
+	uint32_t replicas;
+	uint32_t min_replicas;
+	uint32_t flags;			/* SL_VOL_F_* */
+};
+
+enum sl_io_op {
+	SL_IO_READ,
+	SL_IO_WRITE,
+	SL_IO_WRITE_SAME,	/* buf: one block of blk_len bytes, repeated over the range */
+	SL_IO_UNMAP,		/* range reads as zeros afterwards */
+	SL_IO_FLUSH,		/* every acknowledged write is durable */
+	SL_IO_CAW,		/* buf: compare half || write half, each `length` bytes */
+};
+
+struct sl_io {
+	enum sl_io_op op;
+	uint64_t offset;		/* bytes into the volume */
+	uint64_t length;		/* bytes */
+	void *buf;
+	uint32_t blk_len;		/* WRITE_SAME */
+	bool fua;
+	uint32_t deadline_ms;		/* 0: the client's default */
+	void (*done)(struct sl_io *io);	/* runs once, on the I/O thread */
+	void *arg;
+
+	/* results, valid in done() */
+	int status;			/* SL_OK or SL_E_* */
+	uint64_t miscompare_offset;	/* CAW / MISCOMPARE: byte offset of the first difference */
+};
+
+/* NULL on failure (logged). */
+struct sl_client *sl_client_new(const struct sl_str_list *masters, const struct sl_client_opts *opts);
+/* Every volume must be closed first. */
+void sl_client_free(struct sl_client *c);
+
+/* SL_OK and *out, or SL_E_NOENT (no such volume), SL_E_TIMEDOUT, ... */
+int sl_volume_open(struct sl_client *c, const char *name, uint32_t deadline_ms, struct sl_volume **out);
+const struct sl_volume_info *sl_volume_get_info(const struct sl_volume *v);
+/* Waits for the volume's I/Os in flight (each ends by its deadline). */
+void sl_volume_close(struct sl_volume *v);
+
+/*
+ * Starts io; 0 when under way (io->done will run), or SL_E_INVAL / SL_E_RANGE
+ * for an I/O that is malformed or outside the volume (done will not run).
+ * io and its buffer must stay valid until done() runs.
+ */
+int sl_volume_submit(struct sl_volume *v, struct sl_io *io);
+
+/* Synchronous form for tools and tests; never call on the I/O thread. */
+int sl_volume_io_sync(struct sl_volume *v, struct sl_io *io);
+
+/*
+ * Splitting (exposed for the unit tests): the piece of [offset, offset+len)
+ * that starts at `pos` ends at the next multiple of 1 << unit_shift or at
+ * the end of the range, whichever comes first.
+ */
+static inline uint64_t sl_split_piece_len(uint64_t pos, uint64_t end, unsigned int unit_shift)
+{
+	uint64_t next = ((pos >> unit_shift) + 1) << unit_shift;
+
+	return (next < end ? next : end) - pos;
+}
+/* How many pieces [offset, offset+len) splits into. */
+uint64_t sl_split_count(uint64_t offset, uint64_t len, unsigned int unit_shift);
+/* The unit the client splits op at for a volume with chunk_shift. */
+unsigned int sl_split_unit_shift(enum sl_io_op op, unsigned int chunk_shift);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * Internals shared by client.c (thread, volumes, connections) and
+ * client_io.c (the per-I/O state machine).  Everything here is touched
+ * only on the client's I/O thread, except the fields marked "lock".
+ */
+#ifndef SHOAL_CLIENT_INT_H
+#define SHOAL_CLIENT_INT_H
+
+#include <pthread.h>
+#include "client.h"
+#include "evloop.h"
+#include "list.h"
+#include "master_client.h"
+#include "rpc.h"
+
+#define SL_CLIENT_ADDR_MAX	128
+
+/* One pipelined connection per chunkserver address, kept for the client's life. */
+struct sl_cs_link {
+	struct list_head node;
+	char addr[SL_CLIENT_ADDR_MAX];
+	struct sl_conn *conn;
+};
+
+struct sl_client {
+	struct sl_loop *loop;
+	pthread_t thread;
+	bool thread_started;
+	struct sl_master_client *mc;
+	struct list_head links;
+	uint32_t deadline_ms;
+	uint32_t rpc_timeout_ms;
+};
+
+/*
+ * Cached location of one chunk.  valid means chunk_id != 0 and a primary
+ * is known: zero answers are not cached, because another gateway may
+ * allocate the chunk at any time and a read must then see its data.
+ * While a lookup for the chunk is in flight, pieces that need it wait on
+ * `waiters` instead of sending their own.
+ */
+struct sl_chunk_ent {
+	uint64_t chunk_id;
+	uint64_t version;
+	uint64_t epoch;
+	struct sl_cs_link *primary;
+	bool valid;
+	bool lookup;
+	struct list_head waiters;
+};
+
+struct sl_volume {
+	struct sl_client *c;
+	struct sl_volume_info info;
+	uint64_t nchunks;
+	struct sl_chunk_ent *map;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned int ops;		/* lock: ops allocated and not yet freed */
+};
+
+struct sl_cs_link *sl_client_link(struct sl_client *c, const char *addr);
+/* client_io.c: runs on the I/O thread (posted by sl_volume_submit). */
+void sl_client_io_begin(void *arg);
+/* Called by client_io.c when an op's memory is gone. */
+void sl_volume_op_put(struct sl_volume *v);
+/* client_io.c: allocate an op for io (any thread); NULL on ENOMEM. */
+void *sl_client_op_new(struct sl_volume *v, struct sl_io *io);
+
+#endif

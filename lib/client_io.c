@@ -1,0 +1,576 @@
+/*
+ * One I/O on a volume: split into pieces at chunk (and frame) boundaries,
+ * each piece sent to its chunk's primary, retried inside the I/O's deadline.
+ *
+ * Piece state machine (all on the I/O thread):
+ *
+ *   START ──map entry valid──────────────────────────> SEND ──OK──> DONE
+ *     |  \──lookup in flight for the chunk──> WAIT       |
+ *     |                                        |         | STALE_VERSION, NOT_PRIMARY,
+ *     └──no lookup yet: start one────────────> WAIT      | NOENT, BUSY, UNAVAIL, TIMEDOUT,
+ *                                              |         | transport error: invalidate the
+ *      lookup answered: chunk known ─> SEND    |         | entry, then BACKOFF ─> START
+ *                       chunk_id 0 ─> ZERO ─> DONE (read: zeros; unmap: nothing to do)
+ *                       failed ─> BACKOFF ─> START, or DONE(error)
+ *
+ * The op ends (io->done) once: when every piece is done, at the first
+ * piece's final error, or when its deadline timer fires.  Pieces still out
+ * after that see op->finished and only free themselves; the op's memory
+ * lives until its last piece is gone, so late replies never touch the
+ * caller's buffer (which may be freed right after done()).
+ *
+ * Invariant: a piece is in exactly one place -- a waiters list, an RPC
+ * in flight, an armed backoff timer, or being run by the current callback.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "client_int.h"
+#include "frame.h"
+#include "log.h"
+#include "msg_types.h"
+#include "status.h"
+
+#define OP_WINDOW		32	/* pieces in flight per op */
+#define BACKOFF_MIN_MS		10
+#define BACKOFF_MAX_MS		500
+#define IO_ERR_RETRIES		3
+#define DATA_UNIT_SHIFT		22	/* 4 MiB: well under SL_FRAME_MAX_DATA */
+#define NODATA_UNIT_SHIFT	30	/* CsWriteReq.length is 32 bits */
+
+struct op {
+	struct sl_volume *v;
+	struct sl_io *io;		/* NULL once finished */
+	uint64_t deadline;
+	struct sl_timer timer;
+	unsigned int unit_shift;
+	uint64_t next_pos, end;
+	unsigned int pieces;		/* alive */
+	int last_err;			/* last retryable failure, for the deadline answer */
+	bool finished;
+	bool pumping;
+	bool zero_block;		/* WRITE_SAME of zeros: like UNMAP on unwritten chunks */
+	unsigned int flushes;		/* FLUSH: answers outstanding */
+};
+
+struct piece {
+	struct list_head node;
+	struct op *op;
+	uint64_t pos, len;		/* volume bytes */
+	uint64_t index;			/* chunk */
+	uint64_t version;		/* map version the request was sent with */
+	uint32_t backoff_ms;
+	int io_errors;
+	struct sl_timer timer;
+};
+
+struct lookup_ctx {
+	struct sl_volume *v;
+	uint64_t index;
+	bool for_write;
+};
+
+static void op_pump(struct op *op);
+static void piece_start(struct piece *p);
+
+uint64_t sl_split_count(uint64_t offset, uint64_t len, unsigned int unit_shift)
+{
+	if (!len)
+		return 0;
+	return ((offset + len - 1) >> unit_shift) - (offset >> unit_shift) + 1;
+}
+
+unsigned int sl_split_unit_shift(enum sl_io_op op, unsigned int chunk_shift)
+{
+	unsigned int cap = (op == SL_IO_UNMAP || op == SL_IO_WRITE_SAME) ? NODATA_UNIT_SHIFT : DATA_UNIT_SHIFT;
+
+	return chunk_shift < cap ? chunk_shift : cap;
+}
+
+static bool op_needs_alloc(const struct op *op)
+{
+	switch (op->io->op) {
+	case SL_IO_WRITE:
+	case SL_IO_CAW:
+		return true;
+	case SL_IO_WRITE_SAME:
+		return !op->zero_block;
+	default:
+		return false;
+	}
+}
+
+static bool all_zero(const uint8_t *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+void *sl_client_op_new(struct sl_volume *v, struct sl_io *io)
+{
+	struct op *op = calloc(1, sizeof(*op));
+	uint32_t dl = io->deadline_ms ? io->deadline_ms : v->c->deadline_ms;
+
+	if (!op)
+		return NULL;
+	op->v = v;
+	op->io = io;
+	op->deadline = sl_now_ms() + dl;
+	op->unit_shift = sl_split_unit_shift(io->op, v->info.chunk_shift);
+	op->next_pos = io->offset;
+	op->end = io->offset + io->length;
+	op->last_err = SL_E_TIMEDOUT;
+	if (io->op == SL_IO_WRITE_SAME)
+		op->zero_block = all_zero(io->buf, io->blk_len);
+	return op;
+}
+
+static void op_maybe_free(struct op *op)
+{
+	struct sl_volume *v = op->v;
+
+	if (!op->finished || op->pieces || op->pumping || op->flushes)
+		return;
+	sl_timer_cancel(v->c->loop, &op->timer);
+	free(op);
+	sl_volume_op_put(v);
+}
+
+static void op_finish(struct op *op, int status)
+{
+	struct sl_io *io = op->io;
+
+	if (op->finished)
+		return;
+	op->finished = true;
+	op->io = NULL;
+	sl_timer_cancel(op->v->c->loop, &op->timer);
+	io->status = status;
+	if (status != SL_OK && status != SL_E_MISCOMPARE)
+		sl_debug("client: %s io op %d at %llu+%llu failed: %s", op->v->info.name, io->op,
+			 (unsigned long long)io->offset, (unsigned long long)io->length,
+			 sl_status_str(status));
+	io->done(io);
+}
+
+static void op_deadline_cb(struct sl_timer *t, void *arg)
+{
+	struct op *op = arg;
+
+	op_finish(op, op->last_err == SL_E_UNAVAIL ? SL_E_UNAVAIL : SL_E_TIMEDOUT);
+	op_maybe_free(op);
+}
+
+static void piece_free(struct piece *p)
+{
+	struct op *op = p->op;
+
+	sl_timer_cancel(op->v->c->loop, &p->timer);
+	free(p);
+	op->pieces--;
+}
+
+static void piece_done(struct piece *p, int status)
+{
+	struct op *op = p->op;
+
+	piece_free(p);
+	if (status != SL_OK)
+		op_finish(op, status);
+	else
+		op_pump(op);
+	op_maybe_free(op);
+}
+
+static void piece_timer_cb(struct sl_timer *t, void *arg)
+{
+	struct piece *p = arg;
+
+	piece_start(p);
+}
+
+/* A retryable failure: wait, then look the chunk up again. */
+static void piece_retry(struct piece *p, int status)
+{
+	struct op *op = p->op;
+	uint64_t now = sl_now_ms();
+	uint32_t wait = p->backoff_ms;
+
+	op->last_err = status;
+	if (op->finished) {
+		piece_free(p);
+		op_maybe_free(op);
+		return;
+	}
+	if (now + wait >= op->deadline) {
+		/* No time left for another try: the deadline timer answers. */
+		piece_free(p);
+		op_maybe_free(op);
+		return;
+	}
+	p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+	sl_timer_arm(op->v->c->loop, &p->timer, wait);
+}
+
+static void ent_invalidate(struct sl_chunk_ent *e, uint64_t version)
+{
+	if (e->valid && e->version == version)
+		e->valid = false;
+}
+
+/* The chunk was never written: nothing to fetch or to clear. */
+static void piece_zero(struct piece *p)
+{
+	struct op *op = p->op;
+	struct sl_io *io = op->io;
+
+	if (io->op == SL_IO_READ)
+		memset((uint8_t *)io->buf + (p->pos - io->offset), 0, p->len);
+	piece_done(p, SL_OK);
+}
+
+static bool retryable(int st)
+{
+	switch (st) {
+	case SL_E_STALE_VERSION:
+	case SL_E_STALE_EPOCH:
+	case SL_E_NOT_PRIMARY:
+	case SL_E_NOT_LEADER:
+	case SL_E_NOENT:
+	case SL_E_BUSY:
+	case SL_E_UNAVAIL:
+	case SL_E_TIMEDOUT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *reply, void *arg)
+{
+	struct piece *p = arg;
+	struct op *op = p->op;
+	struct sl_volume *v = op->v;
+	struct sl_chunk_ent *e = &v->map[p->index];
+	struct sl_io *io = op->io;
+	int st;
+
+	if (op->finished) {
+		piece_free(p);
+		op_maybe_free(op);
+		return;
+	}
+	if (status != SL_OK) {
+		ent_invalidate(e, p->version);
+		piece_retry(p, status);
+		return;
+	}
+	st = (int)reply->hdr.status;
+	if (st == SL_OK) {
+		if (io->op == SL_IO_READ) {
+			if (reply->data_len != p->len) {
+				sl_warn("client: %s: read of %llu bytes got %zu from %s", v->info.name,
+					(unsigned long long)p->len, reply->data_len, sl_conn_peer(c));
+				piece_done(p, SL_E_PROTO);
+				return;
+			}
+			memcpy((uint8_t *)io->buf + (p->pos - io->offset), reply->data, p->len);
+		}
+		piece_done(p, SL_OK);
+		return;
+	}
+	if (st == SL_E_MISCOMPARE && io->op == SL_IO_CAW) {
+		Shoal__CsWriteRep *rep = (Shoal__CsWriteRep *)protobuf_c_message_unpack(
+			&shoal__cs_write_rep__descriptor, NULL, reply->msg_len, reply->msg);
+
+		/* Offset of the first differing byte within the compared data. */
+		io->miscompare_offset = rep && rep->miscompare_offset < p->len ? rep->miscompare_offset : 0;
+		if (rep)
+			protobuf_c_message_free_unpacked(&rep->base, NULL);
+		piece_done(p, SL_E_MISCOMPARE);
+		return;
+	}
+	if (retryable(st) || (st == SL_E_IO && ++p->io_errors < IO_ERR_RETRIES)) {
+		sl_debug("client: %s chunk %llu v%llu at %s: %s, refreshing", v->info.name,
+			 (unsigned long long)e->chunk_id, (unsigned long long)p->version,
+			 sl_conn_peer(c), sl_status_str(st));
+		ent_invalidate(e, p->version);
+		piece_retry(p, st);
+		return;
+	}
+	piece_done(p, st);
+}
+
+static void piece_send(struct piece *p)
+{
+	struct op *op = p->op;
+	struct sl_volume *v = op->v;
+	struct sl_chunk_ent *e = &v->map[p->index];
+	struct sl_io *io = op->io;
+	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
+	uint64_t now = sl_now_ms();
+	uint64_t coff = p->pos - (p->index << v->info.chunk_shift);
+	uint32_t tmo;
+	int rc;
+
+	if (now >= op->deadline) {
+		piece_retry(p, op->last_err);
+		return;
+	}
+	tmo = op->deadline - now < v->c->rpc_timeout_ms ? (uint32_t)(op->deadline - now) : v->c->rpc_timeout_ms;
+	ref.chunk_id = e->chunk_id;
+	ref.version = e->version;
+	ref.epoch = e->epoch;
+	p->version = e->version;
+	if (io->op == SL_IO_READ) {
+		Shoal__CsReadReq rq = SHOAL__CS_READ_REQ__INIT;
+
+		rq.ref = &ref;
+		rq.offset = coff;
+		rq.length = (uint32_t)p->len;
+		rc = sl_rpc_call(e->primary->conn, SL_MSG_CS_READ, &rq.base, NULL, 0, tmo, piece_reply, p);
+	} else {
+		Shoal__CsWriteReq rq = SHOAL__CS_WRITE_REQ__INIT;
+		const void *data = NULL;
+		size_t dlen = 0;
+
+		rq.ref = &ref;
+		rq.offset = coff;
+		rq.length = (uint32_t)p->len;
+		rq.fua = io->fua;
+		switch (io->op) {
+		case SL_IO_WRITE:
+			rq.kind = SHOAL__WRITE_KIND__WRITE;
+			data = (const uint8_t *)io->buf + (p->pos - io->offset);
+			dlen = p->len;
+			break;
+		case SL_IO_WRITE_SAME:
+			rq.kind = SHOAL__WRITE_KIND__WRITE_SAME;
+			data = io->buf;
+			dlen = io->blk_len;
+			break;
+		case SL_IO_UNMAP:
+			rq.kind = SHOAL__WRITE_KIND__UNMAP;
+			break;
+		case SL_IO_CAW:
+			/* Never split (sl_volume_submit), so buf is exactly compare || write. */
+			rq.kind = SHOAL__WRITE_KIND__COMPARE_AND_WRITE;
+			data = io->buf;
+			dlen = 2 * p->len;
+			break;
+		default:
+			piece_done(p, SL_E_INTERNAL);
+			return;
+		}
+		rc = sl_rpc_call(e->primary->conn, SL_MSG_CS_WRITE, &rq.base, data, dlen, tmo, piece_reply, p);
+	}
+	if (rc != 0) {
+		ent_invalidate(e, p->version);
+		piece_retry(p, rc);
+	}
+}
+
+static void lookup_cb(int status, const ProtobufCMessage *reply, void *arg)
+{
+	struct lookup_ctx *lc = arg;
+	struct sl_volume *v = lc->v;
+	struct sl_chunk_ent *e = &v->map[lc->index];
+	const Shoal__LookupRep *rep = (const Shoal__LookupRep *)reply;
+	const Shoal__ChunkLoc *loc = NULL;
+	struct piece *p, *tmp;
+	bool zero = false;
+	SL_LIST_HEAD(waiters);
+	size_t i;
+
+	e->lookup = false;
+	list_splice_tail_init(&e->waiters, &waiters);
+	if (status == SL_OK && rep) {
+		for (i = 0; i < rep->n_chunks; i++)
+			if (rep->chunks[i] && rep->chunks[i]->index == lc->index)
+				loc = rep->chunks[i];
+		if (!loc) {
+			status = SL_E_PROTO;
+		} else if (!loc->chunk_id) {
+			zero = true;
+		} else if (loc->primary && loc->primary->addr && *loc->primary->addr) {
+			struct sl_cs_link *l = sl_client_link(v->c, loc->primary->addr);
+
+			if (l) {
+				e->chunk_id = loc->chunk_id;
+				e->version = loc->version;
+				e->epoch = loc->epoch;
+				e->primary = l;
+				e->valid = true;
+			} else {
+				status = SL_E_UNAVAIL;
+			}
+		} else {
+			status = SL_E_BUSY;	/* no live primary yet */
+		}
+	}
+	list_for_each_entry_safe(p, tmp, &waiters, node) {
+		struct op *op = p->op;
+
+		list_del_init(&p->node);
+		if (op->finished) {
+			piece_free(p);
+			op_maybe_free(op);
+		} else if (status == SL_OK && !zero) {
+			piece_start(p);
+		} else if (zero && !op_needs_alloc(op)) {
+			piece_zero(p);
+		} else if (zero && !lc->for_write) {
+			piece_start(p);		/* ask again, allocating */
+		} else if (zero) {
+			piece_retry(p, SL_E_BUSY);	/* allocating lookup said unallocated */
+		} else if (retryable(status)) {
+			piece_retry(p, status);
+		} else {
+			piece_done(p, status);
+		}
+	}
+	free(lc);
+}
+
+static void lookup_start(struct sl_volume *v, struct piece *p, bool for_write)
+{
+	struct sl_chunk_ent *e = &v->map[p->index];
+	Shoal__LookupReq rq = SHOAL__LOOKUP_REQ__INIT;
+	Shoal__DedupId dd;
+	struct lookup_ctx *lc;
+	uint64_t now = sl_now_ms();
+	int rc;
+
+	lc = calloc(1, sizeof(*lc));
+	if (!lc) {
+		piece_retry(p, SL_E_INTERNAL);
+		return;
+	}
+	lc->v = v;
+	lc->index = p->index;
+	lc->for_write = for_write;
+	rq.volume_id = v->info.id;
+	rq.first = p->index;
+	rq.count = 1;
+	rq.for_write = for_write;
+	if (for_write) {
+		sl_master_dedup(v->c->mc, &dd);
+		rq.dedup = &dd;
+	}
+	e->lookup = true;
+	list_add_tail(&p->node, &e->waiters);
+	rc = sl_master_call(v->c->mc, SL_MSG_M_LOOKUP, &rq.base,
+			    p->op->deadline > now ? (uint32_t)(p->op->deadline - now) : 1, lookup_cb, lc);
+	if (rc)
+		lookup_cb(rc, NULL, lc);
+}
+
+static void piece_start(struct piece *p)
+{
+	struct op *op = p->op;
+	struct sl_volume *v = op->v;
+	struct sl_chunk_ent *e = &v->map[p->index];
+
+	if (op->finished) {
+		piece_free(p);
+		op_maybe_free(op);
+		return;
+	}
+	if (e->valid)
+		piece_send(p);
+	else if (e->lookup)
+		list_add_tail(&p->node, &e->waiters);
+	else
+		lookup_start(v, p, op_needs_alloc(op));
+}
+
+static void op_pump(struct op *op)
+{
+	struct piece *p;
+
+	if (op->pumping)
+		return;
+	op->pumping = true;
+	while (!op->finished && op->pieces < OP_WINDOW && op->next_pos < op->end) {
+		p = calloc(1, sizeof(*p));
+		if (!p) {
+			op_finish(op, SL_E_INTERNAL);
+			break;
+		}
+		INIT_LIST_HEAD(&p->node);
+		p->op = op;
+		p->pos = op->next_pos;
+		p->len = sl_split_piece_len(op->next_pos, op->end, op->unit_shift);
+		p->index = p->pos >> op->v->info.chunk_shift;
+		p->backoff_ms = BACKOFF_MIN_MS;
+		sl_timer_init(&p->timer, piece_timer_cb, p);
+		op->next_pos += p->len;
+		op->pieces++;
+		piece_start(p);
+	}
+	op->pumping = false;
+	if (!op->finished && !op->pieces && op->next_pos >= op->end)
+		op_finish(op, SL_OK);
+}
+
+static void flush_reply(struct sl_conn *c, int status, const struct sl_msg *reply, void *arg)
+{
+	struct op *op = arg;
+
+	if (status == SL_OK && reply->hdr.status != SL_OK)
+		status = (int)reply->hdr.status;
+	if (status != SL_OK)
+		op_finish(op, retryable(status) ? SL_E_UNAVAIL : status);
+	op->flushes--;
+	if (!op->flushes)
+		op_finish(op, SL_OK);
+	op_maybe_free(op);
+}
+
+/*
+ * Write-through volumes: every acknowledged write is already on stable
+ * storage on every replica, so a flush has nothing to wait for.  Write-back
+ * volumes ask every chunkserver this client talks to.
+ */
+static void op_flush(struct op *op)
+{
+	struct sl_client *c = op->v->c;
+	Shoal__CsFlushReq rq = SHOAL__CS_FLUSH_REQ__INIT;
+	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
+	struct sl_cs_link *l;
+	uint64_t now = sl_now_ms();
+	uint32_t tmo = op->deadline - now < c->rpc_timeout_ms ? (uint32_t)(op->deadline - now) : c->rpc_timeout_ms;
+
+	if (!(op->v->info.flags & SL_VOL_F_WRITE_BACK) || now >= op->deadline) {
+		op_finish(op, SL_OK);
+		return;
+	}
+	rq.ref = &ref;
+	op->flushes = 1;	/* held while sending */
+	list_for_each_entry(l, &c->links, node) {
+		if (sl_rpc_call(l->conn, SL_MSG_CS_FLUSH, &rq.base, NULL, 0, tmo, flush_reply, op) == 0)
+			op->flushes++;
+		else
+			op_finish(op, SL_E_UNAVAIL);
+	}
+	op->flushes--;
+	if (!op->flushes)
+		op_finish(op, SL_OK);
+}
+
+void sl_client_io_begin(void *arg)
+{
+	struct op *op = arg;
+
+	sl_timer_init(&op->timer, op_deadline_cb, op);
+	sl_timer_arm(op->v->c->loop, &op->timer,
+		     op->deadline > sl_now_ms() ? op->deadline - sl_now_ms() : 0);
+	if (op->io->op == SL_IO_FLUSH)
+		op_flush(op);
+	else
+		op_pump(op);
+	op_maybe_free(op);
+}
