@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
+#include <netinet/in.h>
 #include <protobuf-c/protobuf-c.h>
 #include "evloop.h"
 #include "frame.h"
@@ -96,5 +98,36 @@ struct sl_rpc_stats {
 	uint64_t calls, replies, timeouts, bad_frames, conns_accepted, conns_closed;
 };
 void sl_server_stats(const struct sl_server *srv, struct sl_rpc_stats *st);
+
+/* ---- additions (libshoal core) ---- */
+
+/* Counters of one connection (either side). */
+void sl_conn_stats(const struct sl_conn *c, struct sl_rpc_stats *st);
+
+/*
+ * "a.b.c.d:port" or "localhost:port" -> *sa (IPv4 only).  Port 0 is
+ * accepted only with allow_port0 (listening on an ephemeral port).  0 or -1.
+ */
+int sl_parse_addr(const char *s, struct sockaddr_in *sa, bool allow_port0);
+
+/*
+ * Blocking helper for tools and tests: sends one request on c and runs
+ * loop until its reply or its timeout (the loop's other fds, timers and
+ * servers keep running meanwhile).  Returns the transport status: SL_OK
+ * when a reply arrived, SL_E_TIMEDOUT / SL_E_UNAVAIL / SL_E_INVAL as
+ * sl_rpc_call, or SL_E_PROTO when the reply's header status is SL_OK but
+ * its message did not decode.  On SL_OK: *reply_status is the reply
+ * header's status; *reply (if reply != NULL) is the decoded reply message
+ * of the type's reply descriptor (NULL if it did not decode, which can
+ * happen for error replies, e.g. a MasterRedirect with SL_E_NOT_LEADER),
+ * freed with sl_msg_free(); *reply_data / *reply_data_len (if non-NULL)
+ * are a malloc'd copy of the data part (NULL, 0 when empty), freed with
+ * free().  It may be called from inside a callback of the loop (it nests),
+ * but callbacks then run re-entrantly; tools call it from main().
+ */
+int sl_rpc_call_sync(struct sl_loop *loop, struct sl_conn *c, uint16_t type,
+		     const ProtobufCMessage *msg, const void *data, size_t len,
+		     uint32_t timeout_ms, ProtobufCMessage **reply, void **reply_data,
+		     size_t *reply_data_len, int *reply_status);
 
 #endif
