@@ -1,1 +1,11 @@
-# chunkserver: rules go here
+# chunkserver: the storage engine as a convenience library (the daemon and
+# the unit tests link the same code), then the daemon.
+noinst_LTLIBRARIES += chunkserver/libcsstore.la
+chunkserver_libcsstore_la_SOURCES = \
+	chunkserver/aio.c chunkserver/aio.h \
+	chunkserver/range_lock.c chunkserver/range_lock.h \
+	chunkserver/chunk_meta.h \
+	chunkserver/chunk_file.c \
+	chunkserver/chunk_store.c chunkserver/chunk_store.h
+chunkserver_libcsstore_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
+chunkserver_libcsstore_la_LIBADD = $(AIO_LIBS)

@@ -1,1 +1,11 @@
-# tests/unit: rules go here
+# tests/unit: chunkserver storage engine (real files, O_DIRECT, libaio).
+check_PROGRAMS += tests/unit/test_chunk_store tests/unit/test_chunk_range_lock
+TESTS += tests/unit/test_chunk_store tests/unit/test_chunk_range_lock
+tests_unit_test_chunk_store_SOURCES = tests/unit/test_chunk_store.c
+tests_unit_test_chunk_store_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
+tests_unit_test_chunk_store_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_unit_test_chunk_store_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(CUNIT_LIBS) $(AIO_LIBS)
+tests_unit_test_chunk_range_lock_SOURCES = tests/unit/test_chunk_range_lock.c
+tests_unit_test_chunk_range_lock_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
+tests_unit_test_chunk_range_lock_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_unit_test_chunk_range_lock_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(CUNIT_LIBS) $(AIO_LIBS)

@@ -1,0 +1,189 @@
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+#include "aio.h"
+#include "evloop.h"
+#include "log.h"
+
+#define REAP_BATCH 64
+
+struct cs_aio {
+	io_context_t ctx;
+	int efd;
+	unsigned int depth;
+	unsigned int in_kernel;		/* submitted, not yet reaped */
+	struct list_head fifo;		/* waiting for a kernel slot */
+	unsigned int queued;
+	struct sl_loop *loop;
+	struct cs_aio_stats st;
+};
+
+struct cs_aio *cs_aio_new(unsigned int depth)
+{
+	struct cs_aio *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return NULL;
+	a->depth = depth ? depth : 256;
+	INIT_LIST_HEAD(&a->fifo);
+	a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (a->efd < 0)
+		goto fail_free;
+	r = io_setup(a->depth, &a->ctx);
+	if (r < 0) {
+		errno = -r;
+		goto fail_efd;
+	}
+	return a;
+
+fail_efd:
+	close(a->efd);
+fail_free:
+	free(a);
+	return NULL;
+}
+
+/* Moves FIFO requests into the kernel while it has room. */
+static void submit_queued(struct cs_aio *a)
+{
+	while (!list_empty(&a->fifo) && a->in_kernel < a->depth) {
+		struct cs_aio_req *r = list_first_entry(&a->fifo, struct cs_aio_req, wait);
+		struct iocb *cb = &r->iocb;
+		int n;
+
+		n = io_submit(a->ctx, 1, &cb);
+		if (n == -EAGAIN && a->in_kernel > 0)
+			return;		/* retried on the next completion */
+		list_del_init(&r->wait);
+		a->queued--;
+		if (n != 1) {
+			/* Refused outright: complete it with the error, never drop it. */
+			a->st.errors++;
+			a->st.completed++;
+			r->done(r, n < 0 ? n : -EIO);
+			continue;
+		}
+		a->in_kernel++;
+		a->st.submitted++;
+	}
+}
+
+static void enqueue(struct cs_aio *a, struct cs_aio_req *r)
+{
+	io_set_eventfd(&r->iocb, a->efd);
+	r->iocb.data = r;
+	INIT_LIST_HEAD(&r->wait);
+	list_add_tail(&r->wait, &a->fifo);
+	a->queued++;
+	if (a->in_kernel >= a->depth)
+		a->st.queued_full++;
+	submit_queued(a);
+}
+
+void cs_aio_pread(struct cs_aio *a, struct cs_aio_req *r, int fd, void *buf, size_t len, off_t off)
+{
+	io_prep_pread(&r->iocb, fd, buf, len, off);
+	enqueue(a, r);
+}
+
+void cs_aio_pwrite(struct cs_aio *a, struct cs_aio_req *r, int fd, const void *buf, size_t len,
+		   off_t off, int rw_flags)
+{
+	io_prep_pwrite(&r->iocb, fd, (void *)buf, len, off);
+	r->iocb.aio_rw_flags = rw_flags;
+	enqueue(a, r);
+}
+
+int cs_aio_reap(struct cs_aio *a, int timeout_ms)
+{
+	struct io_event ev[REAP_BATCH];
+	struct timespec ts = { 0, 0 };
+	uint64_t cnt;
+	int n, i, total = 0;
+
+	if (read(a->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return -errno;
+	if (timeout_ms > 0 && a->in_kernel > 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+	}
+	for (;;) {
+		n = io_getevents(a->ctx, total == 0 && timeout_ms > 0 && a->in_kernel ? 1 : 0,
+				 REAP_BATCH, ev, &ts);
+		if (n == -EINTR)
+			continue;
+		if (n < 0)
+			return n;
+		for (i = 0; i < n; i++) {
+			struct cs_aio_req *r = ev[i].data;
+			long res = (long)ev[i].res;
+
+			a->in_kernel--;
+			a->st.completed++;
+			if (res < 0)
+				a->st.errors++;
+			r->done(r, res);
+		}
+		total += n;
+		submit_queued(a);
+		if (n < REAP_BATCH)
+			break;
+		ts.tv_sec = 0;
+		ts.tv_nsec = 0;
+	}
+	return total;
+}
+
+static void on_eventfd(struct sl_loop *loop, int fd, uint32_t events, void *arg)
+{
+	int r = cs_aio_reap(arg, 0);
+
+	if (r < 0)
+		sl_err("aio: io_getevents: %s", strerror(-r));
+}
+
+int cs_aio_attach(struct cs_aio *a, struct sl_loop *loop)
+{
+	int r = sl_loop_add_fd(loop, a->efd, EPOLLIN, on_eventfd, a);
+
+	if (r == 0)
+		a->loop = loop;
+	return r;
+}
+
+void cs_aio_detach(struct cs_aio *a)
+{
+	if (a->loop)
+		sl_loop_del_fd(a->loop, a->efd);
+	a->loop = NULL;
+}
+
+unsigned int cs_aio_in_flight(const struct cs_aio *a)
+{
+	return a->in_kernel + a->queued;
+}
+
+void cs_aio_get_stats(const struct cs_aio *a, struct cs_aio_stats *st)
+{
+	*st = a->st;
+	st->in_flight = a->in_kernel + a->queued;
+}
+
+void cs_aio_free(struct cs_aio *a)
+{
+	uint64_t deadline = sl_now_ms() + 30000;
+
+	if (!a)
+		return;
+	cs_aio_detach(a);
+	while (cs_aio_in_flight(a) && sl_now_ms() < deadline)
+		cs_aio_reap(a, 100);
+	io_destroy(a->ctx);
+	close(a->efd);
+	free(a);
+}

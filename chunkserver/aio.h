@@ -1,0 +1,59 @@
+/*
+ * libaio behind one small interface: the chunkserver's only path to its disks
+ * for block data.  Requests are iocbs submitted with io_submit(); every
+ * iocb signals one eventfd (io_set_eventfd) that the sl_loop watches, and
+ * the loop callback reaps completions with a non-blocking io_getevents().
+ * No thread per request: the kernel does the work, the loop thread finishes it.
+ *
+ * Invariant: a submitted request's done() runs exactly once, on the thread
+ * that calls cs_aio_reap() (the loop thread), with res = bytes or -errno.
+ * When the kernel queue is full (EAGAIN) requests wait in a FIFO and are
+ * submitted as completions free slots, so callers never see EAGAIN.
+ */
+#ifndef SHOAL_CS_AIO_H
+#define SHOAL_CS_AIO_H
+
+#include <libaio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "list.h"
+
+struct sl_loop;
+struct cs_aio;
+
+struct cs_aio_req {
+	struct iocb iocb;
+	struct list_head wait;		/* on the FIFO while the kernel queue is full */
+	void (*done)(struct cs_aio_req *r, long res);
+	void *arg;
+};
+
+struct cs_aio_stats {
+	uint64_t submitted, completed, errors, queued_full, in_flight;
+};
+
+/* depth: kernel queue size (io_setup nr_events). NULL on failure (errno set). */
+struct cs_aio *cs_aio_new(unsigned int depth);
+/* Waits for every in-flight request (bounded by 30 s), then frees. */
+void cs_aio_free(struct cs_aio *a);
+/* Watch the eventfd on loop: completions are then reaped by the loop. */
+int cs_aio_attach(struct cs_aio *a, struct sl_loop *loop);
+void cs_aio_detach(struct cs_aio *a);
+
+/* rw_flags: RWF_DSYNC for a write that must be durable when done() runs. */
+void cs_aio_pread(struct cs_aio *a, struct cs_aio_req *r, int fd, void *buf, size_t len, off_t off);
+void cs_aio_pwrite(struct cs_aio *a, struct cs_aio_req *r, int fd, const void *buf, size_t len,
+		   off_t off, int rw_flags);
+
+/*
+ * Reaps completions and runs their done() callbacks; waits up to
+ * timeout_ms (0: poll) for at least one when any is in flight.  Returns the
+ * number reaped or -errno.  Used by the loop callback and by unit tests that
+ * drive the store without a loop.
+ */
+int cs_aio_reap(struct cs_aio *a, int timeout_ms);
+unsigned int cs_aio_in_flight(const struct cs_aio *a);
+void cs_aio_get_stats(const struct cs_aio *a, struct cs_aio_stats *st);
+
+#endif

@@ -1,0 +1,393 @@
+/*
+ * Replica files: create, open (with torn-write recovery), close, unlink.
+ * Synchronous: these run at start-up and on the rare CS_SET_VERSION(create)
+ * and CS_DELETE; the data path is asynchronous in chunk_store.c.
+ * The layout is described in chunk_store.h.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "chunk_meta.h"
+#include "chunk_store.h"
+#include "crc32c.h"
+#include "log.h"
+#include "status.h"
+
+void cs_chunk_path(char *buf, size_t len, const char *dir, uint64_t id, const char *ext)
+{
+	snprintf(buf, len, "%s/chunks/%016" PRIx64 ".%s", dir, id, ext);
+}
+
+void cs_meta_encode(const struct cs_chunk *ch, uint64_t seq, void *page)
+{
+	struct cs_meta_slot *s = page;
+
+	memset(page, 0, CS_BLOCK);
+	s->magic = htole32(CS_META_MAGIC);
+	s->format = htole32(CS_META_FORMAT);
+	s->seq = htole64(seq);
+	s->chunk_id = htole64(ch->id);
+	s->chunk_size = htole64(ch->chunk_size);
+	s->version = htole64(ch->version);
+	s->epoch = htole64(ch->epoch);
+	s->dirty = htole64(ch->dirty);
+	s->crc = htole32(sl_crc32c(s, offsetof(struct cs_meta_slot, crc)));
+}
+
+/* 0 when the slot is valid, filling *out in host order. */
+static int meta_decode(const void *page, struct cs_meta_slot *out)
+{
+	const struct cs_meta_slot *s = page;
+
+	if (le32toh(s->magic) != CS_META_MAGIC || le32toh(s->format) != CS_META_FORMAT)
+		return -1;
+	if (le32toh(s->crc) != sl_crc32c(s, offsetof(struct cs_meta_slot, crc)))
+		return -1;
+	out->seq = le64toh(s->seq);
+	out->chunk_id = le64toh(s->chunk_id);
+	out->chunk_size = le64toh(s->chunk_size);
+	out->version = le64toh(s->version);
+	out->epoch = le64toh(s->epoch);
+	out->dirty = le64toh(s->dirty);
+	return 0;
+}
+
+int cs_errno_status(int err)
+{
+	if (err < 0)
+		err = -err;
+	switch (err) {
+	case 0:
+		return SL_OK;
+	case ENOENT:
+		return SL_E_NOENT;
+	case EEXIST:
+		return SL_E_EXIST;
+	case ENOSPC:
+	case EDQUOT:
+		return SL_E_NOSPACE;
+	case EINVAL:
+		return SL_E_INVAL;
+	default:
+		return SL_E_IO;
+	}
+}
+
+static bool valid_size(uint64_t sz)
+{
+	return sz >= CS_MIN_CHUNK_SIZE && sz <= CS_MAX_CHUNK_SIZE && (sz & (sz - 1)) == 0;
+}
+
+/* Allocates the in-memory parts for ch->chunk_size. */
+static int chunk_alloc(struct cs_store_env *env, struct cs_chunk *ch)
+{
+	unsigned int shift = 0, i;
+
+	ch->env = env;
+	ch->data_fd = ch->meta_fd = -1;
+	ch->nblocks = ch->chunk_size >> CS_BLOCK_SHIFT;
+	ch->ncrc_pages = (ch->nblocks * 4 + CS_BLOCK - 1) / CS_BLOCK;
+	while ((1ull << shift) < ch->chunk_size)
+		shift++;
+	/* 64 regions, none smaller than 64 KiB */
+	ch->region_shift = shift > 6 + 16 ? shift - 6 : 16;
+	if (posix_memalign((void **)&ch->crc, CS_BLOCK, (size_t)ch->ncrc_pages * CS_BLOCK))
+		return SL_E_INTERNAL;
+	memset(ch->crc, 0, (size_t)ch->ncrc_pages * CS_BLOCK);
+	ch->crc_sync = calloc(ch->ncrc_pages, sizeof(*ch->crc_sync));
+	if (!ch->crc_sync)
+		return SL_E_INTERNAL;
+	if (posix_memalign(&ch->hdr.buf, CS_BLOCK, CS_BLOCK))
+		return SL_E_INTERNAL;
+	ch->hdr.page = -1;
+	ch->hdr.ch = ch;
+	INIT_LIST_HEAD(&ch->hdr.waiters);
+	for (i = 0; i < ch->ncrc_pages; i++) {
+		struct cs_psync *ps = &ch->crc_sync[i];
+
+		if (posix_memalign(&ps->buf, CS_BLOCK, CS_BLOCK))
+			return SL_E_INTERNAL;
+		ps->page = i;
+		ps->ch = ch;
+		INIT_LIST_HEAD(&ps->waiters);
+	}
+	cs_range_lock_init(&ch->lock);
+	INIT_LIST_HEAD(&ch->link);
+	return SL_OK;
+}
+
+void cs_chunk_close(struct cs_chunk *ch)
+{
+	unsigned int i;
+
+	if (!ch)
+		return;
+	if (ch->data_fd >= 0)
+		close(ch->data_fd);
+	if (ch->meta_fd >= 0)
+		close(ch->meta_fd);
+	if (ch->crc_sync)
+		for (i = 0; i < ch->ncrc_pages; i++)
+			free(ch->crc_sync[i].buf);
+	free(ch->crc_sync);
+	free(ch->hdr.buf);
+	free(ch->crc);
+	free(ch);
+}
+
+static int fsync_dir(const char *dir)
+{
+	char p[4096];
+	int fd, r;
+
+	snprintf(p, sizeof(p), "%s/chunks", dir);
+	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = fsync(fd) ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+/* Synchronous O_DIRECT write of one header slot, durable on return. */
+static int write_header_sync(struct cs_chunk *ch)
+{
+	ch->hdr_seq++;
+	cs_meta_encode(ch, ch->hdr_seq, ch->hdr.buf);
+	if (pwrite(ch->meta_fd, ch->hdr.buf, CS_BLOCK, (off_t)(ch->hdr_seq & 1) * CS_BLOCK) != CS_BLOCK)
+		return -EIO;
+	return fdatasync(ch->meta_fd) ? -errno : 0;
+}
+
+int cs_chunk_create(struct cs_store_env *env, const char *dir, uint64_t id, uint64_t chunk_size,
+		    uint64_t version, uint64_t epoch, struct cs_chunk **out)
+{
+	char dpath[4096], mpath[4096], tpath[4096];
+	struct cs_chunk *ch;
+	int r;
+
+	if (!valid_size(chunk_size) || id == 0)
+		return SL_E_INVAL;
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return SL_E_INTERNAL;
+	ch->id = id;
+	ch->chunk_size = chunk_size;
+	ch->version = version;
+	ch->epoch = epoch;
+	r = chunk_alloc(env, ch);
+	if (r)
+		goto fail;
+	cs_chunk_path(dpath, sizeof(dpath), dir, id, "data");
+	cs_chunk_path(mpath, sizeof(mpath), dir, id, "meta");
+	cs_chunk_path(tpath, sizeof(tpath), dir, id, "meta.tmp");
+	if (access(mpath, F_OK) == 0) {
+		r = SL_E_EXIST;
+		goto fail;
+	}
+	/* A .data without .meta is a create that crashed: start it over. */
+	ch->data_fd = open(dpath, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
+	if (ch->data_fd < 0 || ftruncate(ch->data_fd, (off_t)chunk_size) || fdatasync(ch->data_fd)) {
+		r = cs_errno_status(errno);
+		goto fail_unlink;
+	}
+	ch->meta_fd = open(tpath, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
+	if (ch->meta_fd < 0 ||
+	    ftruncate(ch->meta_fd, CS_META_HDR_LEN + (off_t)ch->ncrc_pages * CS_BLOCK)) {
+		r = cs_errno_status(errno);
+		goto fail_unlink;
+	}
+	r = write_header_sync(ch);
+	if (r) {
+		r = cs_errno_status(r);
+		goto fail_unlink;
+	}
+	/* The rename makes the replica exist; the directory fsync makes that durable. */
+	if (rename(tpath, mpath) || fsync_dir(dir)) {
+		r = cs_errno_status(errno);
+		goto fail_unlink;
+	}
+	ch->hdr.gen = ch->hdr.durable = 1;
+	*out = ch;
+	return SL_OK;
+
+fail_unlink:
+	unlink(tpath);
+	unlink(dpath);
+fail:
+	cs_chunk_close(ch);
+	return r;
+}
+
+/* Recomputes the CRCs of every dirty region from the data: see chunk_store.h. */
+static int recover_dirty(struct cs_chunk *ch)
+{
+	uint64_t rsize = 1ull << ch->region_shift;
+	uint8_t *buf;
+	unsigned int reg;
+	int r = 0;
+
+	if (posix_memalign((void **)&buf, CS_BLOCK, rsize))
+		return -ENOMEM;
+	for (reg = 0; reg < CS_REGIONS; reg++) {
+		uint64_t off = (uint64_t)reg << ch->region_shift, b;
+		uint32_t first, pg, last_pg;
+
+		if (!(ch->dirty & (1ull << reg)) || off >= ch->chunk_size)
+			continue;
+		if (pread(ch->data_fd, buf, rsize, (off_t)off) != (ssize_t)rsize) {
+			r = -EIO;
+			break;
+		}
+		first = off >> CS_BLOCK_SHIFT;
+		for (b = 0; b < rsize / CS_BLOCK; b++)
+			ch->crc[first + b] = cs_crc_entry(buf + b * CS_BLOCK);
+		pg = first * 4 / CS_BLOCK;
+		last_pg = (first + rsize / CS_BLOCK - 1) * 4 / CS_BLOCK;
+		for (; pg <= last_pg; pg++) {
+			if (pwrite(ch->meta_fd, (uint8_t *)ch->crc + (size_t)pg * CS_BLOCK, CS_BLOCK,
+				   CS_META_HDR_LEN + (off_t)pg * CS_BLOCK) != CS_BLOCK) {
+				r = -EIO;
+				goto out;
+			}
+		}
+		ch->torn_regions++;
+	}
+out:
+	free(buf);
+	if (r == 0 && fdatasync(ch->meta_fd))
+		r = -errno;
+	if (r == 0) {
+		ch->dirty = 0;
+		r = write_header_sync(ch);
+	}
+	return r;
+}
+
+int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct cs_chunk **out)
+{
+	char dpath[4096], mpath[4096];
+	struct cs_meta_slot s[2];
+	struct cs_chunk *ch;
+	uint8_t *hdr = NULL;
+	int ok[2], best, r;
+	struct stat st;
+
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return SL_E_INTERNAL;
+	ch->data_fd = ch->meta_fd = -1;
+	cs_chunk_path(dpath, sizeof(dpath), dir, id, "data");
+	cs_chunk_path(mpath, sizeof(mpath), dir, id, "meta");
+	ch->meta_fd = open(mpath, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (ch->meta_fd < 0) {
+		r = cs_errno_status(errno);
+		goto fail;
+	}
+	if (posix_memalign((void **)&hdr, CS_BLOCK, CS_META_HDR_LEN)) {
+		r = SL_E_INTERNAL;
+		goto fail;
+	}
+	if (pread(ch->meta_fd, hdr, CS_META_HDR_LEN, 0) != CS_META_HDR_LEN) {
+		r = SL_E_IO;
+		goto fail;
+	}
+	ok[0] = meta_decode(hdr, &s[0]) == 0;
+	ok[1] = meta_decode(hdr + CS_BLOCK, &s[1]) == 0;
+	if (!ok[0] && !ok[1]) {
+		sl_err("chunk %016" PRIx64 ": no valid header slot in %s", id, mpath);
+		r = SL_E_CHECKSUM;
+		goto fail;
+	}
+	best = !ok[0] || (ok[1] && s[1].seq > s[0].seq) ? 1 : 0;
+	if (s[best].chunk_id != id || !valid_size(s[best].chunk_size)) {
+		sl_err("chunk %016" PRIx64 ": header names chunk %016" PRIx64 " size %" PRIu64,
+		       id, s[best].chunk_id, s[best].chunk_size);
+		r = SL_E_INVAL;
+		goto fail;
+	}
+	/* chunk_alloc resets the fds: keep the meta one */
+	{
+		int mfd = ch->meta_fd;
+
+		ch->id = id;
+		ch->chunk_size = s[best].chunk_size;
+		r = chunk_alloc(env, ch);
+		ch->meta_fd = mfd;
+		if (r)
+			goto fail;
+	}
+	ch->version = s[best].version;
+	ch->epoch = s[best].epoch;
+	ch->dirty = s[best].dirty;
+	ch->hdr_seq = s[best].seq;
+	ch->hdr.gen = ch->hdr.durable = 1;
+	if (pread(ch->meta_fd, ch->crc, (size_t)ch->ncrc_pages * CS_BLOCK, CS_META_HDR_LEN) !=
+	    (ssize_t)ch->ncrc_pages * CS_BLOCK) {
+		r = SL_E_IO;
+		goto fail;
+	}
+	ch->data_fd = open(dpath, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (ch->data_fd < 0 || fstat(ch->data_fd, &st)) {
+		r = cs_errno_status(errno);
+		goto fail;
+	}
+	if ((uint64_t)st.st_size != ch->chunk_size && ftruncate(ch->data_fd, (off_t)ch->chunk_size)) {
+		r = cs_errno_status(errno);
+		goto fail;
+	}
+	if (ch->dirty) {
+		uint64_t was = ch->dirty;
+
+		r = recover_dirty(ch);
+		if (r) {
+			r = cs_errno_status(r);
+			goto fail;
+		}
+		sl_warn("chunk %016" PRIx64 ": recovered dirty regions %#" PRIx64 " after an unclean stop",
+			id, was);
+	}
+	free(hdr);
+	*out = ch;
+	return SL_OK;
+
+fail:
+	free(hdr);
+	cs_chunk_close(ch);
+	return r;
+}
+
+int cs_chunk_unlink(const char *dir, uint64_t id)
+{
+	char p[4096];
+	int r = 0;
+
+	cs_chunk_path(p, sizeof(p), dir, id, "meta");
+	if (unlink(p) && errno != ENOENT)
+		r = -errno;
+	cs_chunk_path(p, sizeof(p), dir, id, "data");
+	if (unlink(p) && errno != ENOENT && !r)
+		r = -errno;
+	fsync_dir(dir);
+	return r ? cs_errno_status(r) : SL_OK;
+}
+
+uint64_t cs_chunk_allocated(const struct cs_chunk *ch)
+{
+	struct stat st;
+
+	if (fstat(ch->data_fd, &st))
+		return 0;
+	return (uint64_t)st.st_blocks * 512;
+}
+
+uint64_t cs_chunk_dirty_bytes(const struct cs_chunk *ch)
+{
+	return (uint64_t)__builtin_popcountll(ch->dirty) << ch->region_shift;
+}

@@ -1,0 +1,207 @@
+/*
+ * One chunk replica on disk, and the asynchronous reads and writes on it.
+ *
+ * Files, in the data directory's chunks/ folder, named by the chunk id in hex:
+ *   <id>.data  sparse, chunk_size bytes, opened O_DIRECT; a hole reads zeros.
+ *   <id>.meta  opened O_DIRECT:
+ *     [0, 4096)      header slot 0 } struct cs_meta_slot, each with a sequence
+ *     [4096, 8192)   header slot 1 } number and a CRC32C; the valid slot with
+ *                                     the higher sequence is current
+ *     [8192, ...)    one u32 per 4 KiB data block: crc32c(block) ^ CS_CRC_ZERO
+ *                    (so a never-written entry, 0, is the CRC of a hole)
+ *
+ * Invariants:
+ *  - Header updates alternate slots and only one is in flight at a time, so
+ *    a torn header write leaves the other slot, the previous state, valid.
+ *  - A block's data and its CRC entry are both written with RWF_DSYNC on
+ *    O_DIRECT before a write completes: acknowledged = durable, checksum
+ *    included.
+ *  - Dirty regions (64 per chunk): a region's bit is durable in the header
+ *    before any data or CRC write to it is issued, and cleared only after
+ *    every write to it completed.  After a crash, a set bit means a write may
+ *    be torn there; open() recomputes that region's CRCs from the data (the
+ *    write was not acknowledged, either content is allowed).  A CRC mismatch
+ *    outside dirty regions is therefore bit rot, never a torn write.
+ *  - Every read verifies each block's CRC before the data is handed out; a
+ *    mismatch completes the read with SL_E_CHECKSUM and the block's offset.
+ *  - Callers order access: they hold the chunk's range lock over the
+ *    block-aligned range of every read and write (range_lock.h).
+ *
+ * Completion callbacks run on the thread reaping the aio context.
+ */
+#ifndef SHOAL_CS_CHUNK_STORE_H
+#define SHOAL_CS_CHUNK_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "aio.h"
+#include "list.h"
+#include "range_lock.h"
+
+#define CS_BLOCK		4096u
+#define CS_BLOCK_SHIFT		12
+#define CS_META_HDR_LEN		8192u
+#define CS_REGIONS		64
+#define CS_MIN_CHUNK_SIZE	(1ull << 20)
+#define CS_MAX_CHUNK_SIZE	(1ull << 30)
+
+struct cs_chunk;
+
+/* What the store needs from its owner: the aio context and where EIO goes. */
+struct cs_store_env {
+	struct cs_aio *aio;
+	/* A disk I/O error (EIO and the like, not ENOSPC) on ch's disk. */
+	void (*io_error)(void *arg, struct cs_chunk *ch, int err);
+	void *arg;
+};
+
+/* Something waiting for a header or CRC page to become durable. */
+struct cs_pwait {
+	struct list_head link;
+	uint64_t gen;
+	void (*cb)(struct cs_pwait *w, int err);
+	void *arg;
+};
+
+/* Durability of one 4 KiB page of the .meta file (a header or a CRC page). */
+struct cs_psync {
+	uint64_t gen;			/* bumped on every in-memory change */
+	uint64_t submitted;		/* gen carried by the write in flight */
+	uint64_t durable;		/* gen known on stable storage */
+	bool inflight;
+	struct list_head waiters;
+	struct cs_aio_req req;
+	void *buf;			/* aligned 4 KiB, owned while in flight */
+	int page;			/* -1: header, else CRC page index */
+	struct cs_chunk *ch;
+};
+
+struct cs_chunk {
+	uint64_t id;
+	uint64_t chunk_size;
+	uint64_t version;
+	uint64_t epoch;
+	int data_fd, meta_fd;
+	struct cs_store_env *env;
+	void *disk;			/* owner's disk, for io_error */
+	unsigned int disk_index;
+
+	uint32_t *crc;			/* nblocks entries, stored form, aligned */
+	uint32_t nblocks, ncrc_pages;
+	struct cs_psync hdr;
+	struct cs_psync *crc_sync;	/* ncrc_pages */
+	uint64_t hdr_seq;
+
+	unsigned int region_shift;
+	uint64_t dirty;			/* bits as they will be (or are) on disk */
+	uint32_t region_busy[CS_REGIONS];
+
+	struct cs_range_lock lock;
+	uint64_t checksum_errors;
+	uint64_t torn_regions;		/* dirty regions recovered at open */
+	uint64_t ops_in_flight;
+	bool failed;			/* its disk failed: refuse everything */
+
+	/* Owner's fields (not touched by the store). */
+	struct list_head link;
+	struct cs_chunk *hnext;
+	void *primary;
+};
+
+/* ---- files (chunk_file.c), synchronous ---- */
+
+/* Creates and persists a new replica at (version, epoch).  0 or SL_E_*. */
+int cs_chunk_create(struct cs_store_env *env, const char *dir, uint64_t id, uint64_t chunk_size,
+		    uint64_t version, uint64_t epoch, struct cs_chunk **out);
+/* Opens an existing replica, recovering dirty regions.  0 or SL_E_*. */
+int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct cs_chunk **out);
+/* Waits for nothing: the caller ensured no I/O is in flight. */
+void cs_chunk_close(struct cs_chunk *ch);
+/* Removes the replica's files (header first, so a crash leaves no half chunk). */
+int cs_chunk_unlink(const char *dir, uint64_t id);
+/* "chunks/<16 hex>.<ext>" under dir. */
+void cs_chunk_path(char *buf, size_t len, const char *dir, uint64_t id, const char *ext);
+/* Bytes allocated by the data file. */
+uint64_t cs_chunk_allocated(const struct cs_chunk *ch);
+/* Number of bytes in dirty regions right now. */
+uint64_t cs_chunk_dirty_bytes(const struct cs_chunk *ch);
+
+/* ---- asynchronous operations (chunk_store.c) ---- */
+
+enum cs_wkind { CS_W_WRITE, CS_W_WRITE_SAME, CS_W_UNMAP, CS_W_CAW };
+
+struct cs_wop {
+	/* in */
+	struct cs_chunk *ch;
+	enum cs_wkind kind;
+	uint64_t off;
+	uint32_t len;
+	const uint8_t *data;		/* caller keeps it until done() */
+	uint32_t data_len;
+	void (*done)(struct cs_wop *op, int status);
+	void *arg;
+	/* out */
+	uint64_t miscompare_off;	/* SL_E_MISCOMPARE: byte offset in the chunk */
+
+	/* private */
+	uint64_t a, e;			/* block-aligned span */
+	uint8_t *abuf;
+	uint64_t regions;
+	int pending;
+	int status;
+	int phase;
+	struct cs_aio_req rq[3];
+	struct cs_pwait hdr_w;
+	struct cs_pwait *crc_w;
+	unsigned int ncrc_w;
+};
+
+struct cs_rop {
+	struct cs_chunk *ch;
+	uint64_t off;
+	uint32_t len;
+	void (*done)(struct cs_rop *op, int status);
+	void *arg;
+	/* out: data = buf + (off - a), valid until cs_rop_release() */
+	const uint8_t *data;
+	uint64_t bad_off;		/* SL_E_CHECKSUM: first failing block */
+	uint32_t bad_blocks;
+
+	uint64_t a, e;
+	uint8_t *buf;
+	int status;
+	struct cs_aio_req rq;
+};
+
+struct cs_vop {
+	struct cs_chunk *ch;
+	uint64_t version, epoch;
+	void (*done)(struct cs_vop *op, int status);
+	void *arg;
+	struct cs_pwait w;
+};
+
+/*
+ * Fencing: a request must carry exactly the replica's version
+ * (SL_E_STALE_VERSION otherwise); CS_SET_VERSION may only move it forward.
+ */
+int cs_chunk_check_version(const struct cs_chunk *ch, uint64_t version);
+
+/* Validates and starts; done() runs exactly once (maybe before return). */
+void cs_chunk_write(struct cs_wop *op);
+void cs_chunk_read(struct cs_rop *op);
+void cs_rop_release(struct cs_rop *op);
+void cs_chunk_set_version(struct cs_vop *op);
+/* Clears the persisted bits of dirty regions with no write in flight (lazy). */
+void cs_chunk_clean(struct cs_chunk *ch);
+
+/* Block-aligned span of [off, off+len). */
+static inline uint64_t cs_block_down(uint64_t x) { return x & ~(uint64_t)(CS_BLOCK - 1); }
+static inline uint64_t cs_block_up(uint64_t x) { return (x + CS_BLOCK - 1) & ~(uint64_t)(CS_BLOCK - 1); }
+
+/* The stored CRC entry of a block's content. */
+uint32_t cs_crc_entry(const void *block);
+/* Maps -errno to SL_E_*. */
+int cs_errno_status(int err);
+
+#endif

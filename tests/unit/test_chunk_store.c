@@ -1,0 +1,474 @@
+/*
+ * The chunkserver's storage engine on real files: O_DIRECT data and meta
+ * files in a temporary directory under the build directory (tmpfs has no
+ * O_DIRECT), real libaio.  Nothing is faked: each test drives the store and
+ * reaps its completions with cs_aio_reap().
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "chunk_store.h"
+#include "evloop.h"
+#include "status.h"
+
+#define CHUNK (4ull << 20)
+
+static char dir[4096];
+static struct cs_store_env env;
+static int io_errors;
+
+static void on_io_error(void *arg, struct cs_chunk *ch, int err)
+{
+	io_errors++;
+}
+
+static void wait_for(int *flag)
+{
+	uint64_t deadline = sl_now_ms() + 10000;
+
+	while (!*flag && sl_now_ms() < deadline)
+		cs_aio_reap(env.aio, 100);
+	CU_ASSERT_FATAL(*flag);
+}
+
+struct res {
+	int done;
+	int status;
+};
+
+static void wdone(struct cs_wop *op, int status)
+{
+	struct res *r = op->arg;
+
+	r->status = status;
+	r->done = 1;
+}
+
+static int do_write(struct cs_chunk *ch, enum cs_wkind kind, uint64_t off, uint32_t len,
+		    const void *data, uint32_t data_len, uint64_t *mis)
+{
+	struct cs_wop op = { .ch = ch, .kind = kind, .off = off, .len = len, .data = data,
+			     .data_len = data_len, .done = wdone };
+	struct res r = { 0, -1 };
+
+	op.arg = &r;
+	cs_chunk_write(&op);
+	wait_for(&r.done);
+	if (mis)
+		*mis = op.miscompare_off;
+	return r.status;
+}
+
+static void rdone(struct cs_rop *op, int status)
+{
+	struct res *r = op->arg;
+
+	r->status = status;
+	r->done = 1;
+}
+
+/* Reads into out; returns the status, and *bad the first bad block. */
+static int do_read(struct cs_chunk *ch, uint64_t off, uint32_t len, void *out, uint64_t *bad)
+{
+	struct cs_rop op = { .ch = ch, .off = off, .len = len, .done = rdone };
+	struct res r = { 0, -1 };
+
+	op.arg = &r;
+	cs_chunk_read(&op);
+	wait_for(&r.done);
+	if (r.status == SL_OK)
+		memcpy(out, op.data, len);
+	if (bad)
+		*bad = op.bad_off;
+	cs_rop_release(&op);
+	return r.status;
+}
+
+static void vdone(struct cs_vop *op, int status)
+{
+	struct res *r = op->arg;
+
+	r->status = status;
+	r->done = 1;
+}
+
+static int do_set_version(struct cs_chunk *ch, uint64_t v, uint64_t e)
+{
+	struct cs_vop op = { .ch = ch, .version = v, .epoch = e, .done = vdone };
+	struct res r = { 0, -1 };
+
+	op.arg = &r;
+	cs_chunk_set_version(&op);
+	wait_for(&r.done);
+	return r.status;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed * 131 + i * 7 + (i >> 9));
+}
+
+static struct cs_chunk *mk(uint64_t id)
+{
+	struct cs_chunk *ch = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(cs_chunk_create(&env, dir, id, CHUNK, 1, 1, &ch), SL_OK);
+	return ch;
+}
+
+/* A clean stop: dirty bits cleared and durable, as the daemon does on exit. */
+static void settle(struct cs_chunk *ch)
+{
+	uint64_t deadline = sl_now_ms() + 5000;
+
+	cs_chunk_clean(ch);
+	while ((ch->hdr.inflight || ch->hdr.gen != ch->hdr.durable) && sl_now_ms() < deadline)
+		cs_aio_reap(env.aio, 100);
+	CU_ASSERT_EQUAL(ch->dirty, 0);
+}
+
+static struct cs_chunk *reopen(struct cs_chunk *ch)
+{
+	uint64_t id = ch->id;
+	struct cs_chunk *n = NULL;
+
+	settle(ch);
+	CU_ASSERT_EQUAL(ch->ops_in_flight, 0);
+	cs_chunk_close(ch);
+	CU_ASSERT_EQUAL_FATAL(cs_chunk_open(&env, dir, id, &n), SL_OK);
+	return n;
+}
+
+static void test_write_read(void)
+{
+	struct cs_chunk *ch = mk(1);
+	uint8_t *w = malloc(256 << 10), *r = malloc(256 << 10);
+
+	fill(w, 256 << 10, 1);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 64 << 10, 256 << 10, w, 256 << 10, NULL), SL_OK);
+	CU_ASSERT_EQUAL(do_read(ch, 64 << 10, 256 << 10, r, NULL), SL_OK);
+	CU_ASSERT(memcmp(w, r, 256 << 10) == 0);
+	/* never written: zeros, and the hole's CRC (entry 0) verifies */
+	memset(w, 0, 8192);
+	CU_ASSERT_EQUAL(do_read(ch, CHUNK - 8192, 8192, r, NULL), SL_OK);
+	CU_ASSERT(memcmp(w, r, 8192) == 0);
+	/* bounds */
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, CHUNK - 512, 1024, w, 1024, NULL), SL_E_RANGE);
+	CU_ASSERT_EQUAL(do_read(ch, CHUNK, 512, r, NULL), SL_E_RANGE);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 0, 512, w, 100, NULL), SL_E_INVAL);
+	free(w);
+	free(r);
+	cs_chunk_close(ch);
+}
+
+static void test_sub_block(void)
+{
+	struct cs_chunk *ch = mk(2);
+	uint8_t blk[3 * CS_BLOCK], expect[3 * CS_BLOCK], got[3 * CS_BLOCK], small[700];
+	unsigned int i;
+
+	fill(blk, sizeof(blk), 2);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 0, sizeof(blk), blk, sizeof(blk), NULL), SL_OK);
+	memcpy(expect, blk, sizeof(blk));
+	/* 700 bytes straddling blocks 0 and 1, then 512 inside block 2 */
+	fill(small, sizeof(small), 3);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 3900, 700, small, 700, NULL), SL_OK);
+	memcpy(expect + 3900, small, 700);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 8192 + 1024, 512, small, 512, NULL), SL_OK);
+	memcpy(expect + 8192 + 1024, small, 512);
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(ch->crc[i], cs_crc_entry(expect + i * CS_BLOCK));
+	ch = reopen(ch);
+	for (i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(ch->crc[i], cs_crc_entry(expect + i * CS_BLOCK));
+	CU_ASSERT_EQUAL(do_read(ch, 0, sizeof(got), got, NULL), SL_OK);
+	CU_ASSERT(memcmp(got, expect, sizeof(got)) == 0);
+	/* an odd-sized read in the middle */
+	CU_ASSERT_EQUAL(do_read(ch, 3899, 702, got, NULL), SL_OK);
+	CU_ASSERT(memcmp(got, expect + 3899, 702) == 0);
+	cs_chunk_close(ch);
+}
+
+static void test_version(void)
+{
+	struct cs_chunk *ch = mk(3);
+
+	CU_ASSERT_EQUAL(cs_chunk_check_version(ch, 1), SL_OK);
+	CU_ASSERT_EQUAL(cs_chunk_check_version(ch, 2), SL_E_STALE_VERSION);
+	CU_ASSERT_EQUAL(cs_chunk_check_version(ch, 0), SL_E_STALE_VERSION);
+	CU_ASSERT_EQUAL(do_set_version(ch, 5, 5), SL_OK);
+	CU_ASSERT_EQUAL(cs_chunk_check_version(ch, 1), SL_E_STALE_VERSION);
+	/* never backwards */
+	CU_ASSERT_EQUAL(do_set_version(ch, 4, 4), SL_E_STALE_VERSION);
+	CU_ASSERT_EQUAL(ch->version, 5);
+	/* persisted, through several alternating header slots */
+	CU_ASSERT_EQUAL(do_set_version(ch, 6, 6), SL_OK);
+	CU_ASSERT_EQUAL(do_set_version(ch, 7, 6), SL_OK);
+	ch = reopen(ch);
+	CU_ASSERT_EQUAL(ch->version, 7);
+	CU_ASSERT_EQUAL(ch->epoch, 6);
+	CU_ASSERT_EQUAL(cs_chunk_check_version(ch, 6), SL_E_STALE_VERSION);
+	/* creating it again is refused */
+	{
+		struct cs_chunk *dup = NULL;
+
+		CU_ASSERT_EQUAL(cs_chunk_create(&env, dir, 3, CHUNK, 1, 1, &dup), SL_E_EXIST);
+	}
+	cs_chunk_close(ch);
+}
+
+static void test_unmap(void)
+{
+	struct cs_chunk *ch = mk(4);
+	size_t n = 1 << 20;
+	uint8_t *w = malloc(n), *r = malloc(n), *expect = malloc(n);
+	uint64_t before;
+
+	fill(w, n, 4);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 0, n, w, n, NULL), SL_OK);
+	before = cs_chunk_allocated(ch);
+	CU_ASSERT(before >= n);
+	/* unaligned at both ends: edges are zeroed in place, the middle punched */
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_UNMAP, 1000, 512 << 10, NULL, 0, NULL), SL_OK);
+	memcpy(expect, w, n);
+	memset(expect + 1000, 0, 512 << 10);
+	CU_ASSERT(cs_chunk_allocated(ch) < before);
+	CU_ASSERT_EQUAL(do_read(ch, 0, n, r, NULL), SL_OK);
+	CU_ASSERT(memcmp(r, expect, n) == 0);
+	/* inside a single block */
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_UNMAP, (700 << 10) + 100, 300, NULL, 0, NULL), SL_OK);
+	memset(expect + (700 << 10) + 100, 0, 300);
+	ch = reopen(ch);
+	CU_ASSERT_EQUAL(do_read(ch, 0, n, r, NULL), SL_OK);
+	CU_ASSERT(memcmp(r, expect, n) == 0);
+	free(w);
+	free(r);
+	free(expect);
+	cs_chunk_close(ch);
+}
+
+static void test_write_same(void)
+{
+	struct cs_chunk *ch = mk(5);
+	uint8_t pat[512], r[20000], zero[512];
+	unsigned int i;
+
+	fill(pat, sizeof(pat), 5);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE_SAME, 1536, 512 * 30, pat, 512, NULL), SL_OK);
+	CU_ASSERT_EQUAL(do_read(ch, 1536, 512 * 30, r, NULL), SL_OK);
+	for (i = 0; i < 30; i++)
+		CU_ASSERT(memcmp(r + i * 512, pat, 512) == 0);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE_SAME, 0, 1000, pat, 512, NULL), SL_E_INVAL);
+	/* a zero pattern unmaps */
+	memset(zero, 0, sizeof(zero));
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE_SAME, 2048, 512 * 8, zero, 512, NULL), SL_OK);
+	CU_ASSERT_EQUAL(do_read(ch, 2048, 4096, r, NULL), SL_OK);
+	for (i = 0; i < 4096; i++)
+		if (r[i])
+			break;
+	CU_ASSERT_EQUAL(i, 4096);
+	cs_chunk_close(ch);
+}
+
+static void test_caw(void)
+{
+	struct cs_chunk *ch = mk(6);
+	uint8_t old[1024], neu[1024], both[2048], r[1024];
+	uint64_t mis = 0;
+
+	fill(old, sizeof(old), 6);
+	fill(neu, sizeof(neu), 7);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 5000, 1024, old, 1024, NULL), SL_OK);
+	memcpy(both, old, 1024);
+	memcpy(both + 1024, neu, 1024);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_CAW, 5000, 1024, both, 2048, NULL), SL_OK);
+	CU_ASSERT_EQUAL(do_read(ch, 5000, 1024, r, NULL), SL_OK);
+	CU_ASSERT(memcmp(r, neu, 1024) == 0);
+	/* now the compare half is stale: refused, with the first differing byte */
+	both[0] = neu[0];
+	both[1] = neu[1];
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_CAW, 5000, 1024, both, 2048, &mis), SL_E_MISCOMPARE);
+	CU_ASSERT(mis >= 5002 && mis < 6024);
+	memcpy(both, neu, 10);
+	CU_ASSERT_EQUAL(do_read(ch, 5000, 1024, r, NULL), SL_OK);
+	CU_ASSERT(memcmp(r, neu, 1024) == 0);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_CAW, 5000, 1024, both, 1024, NULL), SL_E_INVAL);
+	cs_chunk_close(ch);
+}
+
+/* Flips one byte of the data file behind the store's back (O_DIRECT, durable). */
+static void flip_byte(uint64_t id, uint64_t off)
+{
+	char p[4096];
+	uint8_t *b = NULL;
+	int fd;
+
+	cs_chunk_path(p, sizeof(p), dir, id, "data");
+	fd = open(p, O_RDWR | O_DIRECT);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(posix_memalign((void **)&b, CS_BLOCK, CS_BLOCK) == 0);
+	CU_ASSERT(pread(fd, b, CS_BLOCK, (off_t)cs_block_down(off)) == CS_BLOCK);
+	b[off % CS_BLOCK] ^= 0x5a;
+	CU_ASSERT(pwrite(fd, b, CS_BLOCK, (off_t)cs_block_down(off)) == CS_BLOCK);
+	fsync(fd);
+	close(fd);
+	free(b);
+}
+
+static void test_checksum_mismatch(void)
+{
+	struct cs_chunk *ch = mk(7);
+	uint8_t w[16384], r[16384];
+	uint64_t bad = 0;
+
+	fill(w, sizeof(w), 8);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 65536, sizeof(w), w, sizeof(w), NULL), SL_OK);
+	cs_chunk_clean(ch);
+	cs_aio_reap(env.aio, 100);
+	flip_byte(7, 65536 + 8192 + 77);
+	memset(r, 0xee, sizeof(r));
+	CU_ASSERT_EQUAL(do_read(ch, 65536, sizeof(w), r, &bad), SL_E_CHECKSUM);
+	CU_ASSERT_EQUAL(bad, 65536 + 8192);
+	CU_ASSERT_EQUAL(ch->checksum_errors, 1);
+	/* the bad block is never handed out, but its neighbours are fine */
+	CU_ASSERT_EQUAL(do_read(ch, 65536, 8192, r, NULL), SL_OK);
+	CU_ASSERT(memcmp(r, w, 8192) == 0);
+	/* a sub-block write into the bad block must not launder it */
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 65536 + 8192 + 100, 10, w, 10, NULL), SL_E_CHECKSUM);
+	/* a whole-block rewrite repairs it */
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 65536 + 8192, 4096, w + 8192, 4096, NULL), SL_OK);
+	CU_ASSERT_EQUAL(do_read(ch, 65536, sizeof(w), r, NULL), SL_OK);
+	CU_ASSERT(memcmp(r, w, sizeof(w)) == 0);
+	/* rot in a hole is caught too */
+	flip_byte(7, 3 << 20);
+	ch = reopen(ch);
+	CU_ASSERT_EQUAL(ch->torn_regions, 0);
+	CU_ASSERT_EQUAL(do_read(ch, 3 << 20, 4096, r, &bad), SL_E_CHECKSUM);
+	CU_ASSERT_EQUAL(bad, 3 << 20);
+	cs_chunk_close(ch);
+}
+
+/* A crash mid-write: header says region dirty, data landed, CRC did not. */
+static void test_torn_write_recovery(void)
+{
+	struct cs_chunk *ch = mk(8);
+	uint8_t w[4096], r[4096];
+
+	fill(w, sizeof(w), 9);
+	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 0, 4096, w, 4096, NULL), SL_OK);
+	/* the dirty bit stays set until cleaned: simulate the crash now */
+	CU_ASSERT(ch->dirty & 1);
+	cs_chunk_close(ch);
+	flip_byte(8, 10);	/* "the new data" of a write that never completed */
+	w[10] ^= 0x5a;
+	CU_ASSERT_EQUAL_FATAL(cs_chunk_open(&env, dir, 8, &ch), SL_OK);
+	CU_ASSERT_EQUAL(ch->torn_regions, 1);
+	CU_ASSERT_EQUAL(ch->dirty, 0);
+	CU_ASSERT_EQUAL(do_read(ch, 0, 4096, r, NULL), SL_OK);
+	CU_ASSERT(memcmp(r, w, 4096) == 0);
+	cs_chunk_close(ch);
+}
+
+static void test_clean_and_persist(void)
+{
+	struct cs_chunk *ch = mk(9);
+	static uint8_t w[64][CS_BLOCK];
+	struct cs_wop ops[64];
+	struct res res[64];
+	uint8_t r[CS_BLOCK];
+	int i, all = 0;
+
+	/* 64 concurrent writes into one CRC page: the group commit must keep all */
+	for (i = 0; i < 64; i++) {
+		fill(w[i], CS_BLOCK, 100 + i);
+		memset(&ops[i], 0, sizeof(ops[i]));
+		res[i].done = 0;
+		ops[i] = (struct cs_wop){ .ch = ch, .kind = CS_W_WRITE, .off = (uint64_t)i * 2 * CS_BLOCK,
+					  .len = CS_BLOCK, .data = w[i], .data_len = CS_BLOCK,
+					  .done = wdone, .arg = &res[i] };
+		cs_chunk_write(&ops[i]);
+	}
+	for (i = 0; i < 64; i++) {
+		wait_for(&res[i].done);
+		CU_ASSERT_EQUAL(res[i].status, SL_OK);
+		all += res[i].done;
+	}
+	CU_ASSERT_EQUAL(all, 64);
+	CU_ASSERT(ch->crc_sync[0].durable == ch->crc_sync[0].gen);
+	CU_ASSERT(ch->dirty != 0);
+	cs_chunk_clean(ch);
+	{
+		uint64_t deadline = sl_now_ms() + 5000;
+
+		while (ch->hdr.inflight && sl_now_ms() < deadline)
+			cs_aio_reap(env.aio, 100);
+	}
+	CU_ASSERT_EQUAL(ch->dirty, 0);
+	ch = reopen(ch);
+	CU_ASSERT_EQUAL(ch->torn_regions, 0);
+	for (i = 0; i < 64; i++) {
+		CU_ASSERT_EQUAL(do_read(ch, (uint64_t)i * 2 * CS_BLOCK, CS_BLOCK, r, NULL), SL_OK);
+		CU_ASSERT(memcmp(r, w[i], CS_BLOCK) == 0);
+	}
+	CU_ASSERT_EQUAL(cs_chunk_unlink(dir, 9), SL_OK);
+	cs_chunk_close(ch);
+	CU_ASSERT_EQUAL(cs_chunk_open(&env, dir, 9, &ch), SL_E_NOENT);
+}
+
+static int setup(void)
+{
+	char cwd[2048], p[4200];
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -1;
+	snprintf(dir, sizeof(dir), "%s/test-chunk-store-XXXXXX", cwd);
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(p, sizeof(p), "%s/chunks", dir);
+	if (mkdir(p, 0700))
+		return -1;
+	env.aio = cs_aio_new(128);
+	env.io_error = on_io_error;
+	return env.aio ? 0 : -1;
+}
+
+static int teardown(void)
+{
+	char cmd[4200];
+
+	cs_aio_free(env.aio);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	CU_pSuite s;
+	unsigned int fails;
+
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	s = CU_add_suite("chunk_store", setup, teardown);
+	CU_add_test(s, "write and read, zeros in holes, bounds", test_write_read);
+	CU_add_test(s, "sub-block writes keep block checksums right", test_sub_block);
+	CU_add_test(s, "version fencing and persistence", test_version);
+	CU_add_test(s, "unmap punches holes that read zeros", test_unmap);
+	CU_add_test(s, "write same", test_write_same);
+	CU_add_test(s, "compare and write", test_caw);
+	CU_add_test(s, "checksum mismatch detected, never returned", test_checksum_mismatch);
+	CU_add_test(s, "torn write recovered from the dirty-region log", test_torn_write_recovery);
+	CU_add_test(s, "concurrent writes, dirty clean, reopen", test_clean_and_persist);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+	CU_cleanup_registry();
+	return fails ? 1 : 0;
+}
