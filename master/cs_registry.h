@@ -1,0 +1,81 @@
+/*
+ * Chunkservers known to the master.
+ *
+ * Persistent (in the log): id, address, failure-domain labels, uuid and
+ * the administrative state (active, draining, removed).  Soft (leader's
+ * view, rebuilt from heartbeats after a failover): up/down, last heartbeat,
+ * disk capacity and usage, and the queue of chunk ids it must delete.
+ *
+ * Liveness state machine (soft, leader only):
+ *
+ *     register/heartbeat                 no heartbeat for cs_timeout_ms
+ *   ---------------------> UP ------------------------------------> DOWN
+ *                           ^                                        |
+ *                           +----------- heartbeat / register -------+
+ *
+ * A new leader starts every server UP with last_hb = now: it gets one full
+ * timeout to hear from them before declaring any down.  Admin state
+ * (persistent): ACTIVE -> DRAINING -> REMOVED; only ACTIVE servers receive
+ * new chunks; REMOVED servers are never used again.
+ */
+#ifndef SHOAL_MASTER_CS_REGISTRY_H
+#define SHOAL_MASTER_CS_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "list.h"
+
+#define CS_ADDR_MAX	127
+#define CS_LABEL_MAX	63
+#define CS_MAX_DISKS	64
+#define CS_MAX_PENDING_DEL (1u << 20)
+
+enum cs_admin {
+	CS_ACTIVE = 0,
+	CS_DRAINING = 1,
+	CS_REMOVED = 2,
+};
+
+struct cs {
+	struct list_head node;
+	/* log */
+	uint32_t id;
+	uint8_t admin;
+	char addr[CS_ADDR_MAX + 1];
+	char host[CS_LABEL_MAX + 1];
+	char rack[CS_LABEL_MAX + 1];
+	char uuid[CS_LABEL_MAX + 1];
+	/* soft */
+	bool up;
+	uint64_t last_hb_ms;
+	uint64_t capacity, used;
+	uint32_t load;
+	uint64_t *del;		/* chunk ids to tell it to delete */
+	uint32_t ndel, del_cap;
+};
+
+struct cs_registry {
+	struct list_head list;	/* sorted by id */
+	uint32_t count;
+};
+
+void cs_registry_init(struct cs_registry *r);
+void cs_registry_free(struct cs_registry *r);
+struct cs *cs_by_id(const struct cs_registry *r, uint32_t id);
+struct cs *cs_by_uuid(const struct cs_registry *r, const char *uuid);
+/* Adds a server with this id (must be new); NULL on ENOMEM. */
+struct cs *cs_add(struct cs_registry *r, uint32_t id);
+/* Queues chunk_id for deletion on cs (soft; bounded, oldest kept). */
+void cs_queue_delete(struct cs *cs, uint64_t chunk_id);
+/* Marks servers down whose last heartbeat is older than timeout_ms; returns how many changed. */
+int cs_registry_check(struct cs_registry *r, uint64_t now, uint64_t timeout_ms);
+/* A new leader: every server up, last heartbeat = now. */
+void cs_registry_reset_soft(struct cs_registry *r, uint64_t now);
+/* Usable for new replicas: up and active. */
+static inline bool cs_usable(const struct cs *cs)
+{
+	return cs->up && cs->admin == CS_ACTIVE;
+}
+const char *cs_state_name(const struct cs *cs);
+
+#endif

@@ -1,0 +1,656 @@
+/*
+ * FSM apply, snapshot, restore and dump.  See fsm.h for the rules.
+ *
+ * Entry layout (little-endian, codec.h): u8 command, u64 client_id,
+ * u64 seq, then the command's fields.  Trailing bytes (raft_glue pads
+ * entries to 8 bytes) are ignored.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "status.h"
+#include "log.h"
+#include "fsm.h"
+
+#define SNAP_MAGIC	0x50414e534c4f4853ull	/* "SHOLSNAP" */
+#define SNAP_VERSION	1
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n, sz);
+	if (!p) {
+		/* The FSM cannot refuse a committed entry without diverging. */
+		sl_err("fsm: out of memory");
+		abort();
+	}
+	return p;
+}
+
+struct fsm *fsm_new(void)
+{
+	struct fsm *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	volume_table_init(&f->vols);
+	chunk_map_init(&f->chunks);
+	cs_registry_init(&f->css);
+	f->next_vol_id = 1;
+	f->next_chunk_id = 1;
+	f->next_cs_id = 1;
+	return f;
+}
+
+static void fsm_clear(struct fsm *f)
+{
+	volume_table_free(&f->vols);
+	chunk_map_free(&f->chunks);
+	cs_registry_free(&f->css);
+	memset(f->dedup, 0, sizeof(f->dedup));
+	f->dedup_next = 0;
+	f->next_vol_id = 1;
+	f->next_chunk_id = 1;
+	f->next_cs_id = 1;
+}
+
+void fsm_free(struct fsm *f)
+{
+	if (!f)
+		return;
+	fsm_clear(f);
+	free(f);
+}
+
+/* ---- dedup ---- */
+
+static bool dedup_find(const struct fsm *f, uint64_t client, uint64_t seq, uint64_t *res)
+{
+	if (!client)
+		return false;
+	for (uint32_t i = 0; i < FSM_DEDUP_MAX; i++)
+		if (f->dedup[i].client == client && f->dedup[i].seq == seq) {
+			*res = f->dedup[i].result;
+			return true;
+		}
+	return false;
+}
+
+static void dedup_put(struct fsm *f, uint64_t client, uint64_t seq, uint64_t res)
+{
+	if (!client)
+		return;
+	f->dedup[f->dedup_next] = (struct fsm_dedup){ client, seq, res };
+	f->dedup_next = (f->dedup_next + 1) % FSM_DEDUP_MAX;
+}
+
+/* ---- encoders ---- */
+
+static void enc_hdr(struct wbuf *w, uint8_t cmd, uint64_t client, uint64_t seq)
+{
+	put_u8(w, cmd);
+	put_u64(w, client);
+	put_u64(w, seq);
+}
+
+void fsm_enc_vol_create(struct wbuf *w, uint64_t client, uint64_t seq, const char *name,
+			const uint8_t uuid[16], uint64_t size, uint32_t chunk_shift, uint32_t replicas,
+			uint32_t min_replicas, uint32_t flags, uint64_t ctime)
+{
+	enc_hdr(w, FSM_VOL_CREATE, client, seq);
+	put_str(w, name);
+	put_bytes(w, uuid, 16);
+	put_u64(w, size);
+	put_u32(w, chunk_shift);
+	put_u32(w, replicas);
+	put_u32(w, min_replicas);
+	put_u32(w, flags);
+	put_u64(w, ctime);
+}
+
+void fsm_enc_vol_resize(struct wbuf *w, uint64_t client, uint64_t seq, const char *name,
+			uint64_t size, bool force)
+{
+	enc_hdr(w, FSM_VOL_RESIZE, client, seq);
+	put_str(w, name);
+	put_u64(w, size);
+	put_u8(w, force);
+}
+
+void fsm_enc_vol_delete(struct wbuf *w, uint64_t client, uint64_t seq, const char *name)
+{
+	enc_hdr(w, FSM_VOL_DELETE, client, seq);
+	put_str(w, name);
+}
+
+void fsm_enc_chunk_alloc(struct wbuf *w, uint64_t client, uint64_t seq, uint32_t vol,
+			 const struct fsm_alloc *a, uint32_t n)
+{
+	enc_hdr(w, FSM_CHUNK_ALLOC, client, seq);
+	put_u32(w, vol);
+	put_u32(w, n);
+	for (uint32_t i = 0; i < n; i++) {
+		put_u32(w, a[i].index);
+		put_u8(w, a[i].nrep);
+		for (int k = 0; k < a[i].nrep; k++)
+			put_u32(w, a[i].rep[k]);
+	}
+}
+
+void fsm_enc_lease_grant(struct wbuf *w, uint64_t chunk_id, uint64_t expect, uint32_t primary)
+{
+	enc_hdr(w, FSM_LEASE_GRANT, 0, 0);
+	put_u64(w, chunk_id);
+	put_u64(w, expect);
+	put_u32(w, primary);
+}
+
+void fsm_enc_set_replicas(struct wbuf *w, uint64_t client, uint64_t seq, uint64_t chunk_id,
+			  uint64_t expect, const uint32_t *rep, uint8_t nrep, uint32_t primary)
+{
+	enc_hdr(w, FSM_SET_REPLICAS, client, seq);
+	put_u64(w, chunk_id);
+	put_u64(w, expect);
+	put_u32(w, primary);
+	put_u8(w, nrep);
+	for (int k = 0; k < nrep; k++)
+		put_u32(w, rep[k]);
+}
+
+void fsm_enc_cs_register(struct wbuf *w, uint32_t cs_id, const char *addr, const char *host,
+			 const char *rack, const char *uuid)
+{
+	enc_hdr(w, FSM_CS_REGISTER, 0, 0);
+	put_u32(w, cs_id);
+	put_str(w, addr);
+	put_str(w, host);
+	put_str(w, rack);
+	put_str(w, uuid);
+}
+
+void fsm_enc_cs_state(struct wbuf *w, uint64_t client, uint64_t seq, uint32_t cs_id, uint8_t admin,
+		      bool force)
+{
+	enc_hdr(w, FSM_CS_STATE, client, seq);
+	put_u32(w, cs_id);
+	put_u8(w, admin);
+	put_u8(w, force);
+}
+
+/* ---- apply ---- */
+
+static void drop_chunk(struct fsm *f, struct volume *v, struct chunk *c)
+{
+	/* Garbage collection: every replica is told to delete it (soft queue). */
+	for (int i = 0; i < c->nrep; i++) {
+		struct cs *cs = cs_by_id(&f->css, c->rep[i]);
+		if (cs)
+			cs_queue_delete(cs, c->id);
+	}
+	if (v && v->allocated)
+		v->allocated--;
+	chunk_map_del(&f->chunks, c);
+}
+
+static uint64_t apply_vol_create(struct fsm *f, struct rbuf *r)
+{
+	char name[VOL_NAME_MAX + 1];
+	uint8_t uuid[16];
+
+	get_str(r, name, sizeof(name));
+	const uint8_t *u = get_bytes(r, 16);
+	uint64_t size = get_u64(r);
+	uint32_t shift = get_u32(r), reps = get_u32(r), minr = get_u32(r), flags = get_u32(r);
+	uint64_t ctime = get_u64(r);
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	memcpy(uuid, u, 16);
+	if (volume_check_params(name, size, &shift, &reps, &minr) != SL_OK)
+		return FSM_RES(SL_E_INVAL, 0);
+	if (volume_by_name(&f->vols, name))
+		return FSM_RES(SL_E_EXIST, 0);
+	struct volume *v = xcalloc(1, sizeof(*v));
+	v->id = f->next_vol_id++;
+	strcpy(v->name, name);
+	memcpy(v->uuid, uuid, 16);
+	v->size = size;
+	v->chunk_shift = shift;
+	v->replicas = reps;
+	v->min_replicas = minr;
+	v->flags = flags;
+	v->ctime = ctime;
+	volume_insert(&f->vols, v);
+	return FSM_RES(SL_OK, v->id);
+}
+
+static uint64_t apply_vol_resize(struct fsm *f, struct rbuf *r)
+{
+	char name[VOL_NAME_MAX + 1];
+	uint32_t idx;
+	struct chunk *c;
+
+	get_str(r, name, sizeof(name));
+	uint64_t size = get_u64(r);
+	bool force = get_u8(r);
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct volume *v = volume_by_name(&f->vols, name);
+	if (!v)
+		return FSM_RES(SL_E_NOENT, 0);
+	if (size == 0 || size % 512 || ((size - 1) >> v->chunk_shift) >= UINT32_MAX)
+		return FSM_RES(SL_E_INVAL, 0);
+	if (size < v->size && !force)
+		return FSM_RES(SL_E_NOTEMPTY, 0);
+	v->size = size;
+	uint64_t n = volume_nchunks(v);
+	chunk_map_for_each(&f->chunks, c, idx)
+		if (c->vol == v->id && c->index >= n)
+			drop_chunk(f, v, c);
+	return FSM_RES(SL_OK, v->id);
+}
+
+static uint64_t apply_vol_delete(struct fsm *f, struct rbuf *r)
+{
+	char name[VOL_NAME_MAX + 1];
+	uint32_t idx;
+	struct chunk *c;
+
+	get_str(r, name, sizeof(name));
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct volume *v = volume_by_name(&f->vols, name);
+	if (!v)
+		return FSM_RES(SL_E_NOENT, 0);
+	if (v->allocated)
+		chunk_map_for_each(&f->chunks, c, idx)
+			if (c->vol == v->id)
+				drop_chunk(f, v, c);
+	volume_remove(&f->vols, v);
+	uint32_t id = v->id;
+	free(v);
+	return FSM_RES(SL_OK, id);
+}
+
+/* Allocates each listed chunk that does not exist yet; value = chunks created. */
+static uint64_t apply_chunk_alloc(struct fsm *f, struct rbuf *r)
+{
+	uint32_t vol = get_u32(r), n = get_u32(r), created = 0;
+	if (r->bad || n > FSM_ALLOC_MAX)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct volume *v = volume_by_id(&f->vols, vol);
+	size_t start = r->off;
+	/* Validate the whole entry first: all or nothing. */
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t index = get_u32(r);
+		uint8_t nrep = get_u8(r);
+		if (nrep == 0 || nrep > SL_MAX_REPLICAS)
+			return FSM_RES(SL_E_INTERNAL, 0);
+		for (int k = 0; k < nrep; k++)
+			get_u32(r);
+		if (r->bad)
+			return FSM_RES(SL_E_INTERNAL, 0);
+		if (v && index >= volume_nchunks(v))
+			return FSM_RES(SL_E_RANGE, 0);
+	}
+	if (!v)
+		return FSM_RES(SL_E_NOENT, 0);
+	r->off = start;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t index = get_u32(r);
+		uint8_t nrep = get_u8(r);
+		uint32_t rep[SL_MAX_REPLICAS];
+		for (int k = 0; k < nrep; k++)
+			rep[k] = get_u32(r);
+		if (chunk_map_by_pos(&f->chunks, vol, index))
+			continue;	/* a concurrent request allocated it first */
+		struct chunk *c = chunk_map_add(&f->chunks, f->next_chunk_id++, vol, index);
+		if (!c) {
+			sl_err("fsm: out of memory");
+			abort();
+		}
+		c->version = 1;
+		c->nrep = nrep;
+		memcpy(c->rep, rep, nrep * sizeof(rep[0]));
+		c->primary = rep[0];
+		v->allocated++;
+		created++;
+	}
+	return FSM_RES(SL_OK, created);
+}
+
+static uint64_t apply_lease_grant(struct fsm *f, struct rbuf *r)
+{
+	uint64_t id = get_u64(r), expect = get_u64(r);
+	uint32_t primary = get_u32(r);
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct chunk *c = chunk_map_by_id(&f->chunks, id);
+	if (!c)
+		return FSM_RES(SL_E_NOENT, 0);
+	if (c->version != expect)
+		return FSM_RES(SL_E_STALE_VERSION, c->version);
+	if (chunk_rep_pos(c, primary) < 0)
+		return FSM_RES(SL_E_NOT_PRIMARY, c->version);
+	c->version++;
+	c->primary = primary;
+	c->flags &= ~CHUNK_F_CONFIRMED;
+	return FSM_RES(SL_OK, c->version);
+}
+
+static uint64_t apply_set_replicas(struct fsm *f, struct rbuf *r)
+{
+	uint64_t id = get_u64(r), expect = get_u64(r);
+	uint32_t primary = get_u32(r), rep[SL_MAX_REPLICAS];
+	uint8_t nrep = get_u8(r);
+	if (nrep > SL_MAX_REPLICAS)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	for (int k = 0; k < nrep; k++)
+		rep[k] = get_u32(r);
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct chunk *c = chunk_map_by_id(&f->chunks, id);
+	if (!c)
+		return FSM_RES(SL_E_NOENT, 0);
+	if (c->version != expect)
+		return FSM_RES(SL_E_STALE_VERSION, c->version);
+	/* Replicas leaving the set are stale from now on: tell them to delete. */
+	for (int i = 0; i < c->nrep; i++) {
+		bool kept = false;
+		for (int k = 0; k < nrep; k++)
+			kept |= rep[k] == c->rep[i];
+		struct cs *cs = kept ? NULL : cs_by_id(&f->css, c->rep[i]);
+		if (cs)
+			cs_queue_delete(cs, c->id);
+	}
+	c->nrep = nrep;
+	memcpy(c->rep, rep, nrep * sizeof(rep[0]));
+	c->primary = primary;
+	c->live = 0;
+	c->version++;
+	return FSM_RES(SL_OK, c->version);
+}
+
+static uint64_t apply_cs_register(struct fsm *f, struct rbuf *r)
+{
+	char addr[CS_ADDR_MAX + 1], host[CS_LABEL_MAX + 1], rack[CS_LABEL_MAX + 1], uuid[CS_LABEL_MAX + 1];
+	uint32_t id = get_u32(r);
+	get_str(r, addr, sizeof(addr));
+	get_str(r, host, sizeof(host));
+	get_str(r, rack, sizeof(rack));
+	get_str(r, uuid, sizeof(uuid));
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct cs *cs = id ? cs_by_id(&f->css, id) : NULL;
+	if (!cs) {
+		if (!id)
+			id = f->next_cs_id;
+		cs = cs_add(&f->css, id);
+		if (!cs) {
+			sl_err("fsm: out of memory");
+			abort();
+		}
+		if (id >= f->next_cs_id)
+			f->next_cs_id = id + 1;
+	} else if (cs->uuid[0] && uuid[0] && strcmp(cs->uuid, uuid)) {
+		return FSM_RES(SL_E_EXIST, id);
+	}
+	if (cs->admin == CS_REMOVED)
+		return FSM_RES(SL_E_NOENT, id);
+	strcpy(cs->addr, addr);
+	strcpy(cs->host, host);
+	strcpy(cs->rack, rack);
+	strcpy(cs->uuid, uuid);
+	return FSM_RES(SL_OK, id);
+}
+
+static uint64_t apply_cs_state(struct fsm *f, struct rbuf *r)
+{
+	uint32_t id = get_u32(r), idx;
+	uint8_t admin = get_u8(r);
+	bool force = get_u8(r);
+	struct chunk *c;
+
+	if (r->bad || admin > CS_REMOVED)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct cs *cs = cs_by_id(&f->css, id);
+	if (!cs)
+		return FSM_RES(SL_E_NOENT, 0);
+	if (admin == CS_REMOVED) {
+		uint64_t held = 0;
+		chunk_map_for_each(&f->chunks, c, idx)
+			held += chunk_rep_pos(c, id) >= 0;
+		if (held && !force)
+			return FSM_RES(SL_E_NOTEMPTY, held);
+		/* Forced: drop it from every set (a set change bumps the version). */
+		chunk_map_for_each(&f->chunks, c, idx) {
+			int p = chunk_rep_pos(c, id);
+			if (p < 0)
+				continue;
+			memmove(&c->rep[p], &c->rep[p + 1], (c->nrep - p - 1) * sizeof(c->rep[0]));
+			c->nrep--;
+			if (c->primary == id)
+				c->primary = c->nrep ? c->rep[0] : 0;
+			c->version++;
+			c->live = 0;
+		}
+	}
+	cs->admin = admin;
+	return FSM_RES(SL_OK, id);
+}
+
+uint64_t fsm_apply(struct fsm *f, const void *buf, size_t len)
+{
+	struct rbuf r;
+	uint64_t res;
+
+	rbuf_init(&r, buf, len);
+	uint8_t cmd = get_u8(&r);
+	uint64_t client = get_u64(&r), seq = get_u64(&r);
+	f->applied++;
+	if (r.bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	if (dedup_find(f, client, seq, &res))
+		return res;
+	switch (cmd) {
+	case FSM_VOL_CREATE: res = apply_vol_create(f, &r); break;
+	case FSM_VOL_RESIZE: res = apply_vol_resize(f, &r); break;
+	case FSM_VOL_DELETE: res = apply_vol_delete(f, &r); break;
+	case FSM_CHUNK_ALLOC: res = apply_chunk_alloc(f, &r); break;
+	case FSM_LEASE_GRANT: res = apply_lease_grant(f, &r); break;
+	case FSM_SET_REPLICAS: res = apply_set_replicas(f, &r); break;
+	case FSM_CS_REGISTER: res = apply_cs_register(f, &r); break;
+	case FSM_CS_STATE: res = apply_cs_state(f, &r); break;
+	default: res = FSM_RES(SL_E_INTERNAL, 0); break;
+	}
+	dedup_put(f, client, seq, res);
+	return res;
+}
+
+/* ---- snapshot / restore ---- */
+
+int fsm_snapshot(const struct fsm *f, struct wbuf *w)
+{
+	struct volume *v;
+	struct cs *cs;
+	struct chunk *c;
+	uint32_t idx;
+
+	put_u64(w, SNAP_MAGIC);
+	put_u32(w, SNAP_VERSION);
+	put_u32(w, f->next_vol_id);
+	put_u64(w, f->next_chunk_id);
+	put_u32(w, f->next_cs_id);
+	put_u32(w, f->vols.count);
+	list_for_each_entry(v, &f->vols.list, node) {
+		put_u32(w, v->id);
+		put_str(w, v->name);
+		put_bytes(w, v->uuid, 16);
+		put_u64(w, v->size);
+		put_u32(w, v->chunk_shift);
+		put_u32(w, v->replicas);
+		put_u32(w, v->min_replicas);
+		put_u32(w, v->flags);
+		put_u64(w, v->ctime);
+	}
+	put_u32(w, f->css.count);
+	list_for_each_entry(cs, &f->css.list, node) {
+		put_u32(w, cs->id);
+		put_u8(w, cs->admin);
+		put_str(w, cs->addr);
+		put_str(w, cs->host);
+		put_str(w, cs->rack);
+		put_str(w, cs->uuid);
+	}
+	put_u32(w, f->chunks.count);
+	chunk_map_for_each(&f->chunks, c, idx) {
+		put_u64(w, c->id);
+		put_u64(w, c->version);
+		put_u32(w, c->vol);
+		put_u32(w, c->index);
+		put_u32(w, c->primary);
+		put_u8(w, c->nrep);
+		for (int k = 0; k < c->nrep; k++)
+			put_u32(w, c->rep[k]);
+	}
+	put_u32(w, f->dedup_next);
+	for (uint32_t i = 0; i < FSM_DEDUP_MAX; i++) {
+		put_u64(w, f->dedup[i].client);
+		put_u64(w, f->dedup[i].seq);
+		put_u64(w, f->dedup[i].result);
+	}
+	return w->bad ? -1 : 0;
+}
+
+int fsm_restore(struct fsm *f, const void *buf, size_t len)
+{
+	struct rbuf r;
+	uint32_t n;
+
+	rbuf_init(&r, buf, len);
+	if (get_u64(&r) != SNAP_MAGIC || get_u32(&r) != SNAP_VERSION)
+		return -1;
+	fsm_clear(f);
+	f->next_vol_id = get_u32(&r);
+	f->next_chunk_id = get_u64(&r);
+	f->next_cs_id = get_u32(&r);
+	n = get_u32(&r);
+	for (uint32_t i = 0; i < n && !r.bad; i++) {
+		struct volume *v = xcalloc(1, sizeof(*v));
+		v->id = get_u32(&r);
+		get_str(&r, v->name, sizeof(v->name));
+		const uint8_t *u = get_bytes(&r, 16);
+		if (u)
+			memcpy(v->uuid, u, 16);
+		v->size = get_u64(&r);
+		v->chunk_shift = get_u32(&r);
+		v->replicas = get_u32(&r);
+		v->min_replicas = get_u32(&r);
+		v->flags = get_u32(&r);
+		v->ctime = get_u64(&r);
+		if (r.bad || v->chunk_shift < VOL_MIN_CHUNK_SHIFT || v->chunk_shift > VOL_MAX_CHUNK_SHIFT) {
+			free(v);
+			goto bad;
+		}
+		volume_insert(&f->vols, v);
+	}
+	n = get_u32(&r);
+	for (uint32_t i = 0; i < n && !r.bad; i++) {
+		struct cs *cs = cs_add(&f->css, get_u32(&r));
+		if (!cs)
+			goto bad;
+		cs->admin = get_u8(&r);
+		get_str(&r, cs->addr, sizeof(cs->addr));
+		get_str(&r, cs->host, sizeof(cs->host));
+		get_str(&r, cs->rack, sizeof(cs->rack));
+		get_str(&r, cs->uuid, sizeof(cs->uuid));
+	}
+	n = get_u32(&r);
+	for (uint32_t i = 0; i < n && !r.bad; i++) {
+		uint64_t id = get_u64(&r), ver = get_u64(&r);
+		uint32_t vol = get_u32(&r), index = get_u32(&r), primary = get_u32(&r);
+		uint8_t nrep = get_u8(&r);
+		if (r.bad || nrep > SL_MAX_REPLICAS || !id || chunk_map_by_id(&f->chunks, id))
+			goto bad;
+		struct chunk *c = chunk_map_add(&f->chunks, id, vol, index);
+		if (!c)
+			goto bad;
+		c->version = ver;
+		c->primary = primary;
+		c->nrep = nrep;
+		for (int k = 0; k < nrep; k++)
+			c->rep[k] = get_u32(&r);
+		struct volume *v = volume_by_id(&f->vols, vol);
+		if (v)
+			v->allocated++;
+	}
+	f->dedup_next = get_u32(&r) % FSM_DEDUP_MAX;
+	for (uint32_t i = 0; i < FSM_DEDUP_MAX; i++) {
+		f->dedup[i].client = get_u64(&r);
+		f->dedup[i].seq = get_u64(&r);
+		f->dedup[i].result = get_u64(&r);
+	}
+	if (r.bad)
+		goto bad;
+	return 0;
+bad:
+	sl_err("fsm: snapshot is malformed at byte %zu of %zu", r.off, len);
+	fsm_clear(f);
+	return -1;
+}
+
+/* ---- dump ---- */
+
+static int chunk_cmp(const void *a, const void *b)
+{
+	const struct chunk *x = *(const struct chunk *const *)a, *y = *(const struct chunk *const *)b;
+	if (x->vol != y->vol)
+		return x->vol < y->vol ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+char *fsm_dump(const struct fsm *f, size_t *lenp)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	struct volume *v;
+	struct cs *cs;
+	struct chunk *c, **sorted;
+	uint32_t idx, n = 0;
+	FILE *fp = open_memstream(&buf, &len);
+
+	if (!fp)
+		return NULL;
+	fprintf(fp, "next_vol_id %u\nnext_chunk_id %llu\nnext_cs_id %u\n", f->next_vol_id,
+		(unsigned long long)f->next_chunk_id, f->next_cs_id);
+	list_for_each_entry(cs, &f->css.list, node)
+		fprintf(fp, "cs %u addr=%s host=%s rack=%s uuid=%s admin=%u\n", cs->id, cs->addr,
+			cs->host, cs->rack, cs->uuid, cs->admin);
+	list_for_each_entry(v, &f->vols.list, node) {
+		fprintf(fp, "vol %u name=%s uuid=", v->id, v->name);
+		for (int i = 0; i < 16; i++)
+			fprintf(fp, "%02x", v->uuid[i]);
+		fprintf(fp, " size=%llu chunk_shift=%u replicas=%u min_replicas=%u flags=%u ctime=%llu chunks=%llu\n",
+			(unsigned long long)v->size, v->chunk_shift, v->replicas, v->min_replicas,
+			v->flags, (unsigned long long)v->ctime, (unsigned long long)v->allocated);
+	}
+	sorted = malloc((f->chunks.count + 1) * sizeof(*sorted));
+	if (!sorted) {
+		fclose(fp);
+		free(buf);
+		return NULL;
+	}
+	chunk_map_for_each(&f->chunks, c, idx)
+		sorted[n++] = c;
+	qsort(sorted, n, sizeof(*sorted), chunk_cmp);
+	for (uint32_t i = 0; i < n; i++) {
+		c = sorted[i];
+		fprintf(fp, "chunk %u %u id=%llu version=%llu primary=%u reps=", c->vol, c->index,
+			(unsigned long long)c->id, (unsigned long long)c->version, c->primary);
+		for (int k = 0; k < c->nrep; k++)
+			fprintf(fp, k ? ",%u" : "%u", c->rep[k]);
+		fputc('\n', fp);
+	}
+	free(sorted);
+	if (fclose(fp))
+		return NULL;
+	*lenp = len;
+	return buf;
+}

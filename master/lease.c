@@ -1,0 +1,67 @@
+#include "lease.h"
+
+bool lease_live(const struct lease_clock *lc, const struct chunk *c)
+{
+	return c->primary && c->lease_expiry > lc->now;
+}
+
+static bool in_wait(const struct lease_clock *lc)
+{
+	return lc->now < lc->wait_until;
+}
+
+enum lease_verdict lease_for_lookup(const struct lease_clock *lc, const struct chunk *c,
+				    lease_up_fn up, void *arg, uint32_t *primary)
+{
+	if (c->flags & CHUNK_F_GRANTING)
+		return LEASE_BUSY;
+	if (lease_live(lc, c)) {
+		*primary = c->primary;
+		return LEASE_LIVE;
+	}
+	if (in_wait(lc)) {
+		/* Only the recorded primary can be primary now; it renews on contact. */
+		if (c->primary && chunk_rep_pos(c, c->primary) >= 0 && up(c->primary, arg)) {
+			*primary = c->primary;
+			return LEASE_LIVE;
+		}
+		return LEASE_BUSY;
+	}
+	if (c->primary && chunk_rep_pos(c, c->primary) >= 0 && up(c->primary, arg)) {
+		*primary = c->primary;
+		return LEASE_GRANT;
+	}
+	for (int i = 0; i < c->nrep; i++)
+		if (up(c->rep[i], arg)) {
+			*primary = c->rep[i];
+			return LEASE_GRANT;
+		}
+	return LEASE_UNAVAIL;
+}
+
+enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct chunk *c,
+				     uint32_t who, bool who_up)
+{
+	if (c->flags & CHUNK_F_GRANTING)
+		return LEASE_BUSY;
+	if (lease_live(lc, c))
+		return c->primary == who ? LEASE_LIVE : LEASE_REFUSE;
+	if (in_wait(lc)) {
+		if (c->primary == who && chunk_rep_pos(c, who) >= 0)
+			return LEASE_LIVE;
+		return LEASE_BUSY;
+	}
+	if (chunk_rep_pos(c, who) < 0 || !who_up)
+		return LEASE_REFUSE;
+	return LEASE_GRANT;
+}
+
+void lease_start(const struct lease_clock *lc, struct chunk *c)
+{
+	c->lease_expiry = lc->now + lc->lease_ms;
+}
+
+void lease_drop(struct chunk *c)
+{
+	c->lease_expiry = 0;
+}

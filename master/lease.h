@@ -1,0 +1,57 @@
+/*
+ * Primary leases: pure decisions on a chunk and the leader's clock.
+ *
+ * Invariant: the master never lets a second server be primary while an
+ * earlier lease may still be live.  It holds because
+ *  - a grant to a new primary (or after expiry) bumps the version through
+ *    Raft and the expiry is set only after that entry applied, while the
+ *    chunk is marked GRANTING so no concurrent decision is taken;
+ *  - the leader's expiry (apply time + lease_ms) is later than the
+ *    primary's own (request send time + lease_ms);
+ *  - a new leader does not know the old one's expiries, so for one full
+ *    lease_ms after it became ready (wait_until) it grants only to the
+ *    recorded primary (as a renewal, no bump) and answers BUSY otherwise.
+ *
+ * Per chunk (leader view):
+ *
+ *            grant (Raft: version+1, primary=P)         expiry passes
+ *   NONE ---------------------------------------> LIVE(P) -----------> NONE
+ *     ^                                            |  ^
+ *     |                                            +--+ renew (no bump)
+ *   (after failover: UNKNOWN until wait_until; only P may renew)
+ */
+#ifndef SHOAL_MASTER_LEASE_H
+#define SHOAL_MASTER_LEASE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "chunk_map.h"
+
+struct lease_clock {
+	uint64_t now;		/* ms */
+	uint64_t wait_until;	/* ms: leader ready time + lease_ms */
+	uint32_t lease_ms;
+};
+
+enum lease_verdict {
+	LEASE_LIVE,		/* current primary is valid: answer with it (renewed if asked) */
+	LEASE_GRANT,		/* bump version through Raft with *primary, then lease_start() */
+	LEASE_BUSY,		/* try again shortly (SL_E_BUSY) */
+	LEASE_REFUSE,		/* requester may not be primary (SL_E_NOT_PRIMARY) */
+	LEASE_UNAVAIL,		/* no usable replica to make primary (SL_E_UNAVAIL) */
+};
+
+typedef bool (*lease_up_fn)(uint32_t cs_id, void *arg);
+
+bool lease_live(const struct lease_clock *lc, const struct chunk *c);
+/* Who should be primary for a client lookup; *primary is set for LIVE and GRANT. */
+enum lease_verdict lease_for_lookup(const struct lease_clock *lc, const struct chunk *c,
+				    lease_up_fn up, void *arg, uint32_t *primary);
+/* Server `who` asks for (or to renew) the lease. */
+enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct chunk *c,
+				     uint32_t who, bool who_up);
+/* The lease of c->primary runs from now (after a grant applied, or a renewal). */
+void lease_start(const struct lease_clock *lc, struct chunk *c);
+void lease_drop(struct chunk *c);
+
+#endif

@@ -1,0 +1,230 @@
+/* FSM: apply results, snapshot/restore roundtrip (dump-identical), dedup, bad entries. */
+#include <stdlib.h>
+#include <string.h>
+#include <CUnit/Basic.h>
+#include "status.h"
+#include "fsm.h"
+
+static uint64_t run(struct fsm *f, struct wbuf *w)
+{
+	CU_ASSERT_FATAL(!w->bad);
+	uint64_t r = fsm_apply(f, w->p, w->len);
+	wbuf_free(w);
+	return r;
+}
+
+static void populate(struct fsm *f, int nvol, int nchunk)
+{
+	struct wbuf w;
+	for (int i = 0; i < 4; i++) {
+		char addr[32], host[8];
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", 7400 + i);
+		snprintf(host, sizeof(host), "h%d", i);
+		wbuf_init(&w);
+		fsm_enc_cs_register(&w, 0, addr, host, "", addr);
+		CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, i + 1));
+	}
+	for (int v = 0; v < nvol; v++) {
+		char name[32];
+		uint8_t uuid[16];
+		memset(uuid, v, 16);
+		snprintf(name, sizeof(name), "vol%03d", v);
+		wbuf_init(&w);
+		fsm_enc_vol_create(&w, 77, v + 1, name, uuid, 1ull << 40, 0, 3, 0, 0, 1000 + v);
+		CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, v + 1));
+	}
+	struct fsm_alloc *a = calloc(nchunk, sizeof(*a));
+	for (int i = 0; i < nchunk; i++)
+		a[i] = (struct fsm_alloc){ .index = i, .nrep = 3,
+					   .rep = { 1 + i % 4, 1 + (i + 1) % 4, 1 + (i + 2) % 4 } };
+	for (int v = 0; v < nvol; v++)
+		for (int i = 0; i < nchunk; i += FSM_ALLOC_MAX) {
+			int n = nchunk - i < FSM_ALLOC_MAX ? nchunk - i : FSM_ALLOC_MAX;
+			wbuf_init(&w);
+			fsm_enc_chunk_alloc(&w, 0, 0, v + 1, a + i, n);
+			CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, n));
+		}
+	free(a);
+}
+
+static void test_apply_results(void)
+{
+	struct fsm *f = fsm_new();
+	struct wbuf w;
+	uint8_t uuid[16] = { 0 };
+	populate(f, 2, 10);
+	/* Duplicate name. */
+	wbuf_init(&w);
+	fsm_enc_vol_create(&w, 0, 0, "vol000", uuid, 1 << 30, 0, 0, 0, 0, 1);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_EXIST);
+	/* Bad parameters: size not a multiple of 512, bad name, min > replicas. */
+	wbuf_init(&w);
+	fsm_enc_vol_create(&w, 0, 0, "x", uuid, 1000, 0, 0, 0, 0, 1);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_INVAL);
+	wbuf_init(&w);
+	fsm_enc_vol_create(&w, 0, 0, "a b", uuid, 1 << 30, 0, 0, 0, 0, 1);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_INVAL);
+	wbuf_init(&w);
+	fsm_enc_vol_create(&w, 0, 0, "y", uuid, 1 << 30, 0, 2, 3, 0, 1);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_INVAL);
+	/* Defaults: shift 26, replicas 3, min 2. */
+	struct volume *v = volume_by_name(&f->vols, "vol001");
+	CU_ASSERT_EQUAL(v->chunk_shift, 26);
+	CU_ASSERT_EQUAL(v->replicas, 3);
+	CU_ASSERT_EQUAL(v->min_replicas, 2);
+	CU_ASSERT_EQUAL(v->allocated, 10);
+	/* Shrink refused without force; grow OK; shrink with force drops chunks. */
+	wbuf_init(&w);
+	fsm_enc_vol_resize(&w, 0, 0, "vol001", 1 << 28, false);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_NOTEMPTY);
+	wbuf_init(&w);
+	fsm_enc_vol_resize(&w, 0, 0, "vol001", 1ull << 41, false);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_OK);
+	wbuf_init(&w);
+	fsm_enc_vol_resize(&w, 0, 0, "vol001", 3ull << 26, true);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_OK);
+	CU_ASSERT_EQUAL(v->allocated, 3);
+	CU_ASSERT_PTR_NULL(chunk_map_by_pos(&f->chunks, 2, 3));
+	CU_ASSERT_PTR_NOT_NULL(chunk_map_by_pos(&f->chunks, 2, 2));
+	/* Dropped chunks were queued for deletion on their replicas. */
+	CU_ASSERT(cs_by_id(&f->css, 1)->ndel + cs_by_id(&f->css, 2)->ndel +
+		  cs_by_id(&f->css, 3)->ndel + cs_by_id(&f->css, 4)->ndel == 7 * 3);
+	/* Allocation out of range. */
+	struct fsm_alloc a = { .index = 3, .nrep = 1, .rep = { 1 } };
+	wbuf_init(&w);
+	fsm_enc_chunk_alloc(&w, 0, 0, 2, &a, 1);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_RANGE);
+	/* Delete: volume and chunks gone, chunk ids never reused. */
+	uint64_t next = f->next_chunk_id;
+	wbuf_init(&w);
+	fsm_enc_vol_delete(&w, 0, 0, "vol000");
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_OK);
+	CU_ASSERT_PTR_NULL(volume_by_name(&f->vols, "vol000"));
+	CU_ASSERT_EQUAL(f->chunks.count, 3);
+	CU_ASSERT_EQUAL(f->next_chunk_id, next);
+	wbuf_init(&w);
+	fsm_enc_vol_delete(&w, 0, 0, "vol000");
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_NOENT);
+	/* Garbage entries: never crash, never change state. */
+	uint8_t junk[64];
+	for (int i = 0; i < 64; i++)
+		junk[i] = i * 37;
+	for (size_t n = 0; n <= sizeof(junk); n++)
+		(void)fsm_apply(f, junk, n);
+	CU_ASSERT_EQUAL(f->chunks.count, 3);
+	CU_ASSERT_EQUAL(f->vols.count, 1);
+	fsm_free(f);
+}
+
+static void test_snapshot_roundtrip(void)
+{
+	struct fsm *f = fsm_new(), *g = fsm_new();
+	struct wbuf w;
+	size_t l1, l2;
+	populate(f, 5, 3000);
+	wbuf_init(&w);
+	CU_ASSERT_EQUAL(fsm_snapshot(f, &w), 0);
+	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
+	char *d1 = fsm_dump(f, &l1), *d2 = fsm_dump(g, &l2);
+	CU_ASSERT_EQUAL(l1, l2);
+	CU_ASSERT(l1 > 0 && !memcmp(d1, d2, l1));
+	CU_ASSERT_EQUAL(g->chunks.count, 15000);
+	/* Dedup table survives too: a replayed create answers as before. */
+	struct wbuf c;
+	uint8_t uuid[16] = { 0 };
+	wbuf_init(&c);
+	fsm_enc_vol_create(&c, 77, 3, "vol002", uuid, 1 << 30, 0, 0, 0, 0, 5);
+	CU_ASSERT_EQUAL(run(g, &c), FSM_RES(SL_OK, 3));
+	/* Truncated snapshots are refused, never half-loaded. */
+	for (size_t cut = 0; cut < w.len; cut += w.len / 7 + 1) {
+		struct fsm *h = fsm_new();
+		CU_ASSERT_EQUAL(fsm_restore(h, w.p, cut), -1);
+		fsm_free(h);
+	}
+	free(d1);
+	free(d2);
+	wbuf_free(&w);
+	fsm_free(f);
+	fsm_free(g);
+}
+
+static void test_dedup(void)
+{
+	struct fsm *f = fsm_new();
+	struct wbuf w;
+	uint8_t uuid[16] = { 9 };
+	wbuf_init(&w);
+	fsm_enc_vol_create(&w, 42, 1, "d", uuid, 1 << 30, 0, 1, 1, 0, 1);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	/* Same (client, seq) again -- e.g. retried after LEADERSHIPLOST: same answer, applied once. */
+	wbuf_init(&w);
+	fsm_enc_vol_create(&w, 42, 1, "d", uuid, 1 << 30, 0, 1, 1, 0, 1);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	CU_ASSERT_EQUAL(f->vols.count, 1);
+	CU_ASSERT_EQUAL(f->next_vol_id, 2);
+	/* A new seq is a new request: the name exists now. */
+	wbuf_init(&w);
+	fsm_enc_vol_create(&w, 42, 2, "d", uuid, 1 << 30, 0, 1, 1, 0, 1);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_EXIST);
+	/* Delete once, retry gets OK again (not NOENT). */
+	wbuf_init(&w);
+	fsm_enc_vol_delete(&w, 42, 3, "d");
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_OK);
+	wbuf_init(&w);
+	fsm_enc_vol_delete(&w, 42, 3, "d");
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_OK);
+	/* client 0 means no dedup. */
+	wbuf_init(&w);
+	fsm_enc_vol_delete(&w, 0, 3, "d");
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_NOENT);
+	/* The table is bounded: after FSM_DEDUP_MAX newer entries the oldest is forgotten. */
+	for (int i = 0; i < FSM_DEDUP_MAX; i++) {
+		wbuf_init(&w);
+		fsm_enc_vol_delete(&w, 43, i + 1, "none");
+		run(f, &w);
+	}
+	wbuf_init(&w);
+	fsm_enc_vol_create(&w, 42, 1, "d", uuid, 1 << 30, 0, 1, 1, 0, 1);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 2));
+	fsm_free(f);
+}
+
+static void test_chunk_map(void)
+{
+	/* Insert, find, delete at scale: hash tables stay consistent. */
+	struct chunk_map m;
+	chunk_map_init(&m);
+	for (uint32_t i = 0; i < 50000; i++)
+		CU_ASSERT_PTR_NOT_NULL_FATAL(chunk_map_add(&m, i + 1, i % 7, i));
+	for (uint32_t i = 0; i < 50000; i += 3)
+		chunk_map_del(&m, chunk_map_by_id(&m, i + 1));
+	for (uint32_t i = 0; i < 50000; i++) {
+		struct chunk *c = chunk_map_by_id(&m, i + 1), *d = chunk_map_by_pos(&m, i % 7, i);
+		if (i % 3 == 0) {
+			CU_ASSERT_FATAL(!c && !d);
+		} else {
+			CU_ASSERT_FATAL(c && c == d && c->index == i);
+		}
+	}
+	for (uint32_t i = 0; i < 50000; i += 3)
+		CU_ASSERT_PTR_NOT_NULL_FATAL(chunk_map_add(&m, 100000 + i, 9, i));
+	CU_ASSERT_EQUAL(m.count, 50000);
+	CU_ASSERT_PTR_NOT_NULL(chunk_map_by_pos(&m, 9, 3));
+	chunk_map_free(&m);
+}
+
+int main(void)
+{
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	CU_pSuite s = CU_add_suite("master_fsm", NULL, NULL);
+	CU_add_test(s, "apply results", test_apply_results);
+	CU_add_test(s, "snapshot/restore roundtrip", test_snapshot_roundtrip);
+	CU_add_test(s, "dedup", test_dedup);
+	CU_add_test(s, "chunk map", test_chunk_map);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,141 @@
+/* Placement rules: distinct servers, failure domains, free-space weighting. */
+#include <stdlib.h>
+#include <string.h>
+#include <CUnit/Basic.h>
+#include "placement.h"
+
+static int distinct(const uint32_t *ids, int n)
+{
+	for (int i = 0; i < n; i++)
+		for (int k = i + 1; k < n; k++)
+			if (ids[i] == ids[k])
+				return 0;
+	return 1;
+}
+
+static void test_distinct_servers(void)
+{
+	struct place_cand c[5];
+	uint64_t rng = 1;
+	uint32_t out[3];
+	for (int i = 0; i < 5; i++)
+		c[i] = (struct place_cand){ .id = i + 1, .host = "", .rack = "", .free = 1ull << 40 };
+	for (int draw = 0; draw < 10000; draw++) {
+		CU_ASSERT_EQUAL_FATAL(placement_pick(c, 5, 3, 2, 1 << 26, &rng, out), 3);
+		CU_ASSERT_FATAL(distinct(out, 3));
+	}
+}
+
+static void test_too_few(void)
+{
+	struct place_cand c[2] = {
+		{ 1, "", "", 1ull << 30 }, { 2, "", "", 1ull << 30 },
+	};
+	uint64_t rng = 7;
+	uint32_t out[3];
+	/* 3 wanted, 3 minimum, 2 servers: nothing. */
+	CU_ASSERT_EQUAL(placement_pick(c, 2, 3, 3, 4096, &rng, out), 0);
+	/* Minimum 2: both, distinct. */
+	CU_ASSERT_EQUAL(placement_pick(c, 2, 3, 2, 4096, &rng, out), 2);
+	CU_ASSERT(distinct(out, 2));
+	/* A server without room for the chunk does not count. */
+	c[1].free = 100;
+	CU_ASSERT_EQUAL(placement_pick(c, 2, 3, 2, 4096, &rng, out), 0);
+	CU_ASSERT_EQUAL(placement_pick(c, 0, 3, 1, 4096, &rng, out), 0);
+}
+
+static const struct place_cand *find(const struct place_cand *c, int n, uint32_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (c[i].id == id)
+			return &c[i];
+	return NULL;
+}
+
+static void test_distinct_hosts(void)
+{
+	/* 6 servers on 3 hosts: 3 replicas must land on 3 different hosts. */
+	static const char *hosts[] = { "h1", "h1", "h2", "h2", "h3", "h3" };
+	struct place_cand c[6];
+	uint64_t rng = 42;
+	uint32_t out[3];
+	for (int i = 0; i < 6; i++)
+		c[i] = (struct place_cand){ i + 1, hosts[i], "", 1ull << 40 };
+	for (int draw = 0; draw < 5000; draw++) {
+		CU_ASSERT_EQUAL_FATAL(placement_pick(c, 6, 3, 2, 1, &rng, out), 3);
+		const char *h0 = find(c, 6, out[0])->host, *h1 = find(c, 6, out[1])->host,
+			   *h2 = find(c, 6, out[2])->host;
+		CU_ASSERT_FATAL(strcmp(h0, h1) && strcmp(h0, h2) && strcmp(h1, h2));
+	}
+}
+
+static void test_distinct_racks(void)
+{
+	/* 3 racks x 2 hosts; 3 replicas on 3 racks; with 2 replicas on a
+	 * 2-rack subset, 2 racks.  Racks beat hosts. */
+	static const char *racks[] = { "r1", "r1", "r2", "r2", "r3", "r3" };
+	static const char *hosts[] = { "a", "b", "c", "d", "e", "f" };
+	struct place_cand c[6];
+	uint64_t rng = 3;
+	uint32_t out[3];
+	for (int i = 0; i < 6; i++)
+		c[i] = (struct place_cand){ i + 1, hosts[i], racks[i], 1ull << 40 };
+	for (int draw = 0; draw < 5000; draw++) {
+		CU_ASSERT_EQUAL_FATAL(placement_pick(c, 6, 3, 2, 1, &rng, out), 3);
+		const char *r0 = find(c, 6, out[0])->rack, *r1 = find(c, 6, out[1])->rack,
+			   *r2 = find(c, 6, out[2])->rack;
+		CU_ASSERT_FATAL(strcmp(r0, r1) && strcmp(r0, r2) && strcmp(r1, r2));
+	}
+	/* Only two racks: the third replica repeats a rack but not a host. */
+	for (int draw = 0; draw < 2000; draw++) {
+		CU_ASSERT_EQUAL_FATAL(placement_pick(c, 4, 3, 2, 1, &rng, out), 3);
+		CU_ASSERT_FATAL(distinct(out, 3));
+	}
+}
+
+static void test_weighting(void)
+{
+	/* Free space 1:2:3:4 (units); single replica draws over 100,000 runs
+	 * (fixed seed) must be within 2 % of the expected share. */
+	struct place_cand c[4];
+	uint64_t rng = 12345;
+	unsigned hits[5] = { 0 };
+	const int draws = 100000;
+	uint32_t out[1];
+	for (int i = 0; i < 4; i++)
+		c[i] = (struct place_cand){ i + 1, "", "", (uint64_t)(i + 1) << 30 };
+	for (int d = 0; d < draws; d++) {
+		CU_ASSERT_EQUAL_FATAL(placement_pick(c, 4, 1, 1, 1, &rng, out), 1);
+		hits[out[0]]++;
+	}
+	for (int i = 1; i <= 4; i++) {
+		double share = (double)hits[i] / draws, expect = i / 10.0;
+		CU_ASSERT(share > expect - 0.02 && share < expect + 0.02);
+	}
+	/* With 3 replicas of 4 the emptiest server is still picked least. */
+	memset(hits, 0, sizeof(hits));
+	uint32_t out3[3];
+	for (int d = 0; d < 20000; d++) {
+		CU_ASSERT_EQUAL_FATAL(placement_pick(c, 4, 3, 3, 1, &rng, out3), 3);
+		for (int k = 0; k < 3; k++)
+			hits[out3[k]]++;
+	}
+	CU_ASSERT(hits[1] < hits[2] && hits[2] < hits[3] && hits[3] < hits[4]);
+}
+
+int main(void)
+{
+	if (CU_initialize_registry() != CUE_SUCCESS)
+		return 1;
+	CU_pSuite s = CU_add_suite("master_placement", NULL, NULL);
+	CU_add_test(s, "distinct servers", test_distinct_servers);
+	CU_add_test(s, "too few servers", test_too_few);
+	CU_add_test(s, "distinct hosts", test_distinct_hosts);
+	CU_add_test(s, "distinct racks", test_distinct_racks);
+	CU_add_test(s, "free-space weighting", test_weighting);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	unsigned failed = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failed ? 1 : 0;
+}
