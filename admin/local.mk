@@ -1,1 +1,16 @@
-# admin: rules go here
+# shoal-admin: the operator's CLI (volumes, chunkservers, cluster, LUNs).
+sbin_PROGRAMS += admin/shoal-admin
+admin_shoal_admin_SOURCES = \
+	admin/admin.h \
+	admin/main.c \
+	admin/util.c \
+	admin/cmd_volume.c \
+	admin/cmd_cluster.c \
+	admin/cmd_lun.c \
+	admin/lun.h \
+	admin/lun_apply.c \
+	admin/lun_conf.c admin/lun_conf.h \
+	admin/tgtadm.c admin/tgtadm.h
+admin_shoal_admin_CPPFLAGS = $(AM_CPPFLAGS) -DSHOAL_VERSION=\"$(PACKAGE_VERSION)\"
+admin_shoal_admin_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
+admin_shoal_admin_LDADD = lib/libshoal.la

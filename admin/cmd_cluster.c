@@ -1,0 +1,273 @@
+/*
+ * shoal-admin chunkserver list|drain|remove, cluster status, master status.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <string.h>
+#include "admin.h"
+#include "msg_types.h"
+#include "rpc.h"
+#include "status.h"
+
+/* Commands without arguments or options share this check. */
+static int no_args(int argc, char **argv, const char *cmd)
+{
+	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
+
+	optind = 0;
+	if (admin_getopt(argc, argv, lo, cmd) != -1)
+		return AX_USAGE;
+	return admin_nargs(argc, argv, 0, cmd, "no arguments");
+}
+
+static void disk_totals(Shoal__DiskStatus **disks, size_t n, uint64_t *cap, uint64_t *used, int *failed)
+{
+	*cap = *used = 0;
+	*failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		*cap += disks[i]->capacity;
+		*used += disks[i]->used;
+		*failed += disks[i]->failed;
+	}
+}
+
+static void print_cs_json(const Shoal__CsInfo *s)
+{
+	printf("{\"id\": %" PRIu64 ", \"addr\": ", s->cs_id);
+	json_str(stdout, s->addr);
+	printf(", \"host\": ");
+	json_str(stdout, s->host);
+	printf(", \"rack\": ");
+	json_str(stdout, s->rack);
+	printf(", \"state\": ");
+	json_str(stdout, s->state);
+	printf(", \"last_heartbeat_ms\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"disks\": [",
+	       s->last_heartbeat_ms, s->chunks);
+	for (size_t d = 0; d < s->n_disks; d++) {
+		const Shoal__DiskStatus *k = s->disks[d];
+
+		printf("%s{\"index\": %u, \"path\": ", d ? ", " : "", k->index);
+		json_str(stdout, k->path);
+		printf(", \"capacity\": %" PRIu64 ", \"used\": %" PRIu64 ", \"failed\": %s"
+		       ", \"chunks\": %" PRIu64 "}", k->capacity, k->used, k->failed ? "true" : "false",
+		       k->chunks);
+	}
+	printf("]}");
+}
+
+static int cs_list(struct admin_ctx *ctx, int argc, char **argv)
+{
+	Shoal__Empty req = SHOAL__EMPTY__INIT;
+	ProtobufCMessage *rep = NULL;
+	Shoal__CsListRep *l;
+	int rc, status;
+
+	rc = no_args(argc, argv, "chunkserver list");
+	if (rc)
+		return rc;
+	if (admin_call(ctx, SL_MSG_M_CS_LIST, &req.base, &rep, &status))
+		return status ? admin_status_err(ctx, status, "chunkserver list") : AX_FAILED;
+	l = (Shoal__CsListRep *)rep;
+	if (ctx->json) {
+		printf("[");
+		for (size_t i = 0; i < l->n_servers; i++) {
+			printf(i ? ",\n " : "");
+			print_cs_json(l->servers[i]);
+		}
+		printf("]\n");
+		goto out;
+	}
+	printf("%4s %-21s %-12s %-8s %-9s %5s %8s %8s %8s %9s\n", "ID", "ADDRESS", "HOST", "RACK",
+	       "STATE", "DISKS", "CAPACITY", "USED", "CHUNKS", "HEARTBEAT");
+	for (size_t i = 0; i < l->n_servers; i++) {
+		const Shoal__CsInfo *s = l->servers[i];
+		char cap[32], used[32], disks[32], hb[32];
+		uint64_t c, u;
+		int failed;
+
+		disk_totals(s->disks, s->n_disks, &c, &u, &failed);
+		fmt_size(cap, sizeof(cap), c);
+		fmt_size(used, sizeof(used), u);
+		if (failed)
+			snprintf(disks, sizeof(disks), "%zu(%dF)", s->n_disks, failed);
+		else
+			snprintf(disks, sizeof(disks), "%zu", s->n_disks);
+		snprintf(hb, sizeof(hb), "%" PRIu64 "ms", s->last_heartbeat_ms);
+		printf("%4" PRIu64 " %-21s %-12s %-8s %-9s %5s %8s %8s %8" PRIu64 " %9s\n", s->cs_id,
+		       s->addr, *s->host ? s->host : "-", *s->rack ? s->rack : "-", s->state, disks,
+		       cap, used, s->chunks, hb);
+	}
+out:
+	sl_msg_free(rep);
+	return AX_OK;
+}
+
+/* drain ID, remove ID [--force] */
+static int cs_by_id(struct admin_ctx *ctx, int argc, char **argv, uint16_t type, const char *cmd)
+{
+	static const struct option lo_force[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct option lo_none[] = { { NULL, 0, NULL, 0 } };
+	Shoal__CsIdReq req = SHOAL__CS_ID_REQ__INIT;
+	Shoal__DedupId dedup = SHOAL__DEDUP_ID__INIT;
+	bool remove = type == SL_MSG_M_CS_REMOVE;
+	char what[64];
+	int c, rc, status;
+
+	optind = 0;
+	while ((c = admin_getopt(argc, argv, remove ? lo_force : lo_none, cmd)) != -1) {
+		if (c != 'f')
+			return AX_USAGE;
+		req.force = true;
+	}
+	rc = admin_nargs(argc, argv, 1, cmd, "ID");
+	if (rc)
+		return rc;
+	if (admin_parse_uint(argv[optind], "ID", 1, UINT32_MAX, &req.cs_id))
+		return AX_USAGE;
+	rc = admin_dedup(ctx, &dedup);
+	if (rc)
+		return rc;
+	req.dedup = &dedup;
+	snprintf(what, sizeof(what), "chunkserver %" PRIu64, req.cs_id);
+	if (admin_call(ctx, type, &req.base, NULL, &status)) {
+		if (remove && (status == SL_E_NOTEMPTY || status == SL_E_BUSY))
+			return admin_err(AX_FAILED, "chunkserver %" PRIu64 " still holds the only current "
+					 "copy of some chunks: drain it first, or add --force", req.cs_id);
+		return status ? admin_status_err(ctx, status, what) : AX_FAILED;
+	}
+	if (ctx->json)
+		printf("{\"id\": %" PRIu64 ", \"state\": \"%s\"}\n", req.cs_id, remove ? "removed" : "draining");
+	else
+		printf("chunkserver %" PRIu64 " %s\n", req.cs_id,
+		       remove ? "removed" : "draining: its chunks are being copied elsewhere");
+	return AX_OK;
+}
+
+int cmd_chunkserver(struct admin_ctx *ctx, int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL;
+
+	if (!sub)
+		return admin_err(AX_USAGE, "'chunkserver' needs a subcommand: list, drain, remove");
+	if (!strcmp(sub, "list"))
+		return cs_list(ctx, argc - 1, argv + 1);
+	if (!strcmp(sub, "drain"))
+		return cs_by_id(ctx, argc - 1, argv + 1, SL_MSG_M_CS_DRAIN, "chunkserver drain");
+	if (!strcmp(sub, "remove"))
+		return cs_by_id(ctx, argc - 1, argv + 1, SL_MSG_M_CS_REMOVE, "chunkserver remove");
+	return admin_err(AX_USAGE, "unknown subcommand 'chunkserver %s' (list, drain, remove)", sub);
+}
+
+static const char *health(const Shoal__ClusterStatusRep *s)
+{
+	if (s->servers_up == 0)
+		return "DOWN";
+	if (s->under_replicated || s->servers_down)
+		return "DEGRADED";
+	return "OK";
+}
+
+static int cluster_status(struct admin_ctx *ctx, int argc, char **argv)
+{
+	Shoal__Empty req = SHOAL__EMPTY__INIT;
+	ProtobufCMessage *rep = NULL;
+	const Shoal__ClusterStatusRep *s;
+	char cap[32], used[32], copied[32];
+	int rc, status;
+
+	rc = no_args(argc, argv, "cluster status");
+	if (rc)
+		return rc;
+	if (admin_call(ctx, SL_MSG_M_CLUSTER_STATUS, &req.base, &rep, &status))
+		return status ? admin_status_err(ctx, status, "cluster status") : AX_FAILED;
+	s = (Shoal__ClusterStatusRep *)rep;
+	if (ctx->json) {
+		printf("{\"health\": \"%s\", \"servers_up\": %u, \"servers_down\": %u, \"volumes\": %" PRIu64
+		       ", \"chunks\": %" PRIu64 ", \"under_replicated\": %" PRIu64 ", \"capacity\": %" PRIu64
+		       ", \"used\": %" PRIu64 ", \"replications_running\": %" PRIu64
+		       ", \"replicated_bytes\": %" PRIu64 ", \"leader\": ",
+		       health(s), s->servers_up, s->servers_down, s->volumes, s->chunks, s->under_replicated,
+		       s->capacity, s->used, s->replications_running, s->replicated_bytes);
+		json_str(stdout, s->leader_addr);
+		printf(", \"term\": %" PRIu64 "}\n", s->term);
+		goto out;
+	}
+	fmt_size(cap, sizeof(cap), s->capacity);
+	fmt_size(used, sizeof(used), s->used);
+	fmt_size(copied, sizeof(copied), s->replicated_bytes);
+	printf("health:           %s\n", health(s));
+	printf("leader:           %s (term %" PRIu64 ")\n", *s->leader_addr ? s->leader_addr : "-", s->term);
+	printf("chunkservers:     %u up, %u down\n", s->servers_up, s->servers_down);
+	printf("volumes:          %" PRIu64 "\n", s->volumes);
+	printf("chunks:           %" PRIu64 " (%" PRIu64 " under-replicated)\n", s->chunks, s->under_replicated);
+	printf("capacity:         %s used of %s", used, cap);
+	if (s->capacity)
+		printf(" (%.1f%%)", 100.0 * (double)s->used / (double)s->capacity);
+	printf("\n");
+	printf("re-replication:   %" PRIu64 " copies running, %s copied\n", s->replications_running, copied);
+out:
+	sl_msg_free(rep);
+	return AX_OK;
+}
+
+int cmd_cluster(struct admin_ctx *ctx, int argc, char **argv)
+{
+	if (argc < 2)
+		return admin_err(AX_USAGE, "'cluster' needs a subcommand: status");
+	if (!strcmp(argv[1], "status"))
+		return cluster_status(ctx, argc - 1, argv + 1);
+	return admin_err(AX_USAGE, "unknown subcommand 'cluster %s' (status)", argv[1]);
+}
+
+static int master_status(struct admin_ctx *ctx, int argc, char **argv)
+{
+	Shoal__Empty req = SHOAL__EMPTY__INIT;
+	ProtobufCMessage *rep = NULL;
+	const Shoal__MasterStatusRep *s;
+	int rc, status;
+
+	rc = no_args(argc, argv, "master status");
+	if (rc)
+		return rc;
+	if (admin_call(ctx, SL_MSG_M_MASTER_STATUS, &req.base, &rep, &status))
+		return status ? admin_status_err(ctx, status, "master status") : AX_FAILED;
+	s = (Shoal__MasterStatusRep *)rep;
+	if (ctx->json) {
+		printf("{\"term\": %" PRIu64 ", \"commit_index\": %" PRIu64 ", \"applied_index\": %" PRIu64
+		       ", \"last_snapshot_index\": %" PRIu64 ", \"nodes\": [",
+		       s->term, s->commit_index, s->applied_index, s->last_snapshot_index);
+		for (size_t i = 0; i < s->n_nodes; i++) {
+			printf("%s{\"id\": %" PRIu64 ", \"addr\": ", i ? ", " : "", s->nodes[i]->id);
+			json_str(stdout, s->nodes[i]->addr);
+			printf(", \"raft_addr\": ");
+			json_str(stdout, s->nodes[i]->raft_addr);
+			printf(", \"role\": ");
+			json_str(stdout, s->nodes[i]->role);
+			printf("}");
+		}
+		printf("]}\n");
+		goto out;
+	}
+	printf("term %" PRIu64 ", commit index %" PRIu64 ", applied index %" PRIu64
+	       ", last snapshot %" PRIu64 "\n\n", s->term, s->commit_index, s->applied_index,
+	       s->last_snapshot_index);
+	printf("%3s %-21s %-21s %s\n", "ID", "ADDRESS", "RAFT ADDRESS", "ROLE");
+	for (size_t i = 0; i < s->n_nodes; i++)
+		printf("%3" PRIu64 " %-21s %-21s %s\n", s->nodes[i]->id, s->nodes[i]->addr,
+		       s->nodes[i]->raft_addr, s->nodes[i]->role);
+out:
+	sl_msg_free(rep);
+	return AX_OK;
+}
+
+int cmd_master(struct admin_ctx *ctx, int argc, char **argv)
+{
+	if (argc < 2)
+		return admin_err(AX_USAGE, "'master' needs a subcommand: status");
+	if (!strcmp(argv[1], "status"))
+		return master_status(ctx, argc - 1, argv + 1);
+	return admin_err(AX_USAGE, "unknown subcommand 'master %s' (status)", argv[1]);
+}
