@@ -26,7 +26,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
-#include "list.h"
 
 struct sl_client;
 struct sl_volume;

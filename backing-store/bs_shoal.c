@@ -1,0 +1,622 @@
+/*
+ * bs_shoal.so: tgt backing store that exports a Shoal volume as a LUN.
+ *
+ *   tgtadm --op new --mode logicalunit --tid T --lun L --bstype shoal \
+ *          --backing-store VOLUME --bsopts 'conf=/etc/shoal/shoal.conf;masters=H:P'
+ *
+ * Threading (tgt-module.md §3): tgtd's main thread calls bs_cmd_submit; we
+ * mark the command async and hand it to the client library's I/O thread.
+ * The client calls back on that thread; we queue the command on the LU's
+ * done list and write the LU's eventfd, which tgtd's epoll loop turns into
+ * gw_complete() on the main thread -- the only place target_cmd_io_done()
+ * and sense_data_build() run.  Every command ends by its deadline (the
+ * client's per-I/O timer), since tgt has no abort path into a backing store.
+ *
+ * Command lifecycle:  submit (main) -> sl_io (I/O thread) [-> next UNMAP
+ * descriptor ...] -> done list -> gw_complete (main) -> target_cmd_io_done.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include "list.h"	/* tgt's, from $(TGT_SRC)/usr */
+#include "util.h"
+#include "tgtd.h"
+#include "scsi.h"
+#include "spc.h"
+#include "target.h"
+#include "tgtadm_error.h"
+
+#include "bs_conf.h"
+#include "bs_ident.h"
+#include "bs_sense.h"
+/* by path: tgt has a log.h of its own */
+#include "../lib/client.h"
+#include "../lib/log.h"
+#include "../lib/status.h"
+
+#define GW_EXPORT __attribute__((visibility("default")))
+#define GW_CAW_MAX_BLOCKS	128	/* VPD B0 MAXIMUM COMPARE AND WRITE LENGTH (tgt core) */
+#define GW_UNMAP_MAX_DESC	4096
+#define GW_UNMAP_MAX_LBAS	(1u << 24)
+
+/* Layout of the tgt 1.0.85 headers we were built with, as verified against Debian's tgtd. */
+#define TGT_SIZEOF_SCSI_LU	7608
+#define TGT_OFF_LU_BST		6336
+#define TGT_OFF_LU_ATTRS	6376
+#define TGT_OFF_LU_CMD_DONE	7600
+#define TGT_SIZEOF_SCSI_CMD	480
+
+struct gw_lu {
+	struct scsi_lu *lu;
+	struct bs_conf conf;
+	struct sl_client *client;
+	struct sl_volume *vol;
+	int efd;
+	pthread_mutex_t lock;
+	struct list_head done;		/* lock: gw_cmd ready for the main thread */
+	uint64_t submitted, completed, errors;
+};
+
+struct gw_cmd {
+	struct list_head node;
+	struct gw_lu *g;
+	struct scsi_cmd *cmd;
+	uint8_t opcode;
+	struct sl_io io;
+	int status;			/* final SL_* */
+	uint64_t info;			/* MISCOMPARE: byte offset */
+	uint8_t *tmp;			/* VERIFY: media copy; WRITE SAME: zero block */
+	uint32_t vlen;			/* VERIFY: bytes compared */
+	uint64_t (*desc)[2];		/* UNMAP: (offset, length) in bytes */
+	uint32_t ndesc, next_desc;
+	uint32_t direct_sense;		/* (key << 16 | asc) decided at submit */
+};
+
+static struct backingstore_template gw_bst;
+
+static struct gw_lu *GW(struct scsi_lu *lu)
+{
+	return (struct gw_lu *)((char *)lu + sizeof(*lu));
+}
+
+/* ---- completion: I/O thread -> main thread ---- */
+
+static void gw_queue_done(struct gw_cmd *gc, int status)
+{
+	uint64_t one = 1;
+	struct gw_lu *g = gc->g;
+
+	gc->status = status;
+	pthread_mutex_lock(&g->lock);
+	list_add_tail(&gc->node, &g->done);
+	pthread_mutex_unlock(&g->lock);
+	if (write(g->efd, &one, sizeof(one)) != sizeof(one))
+		sl_err("bs_shoal: eventfd write failed: %s", strerror(errno));
+}
+
+static void gw_io_done(struct sl_io *io)
+{
+	struct gw_cmd *gc = io->arg;
+
+	if (io->status != SL_OK) {
+		gc->info = io->miscompare_offset;
+		gw_queue_done(gc, io->status);
+		return;
+	}
+	if (gc->opcode == VERIFY_10 || gc->opcode == VERIFY_12 || gc->opcode == VERIFY_16) {
+		const uint8_t *want = scsi_get_out_buffer(gc->cmd);
+		uint32_t i;
+
+		for (i = 0; i < gc->vlen; i++)
+			if (want[i] != gc->tmp[i])
+				break;
+		gc->info = i;
+		gw_queue_done(gc, i < gc->vlen ? SL_E_MISCOMPARE : SL_OK);
+		return;
+	}
+	if (gc->opcode == UNMAP && gc->next_desc < gc->ndesc) {
+		int rc;
+
+		io->offset = gc->desc[gc->next_desc][0];
+		io->length = gc->desc[gc->next_desc][1];
+		gc->next_desc++;
+		rc = sl_volume_submit(gc->g->vol, io);
+		if (rc)
+			gw_queue_done(gc, rc);
+		return;
+	}
+	gw_queue_done(gc, SL_OK);
+}
+
+static bool gw_is_write(uint8_t op)
+{
+	switch (op) {
+	case WRITE_6: case WRITE_10: case WRITE_12: case WRITE_16:
+	case WRITE_VERIFY: case WRITE_VERIFY_12: case WRITE_VERIFY_16:
+	case WRITE_SAME: case WRITE_SAME_16: case UNMAP: case COMPARE_AND_WRITE:
+	case SYNCHRONIZE_CACHE: case SYNCHRONIZE_CACHE_16:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void gw_cmd_free(struct gw_cmd *gc)
+{
+	free(gc->tmp);
+	free(gc->desc);
+	free(gc);
+}
+
+/* Main thread: answer one command. */
+static void gw_finish(struct gw_cmd *gc)
+{
+	struct scsi_cmd *cmd = gc->cmd;
+	struct gw_lu *g = gc->g;
+	struct bs_sense s;
+
+	bs_sense_from_status(gc->status, gw_is_write(gc->opcode), gc->info, &s);
+	if (gc->direct_sense) {
+		s.status = BS_SAM_CHECK_CONDITION;
+		s.key = gc->direct_sense >> 16;
+		s.asc = gc->direct_sense & 0xffff;
+		s.has_info = false;
+	}
+	/*
+	 * sbc_unmap builds a bogus 25/00 sense after every successful submit
+	 * (tgt-module.md §4); it ran before this callback, so wipe it here.
+	 */
+	if (gc->opcode == UNMAP)
+		cmd->sense_len = 0;
+	if (s.status != BS_SAM_GOOD) {
+		g->errors++;
+		if (gc->status != SL_E_MISCOMPARE)
+			sl_warn("bs_shoal: %s: opcode 0x%02x at %llu: %s -> sense %x/%04x",
+				g->conf.volume, gc->opcode, (unsigned long long)cmd->offset,
+				sl_status_str(gc->status), s.key, s.asc);
+		if (scsi_get_data_dir(cmd) == DATA_READ || scsi_get_data_dir(cmd) == DATA_BIDIRECTIONAL)
+			scsi_set_in_resid_by_actual(cmd, 0);
+		if (s.has_info)
+			sense_data_build_with_info(cmd, s.key, s.asc, s.info);
+		else
+			sense_data_build(cmd, s.key, s.asc);
+		scsi_set_result(cmd, SAM_STAT_CHECK_CONDITION);
+	} else {
+		scsi_set_result(cmd, SAM_STAT_GOOD);
+	}
+	g->completed++;
+	gw_cmd_free(gc);
+	target_cmd_io_done(cmd, scsi_get_result(cmd));
+}
+
+static void gw_complete(int fd, int events, void *data)
+{
+	struct gw_lu *g = data;
+	struct gw_cmd *gc;
+	uint64_t n;
+	LIST_HEAD(l);
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		sl_err("bs_shoal: eventfd read failed: %s", strerror(errno));
+	pthread_mutex_lock(&g->lock);
+	list_splice_init(&g->done, &l);
+	pthread_mutex_unlock(&g->lock);
+	while (!list_empty(&l)) {
+		gc = list_first_entry(&l, struct gw_cmd, node);
+		list_del(&gc->node);
+		gw_finish(gc);
+	}
+}
+
+/* ---- submission (main thread) ---- */
+
+/* Parses the UNMAP parameter list; 0 or the (key << 16 | asc) to answer with. */
+static uint32_t gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu)
+{
+	struct scsi_cmd *cmd = gc->cmd;
+	const uint8_t *p = scsi_get_out_buffer(cmd);
+	uint32_t len = scsi_get_out_length(cmd), dlen, i, n;
+	uint64_t nblocks = lu->size >> lu->blk_shift;
+
+	if (len < 8)
+		return 0;	/* no descriptors: nothing to do */
+	dlen = get_unaligned_be16(p + 2);
+	if (dlen > len - 8)
+		dlen = len - 8;
+	n = dlen / 16;
+	if (n > GW_UNMAP_MAX_DESC)
+		return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_PARMS;
+	gc->desc = calloc(n ? n : 1, sizeof(*gc->desc));
+	if (!gc->desc)
+		return HARDWARE_ERROR << 16 | ASC_INTERNAL_TGT_FAILURE;
+	for (i = 0; i < n; i++) {
+		const uint8_t *d = p + 8 + 16 * i;
+		uint64_t lba = get_unaligned_be64(d);
+		uint32_t cnt = get_unaligned_be32(d + 8);
+
+		if (lba > nblocks || cnt > nblocks - lba)
+			return ILLEGAL_REQUEST << 16 | ASC_LBA_OUT_OF_RANGE;
+		if (cnt > GW_UNMAP_MAX_LBAS)
+			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_PARMS;
+		if (!cnt)
+			continue;
+		gc->desc[gc->ndesc][0] = lba << lu->blk_shift;
+		gc->desc[gc->ndesc][1] = (uint64_t)cnt << lu->blk_shift;
+		gc->ndesc++;
+	}
+	return 0;
+}
+
+static bool gw_wce(struct scsi_lu *lu)
+{
+	struct mode_pg *pg = find_mode_page(lu, 0x08, 0);
+
+	return !pg || (pg->mode_data[0] & 0x04);
+}
+
+/*
+ * Fills gc->io for cmd.  Returns 0 to submit, 1 to answer GOOD at once, or
+ * (key << 16 | asc) to answer with that sense at once.
+ */
+static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
+{
+	struct scsi_cmd *cmd = gc->cmd;
+	struct sl_io *io = &gc->io;
+	uint8_t *scb = cmd->scb;
+	uint32_t bs = 1u << lu->blk_shift;
+
+	io->offset = cmd->offset;
+	switch (gc->opcode) {
+	case READ_6: case READ_10: case READ_12: case READ_16:
+		io->op = SL_IO_READ;
+		io->length = cmd->tl < scsi_get_in_length(cmd) ? cmd->tl : scsi_get_in_length(cmd);
+		io->buf = scsi_get_in_buffer(cmd);
+		return io->length ? 0 : 1;
+	case WRITE_6: case WRITE_10: case WRITE_12: case WRITE_16:
+	case WRITE_VERIFY: case WRITE_VERIFY_12: case WRITE_VERIFY_16:
+		io->op = SL_IO_WRITE;
+		io->length = cmd->tl < scsi_get_out_length(cmd) ? cmd->tl : scsi_get_out_length(cmd);
+		io->buf = scsi_get_out_buffer(cmd);
+		io->fua = (gc->opcode != WRITE_6 && (scb[1] & 0x08)) || !gw_wce(lu) ||
+			  gc->opcode == WRITE_VERIFY || gc->opcode == WRITE_VERIFY_12 ||
+			  gc->opcode == WRITE_VERIFY_16;
+		return io->length ? 0 : 1;
+	case VERIFY_10: case VERIFY_12: case VERIFY_16:
+		/* Core passes only BYTCHK=1 here; 11b (one block for all) is not supported. */
+		if (scb[1] & 0x04)
+			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_CDB;
+		gc->vlen = scsi_get_out_length(cmd);
+		if (!gc->vlen)
+			return 1;
+		if (cmd->offset + gc->vlen > lu->size)
+			return ILLEGAL_REQUEST << 16 | ASC_LBA_OUT_OF_RANGE;
+		gc->tmp = malloc(gc->vlen);
+		if (!gc->tmp)
+			return HARDWARE_ERROR << 16 | ASC_INTERNAL_TGT_FAILURE;
+		io->op = SL_IO_READ;
+		io->length = gc->vlen;
+		io->buf = gc->tmp;
+		return 0;
+	case PRE_FETCH_10: case PRE_FETCH_16:
+		return 1;
+	case SYNCHRONIZE_CACHE: case SYNCHRONIZE_CACHE_16:
+		io->op = SL_IO_FLUSH;
+		return 0;
+	case WRITE_SAME: case WRITE_SAME_16:
+		if (scb[1] & 0x06)	/* LBDATA / PBDATA */
+			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_CDB;
+		if (!cmd->tl)
+			return 1;
+		io->length = cmd->tl;
+		io->blk_len = bs;
+		if (scsi_get_out_length(cmd) == bs) {
+			io->buf = scsi_get_out_buffer(cmd);
+		} else {
+			gc->tmp = calloc(1, bs);
+			if (!gc->tmp)
+				return HARDWARE_ERROR << 16 | ASC_INTERNAL_TGT_FAILURE;
+			io->buf = gc->tmp;
+		}
+		io->op = SL_IO_WRITE_SAME;
+		/* UNMAP bit: unmapped blocks read as zeros (LBPRZ), so only a zero block may unmap. */
+		if (scb[1] & 0x08) {
+			const uint8_t *b = io->buf;
+			uint32_t i;
+
+			for (i = 0; i < bs && !b[i]; i++)
+				;
+			if (i == bs)
+				io->op = SL_IO_UNMAP;
+		}
+		return 0;
+	case UNMAP: {
+		uint32_t r = gw_parse_unmap(gc, lu);
+
+		if (r)
+			return r;
+		if (!gc->ndesc)
+			return 1;
+		io->op = SL_IO_UNMAP;
+		io->offset = gc->desc[0][0];
+		io->length = gc->desc[0][1];
+		gc->next_desc = 1;
+		return 0;
+	}
+	case COMPARE_AND_WRITE:
+		if (!cmd->tl)
+			return 1;
+		if ((cmd->tl >> lu->blk_shift) > GW_CAW_MAX_BLOCKS ||
+		    scsi_get_out_length(cmd) != 2 * cmd->tl)
+			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_CDB;
+		io->op = SL_IO_CAW;
+		io->length = cmd->tl;
+		io->buf = scsi_get_out_buffer(cmd);
+		return 0;
+	default:
+		return ILLEGAL_REQUEST << 16 | ASC_INVALID_OP_CODE;
+	}
+}
+
+static int gw_submit(struct scsi_cmd *cmd)
+{
+	struct scsi_lu *lu = cmd->dev;
+	struct gw_lu *g = GW(lu);
+	struct gw_cmd *gc;
+	uint32_t r;
+	int rc;
+
+	gc = calloc(1, sizeof(*gc));
+	if (!gc)
+		return ENOMEM;	/* core answers HARDWARE ERROR */
+	INIT_LIST_HEAD(&gc->node);
+	gc->g = g;
+	gc->cmd = cmd;
+	gc->opcode = cmd->scb[0];
+	gc->io.deadline_ms = g->conf.deadline_ms;
+	gc->io.done = gw_io_done;
+	gc->io.arg = gc;
+	set_cmd_async(cmd);
+	g->submitted++;
+	r = gw_prepare(gc, lu);
+	if (r == 1) {
+		gw_queue_done(gc, SL_OK);
+		return 0;
+	}
+	if (r) {
+		/* Answered with exactly this sense by the main-thread callback. */
+		gc->direct_sense = r;
+		gw_queue_done(gc, SL_E_INVAL);
+		return 0;
+	}
+	rc = sl_volume_submit(g->vol, &gc->io);
+	if (rc)
+		gw_queue_done(gc, rc);
+	return 0;
+}
+
+/* ---- LU lifecycle (main thread) ---- */
+
+/* tgtd is built from the same 1.0.85 headers; refuse to run if the live layout disagrees. */
+static bool gw_layout_ok(struct scsi_lu *lu)
+{
+	bool ok = sizeof(struct scsi_lu) == TGT_SIZEOF_SCSI_LU &&
+		  offsetof(struct scsi_lu, bst) == TGT_OFF_LU_BST &&
+		  offsetof(struct scsi_lu, attrs) == TGT_OFF_LU_ATTRS &&
+		  offsetof(struct scsi_lu, cmd_done) == TGT_OFF_LU_CMD_DONE &&
+		  sizeof(struct scsi_cmd) == TGT_SIZEOF_SCSI_CMD &&
+		  lu->bst == &gw_bst && lu->cmd_perform == target_cmd_perform &&
+		  lu->cmd_done != NULL && lu->attrs.device_type == TYPE_DISK;
+
+	if (ok)
+		sl_info("bs_shoal: struct scsi_lu layout check OK (sizeof=%zu, bst@%zu attrs@%zu cmd_done@%zu, scsi_cmd %zu)",
+			sizeof(struct scsi_lu), offsetof(struct scsi_lu, bst),
+			offsetof(struct scsi_lu, attrs), offsetof(struct scsi_lu, cmd_done),
+			sizeof(struct scsi_cmd));
+	else
+		sl_err("bs_shoal: struct scsi_lu layout check FAILED (sizeof=%zu bst@%zu attrs@%zu cmd_done@%zu scsi_cmd=%zu, bst %s, cmd_perform %s): "
+		       "rebuild against the installed tgt's source",
+		       sizeof(struct scsi_lu), offsetof(struct scsi_lu, bst),
+		       offsetof(struct scsi_lu, attrs), offsetof(struct scsi_lu, cmd_done),
+		       sizeof(struct scsi_cmd), lu->bst == &gw_bst ? "ok" : "bad",
+		       lu->cmd_perform == target_cmd_perform ? "ok" : "bad");
+	return ok;
+}
+
+static tgtadm_err gw_init(struct scsi_lu *lu, char *bsopts)
+{
+	struct gw_lu *g = GW(lu);
+	struct sl_client_opts co;
+	char err[256] = "";
+	int lvl;
+
+	memset(g, 0, sizeof(*g));
+	g->lu = lu;
+	g->efd = -1;
+	INIT_LIST_HEAD(&g->done);
+	pthread_mutex_init(&g->lock, NULL);
+	if (!gw_layout_ok(lu))
+		return TGTADM_UNKNOWN_ERR;
+	if (bs_conf_load(&g->conf, bsopts, err, sizeof(err)) < 0) {
+		sl_err("bs_shoal: %s", err);
+		bs_conf_free(&g->conf);
+		return TGTADM_INVALID_REQUEST;
+	}
+	if (g->conf.log_level) {
+		lvl = sl_log_level_parse(g->conf.log_level);
+		if (lvl < 0) {
+			sl_err("bs_shoal: log_level: unknown level '%s'", g->conf.log_level);
+			bs_conf_free(&g->conf);
+			return TGTADM_INVALID_REQUEST;
+		}
+		sl_log_set_level(lvl);
+	}
+	g->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (g->efd < 0) {
+		sl_err("bs_shoal: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (tgt_event_add(g->efd, EPOLLIN, gw_complete, g)) {
+		sl_err("bs_shoal: tgt_event_add failed");
+		close(g->efd);
+		g->efd = -1;
+		goto fail;
+	}
+	memset(&co, 0, sizeof(co));
+	co.deadline_ms = (uint32_t)g->conf.deadline_ms;
+	co.rpc_timeout_ms = (uint32_t)g->conf.rpc_timeout_ms;
+	/* Created here, not in register_bs_module: its thread blocks every signal. */
+	g->client = sl_client_new(&g->conf.masters, &co);
+	if (!g->client)
+		goto fail;
+	/* COMPARE AND WRITE: core maps it to spc_illegal_op; sbc_rw validates it like WRITE(16). */
+	lu->dev_type_template.ops[COMPARE_AND_WRITE] = lu->dev_type_template.ops[WRITE_16];
+	return TGTADM_SUCCESS;
+fail:
+	if (g->efd >= 0) {
+		tgt_event_del(g->efd);
+		close(g->efd);
+		g->efd = -1;
+	}
+	bs_conf_free(&g->conf);
+	return TGTADM_UNKNOWN_ERR;
+}
+
+static void gw_set_identity(struct scsi_lu *lu, const struct sl_volume_info *vi)
+{
+	struct lu_phy_attr *a = &lu->attrs;
+	struct bs_ident id;
+	struct vpd *pg;
+
+	bs_ident_from_uuid(vi->uuid, &id);
+	snprintf(a->scsi_id, sizeof(a->scsi_id), "%s", id.scsi_id);
+	snprintf(a->scsi_sn, sizeof(a->scsi_sn), "%s", id.scsi_sn);
+	a->numeric_id = id.numeric_id;
+	snprintf(a->vendor_id, sizeof(a->vendor_id), "%s", BS_IDENT_VENDOR);
+	snprintf(a->product_id, sizeof(a->product_id), "%s", BS_IDENT_PRODUCT);
+	snprintf(a->product_rev, sizeof(a->product_rev), "%s", BS_IDENT_REV);
+	/* Regenerate the pages core built from tid/lun in sbc_lu_init. */
+	pg = a->lu_vpd[PCODE_OFFSET(0x80)];
+	if (pg && pg->vpd_update)
+		pg->vpd_update(lu, a->scsi_sn);
+	pg = a->lu_vpd[PCODE_OFFSET(0x83)];
+	if (pg && pg->vpd_update)
+		pg->vpd_update(lu, a->scsi_id);
+	if (vi->flags & SL_VOL_F_THIN) {
+		a->thinprovisioning = 1;
+		pg = a->lu_vpd[PCODE_OFFSET(0xb2)];
+		if (pg && pg->vpd_update)
+			pg->vpd_update(lu, NULL);
+		pg = a->lu_vpd[PCODE_OFFSET(0xb0)];
+		if (pg && pg->vpd_update) {
+			pg->vpd_update(lu, NULL);
+			/* Real limits instead of core's 0xffffffff (libiscsi reads those as -1). */
+			put_unaligned_be32(GW_UNMAP_MAX_LBAS, pg->data + 16);
+			put_unaligned_be32(GW_UNMAP_MAX_DESC, pg->data + 20);
+		}
+	}
+}
+
+static int gw_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
+{
+	struct gw_lu *g = GW(lu);
+	const struct sl_volume_info *vi;
+	int rc;
+
+	if (!path || !*path || strlen(path) >= sizeof(g->conf.volume)) {
+		sl_err("bs_shoal: --backing-store must name a volume");
+		return -1;
+	}
+	snprintf(g->conf.volume, sizeof(g->conf.volume), "%s", path);
+	rc = sl_volume_open(g->client, path, (uint32_t)g->conf.deadline_ms, &g->vol);
+	if (rc != SL_OK) {
+		sl_err("bs_shoal: cannot open volume '%s': %s", path, sl_status_str(rc));
+		return -1;
+	}
+	vi = sl_volume_get_info(g->vol);
+	if (vi->size >> lu->blk_shift << lu->blk_shift != vi->size) {
+		sl_err("bs_shoal: volume '%s' size %llu is not a multiple of the %u-byte block",
+		       path, (unsigned long long)vi->size, 1u << lu->blk_shift);
+		sl_volume_close(g->vol);
+		g->vol = NULL;
+		return -1;
+	}
+	gw_set_identity(lu, vi);
+	update_lbppbe(lu, 4096);
+	*fd = -1;	/* no local file: GET LBA STATUS reports everything mapped */
+	*size = vi->size;
+	sl_info("bs_shoal: opened volume '%s' (id %llu, %llu bytes, chunk %u KiB, %u replicas%s), scsi_id %s",
+		path, (unsigned long long)vi->id, (unsigned long long)vi->size,
+		(1u << vi->chunk_shift) >> 10, vi->replicas,
+		vi->flags & SL_VOL_F_THIN ? ", thin" : "", lu->attrs.scsi_id);
+	return 0;
+}
+
+static void gw_close(struct scsi_lu *lu)
+{
+	struct gw_lu *g = GW(lu);
+
+	if (g->vol) {
+		sl_volume_close(g->vol);
+		g->vol = NULL;
+	}
+	sl_info("bs_shoal: closed volume '%s': %llu commands, %llu failed",
+		g->conf.volume, (unsigned long long)g->completed, (unsigned long long)g->errors);
+}
+
+static void gw_exit(struct scsi_lu *lu)
+{
+	struct gw_lu *g = GW(lu);
+
+	if (g->vol) {
+		sl_volume_close(g->vol);
+		g->vol = NULL;
+	}
+	sl_client_free(g->client);
+	g->client = NULL;
+	if (g->efd >= 0) {
+		tgt_event_del(g->efd);
+		close(g->efd);
+		g->efd = -1;
+	}
+	bs_conf_free(&g->conf);
+	pthread_mutex_destroy(&g->lock);
+}
+
+static struct backingstore_template gw_bst = {
+	.bs_name = "shoal",
+	.bs_datasize = sizeof(struct gw_lu),
+	.bs_open = gw_open,
+	.bs_close = gw_close,
+	.bs_init = gw_init,
+	.bs_exit = gw_exit,
+	.bs_cmd_submit = gw_submit,
+	.bs_oflags_supported = 0,
+};
+
+GW_EXPORT void register_bs_module(void);
+
+void register_bs_module(void)
+{
+	unsigned char ops[] = {
+		ALLOW_MEDIUM_REMOVAL, COMPARE_AND_WRITE, FORMAT_UNIT, INQUIRY, MAINT_PROTOCOL_IN,
+		MODE_SELECT, MODE_SELECT_10, MODE_SENSE, MODE_SENSE_10,
+		PERSISTENT_RESERVE_IN, PERSISTENT_RESERVE_OUT, PRE_FETCH_10, PRE_FETCH_16,
+		READ_6, READ_10, READ_12, READ_16, READ_CAPACITY, RELEASE, REPORT_LUNS,
+		REQUEST_SENSE, RESERVE, SEND_DIAGNOSTIC, SERVICE_ACTION_IN, START_STOP,
+		SYNCHRONIZE_CACHE, SYNCHRONIZE_CACHE_16, TEST_UNIT_READY, UNMAP,
+		VERIFY_10, VERIFY_12, VERIFY_16, WRITE_6, WRITE_10, WRITE_12, WRITE_16,
+		WRITE_SAME, WRITE_SAME_16, WRITE_VERIFY, WRITE_VERIFY_12, WRITE_VERIFY_16,
+	};
+
+	sl_log_open("bs_shoal", SL_LOG_INFO, false);
+	bs_create_opcode_map(&gw_bst, ops, sizeof(ops));
+	register_backingstore_template(&gw_bst);
+	sl_info("bs_shoal: registered backing store 'shoal' (built against tgt %s headers)", TGT_VERSION);
+}
