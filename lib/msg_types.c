@@ -37,7 +37,9 @@ static const struct sl_msg_type_info types[] = {
 
 const struct sl_msg_type_info *sl_msg_type_lookup(uint16_t type)
 {
-	if (type >= sizeof(types) / sizeof(types[0]) || types[type].type != type)
+	/* Holes are all zero, so type 0 would match its own hole: check name. */
+	if (type >= sizeof(types) / sizeof(types[0]) || types[type].type != type ||
+	    !types[type].name)
 		return NULL;
 	return &types[type];
 }
