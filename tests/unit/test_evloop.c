@@ -1,0 +1,341 @@
+/* The event loop: timers, fds (deletion inside callbacks), posts, stop, embedding. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "evloop.h"
+#include "cunit_main.h"
+
+/* ---- timers ---- */
+
+struct fired {
+	int order[16];
+	int n;
+};
+
+struct tctx {
+	struct fired *f;
+	int id;
+};
+
+static void on_timer(struct sl_timer *t, void *arg)
+{
+	struct tctx *c = arg;
+
+	c->f->order[c->f->n++] = c->id;
+}
+
+static void test_timers(void)
+{
+	struct sl_loop *loop = sl_loop_new();
+	struct fired f = { .n = 0 };
+	struct sl_timer t[6];
+	struct tctx ctx[6];
+	static const int delay[6] = { 50, 10, 30, 20, 40, 60 };
+	uint64_t start = sl_now_ms();
+
+	CU_ASSERT_FATAL(loop != NULL);
+	for (int i = 0; i < 6; i++) {
+		ctx[i] = (struct tctx){ &f, i };
+		sl_timer_init(&t[i], on_timer, &ctx[i]);
+		CU_ASSERT_FALSE(sl_timer_armed(&t[i]));
+		sl_timer_arm(loop, &t[i], (uint64_t)delay[i]);
+		CU_ASSERT_TRUE(sl_timer_armed(&t[i]));
+	}
+	sl_timer_cancel(loop, &t[4]);		/* the 40 ms one never fires */
+	CU_ASSERT_FALSE(sl_timer_armed(&t[4]));
+	sl_timer_arm(loop, &t[5], 5);		/* re-arm moves it first */
+	while (f.n < 5 && sl_now_ms() - start < 2000)
+		CU_ASSERT_EQUAL(sl_loop_run_once(loop, 100), 0);
+	CU_ASSERT_EQUAL(f.n, 5);
+	CU_ASSERT_EQUAL(f.order[0], 5);
+	CU_ASSERT_EQUAL(f.order[1], 1);
+	CU_ASSERT_EQUAL(f.order[2], 3);
+	CU_ASSERT_EQUAL(f.order[3], 2);
+	CU_ASSERT_EQUAL(f.order[4], 0);
+	CU_ASSERT_TRUE(sl_now_ms() - start >= 50);
+	for (int i = 0; i < 6; i++)
+		CU_ASSERT_FALSE(sl_timer_armed(&t[i]));
+	sl_loop_free(loop);
+}
+
+/* Many timers in random order come out sorted (the heap holds). */
+static uint64_t last_when;
+static int heap_bad, heap_fired;
+
+static void on_sorted(struct sl_timer *t, void *arg)
+{
+	if (t->when_ms < last_when)
+		heap_bad++;
+	last_when = t->when_ms;
+	heap_fired++;
+}
+
+static void test_timer_heap(void)
+{
+	struct sl_loop *loop = sl_loop_new();
+	enum { N = 2000 };
+	struct sl_timer *t = calloc(N, sizeof(*t));
+	uint64_t start = sl_now_ms();
+
+	CU_ASSERT_FATAL(loop && t);
+	srand(3);
+	for (int i = 0; i < N; i++) {
+		sl_timer_init(&t[i], on_sorted, NULL);
+		sl_timer_arm(loop, &t[i], (uint64_t)(rand() % 100));
+	}
+	for (int i = 0; i < N; i += 3)
+		sl_timer_cancel(loop, &t[i]);
+	while (heap_fired < N - (N + 2) / 3 && sl_now_ms() - start < 3000)
+		sl_loop_run_once(loop, 50);
+	CU_ASSERT_EQUAL(heap_fired, N - (N + 2) / 3);
+	CU_ASSERT_EQUAL(heap_bad, 0);
+	sl_loop_free(loop);
+	free(t);
+}
+
+/* ---- fds ---- */
+
+struct fdctx {
+	int pipes[2][2];
+	int calls[2];
+	bool del_other;
+};
+
+static void on_fd(struct sl_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct fdctx *c = arg;
+	int i = fd == c->pipes[0][0] ? 0 : 1;
+	char b[16];
+
+	c->calls[i]++;
+	if (read(fd, b, sizeof(b)) < 0)
+		CU_FAIL("read");
+	if (c->del_other) {
+		int o = 1 - i;
+
+		/* The other fd's event may already be in this batch: it must not run. */
+		sl_loop_del_fd(loop, c->pipes[o][0]);
+		close(c->pipes[o][0]);
+		c->pipes[o][0] = -1;
+		c->del_other = false;
+	}
+}
+
+static void test_fd_del_in_callback(void)
+{
+	struct sl_loop *loop = sl_loop_new();
+	struct fdctx c = { .del_other = true };
+
+	CU_ASSERT_FATAL(loop != NULL);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_FATAL(pipe(c.pipes[i]) == 0);
+		CU_ASSERT_EQUAL(sl_loop_add_fd(loop, c.pipes[i][0], EPOLLIN, on_fd, &c), 0);
+	}
+	CU_ASSERT_NOT_EQUAL(sl_loop_add_fd(loop, c.pipes[0][0], EPOLLIN, on_fd, &c), 0);
+	/* Both readable before the wait: one epoll batch holds both events. */
+	CU_ASSERT_EQUAL(write(c.pipes[0][1], "a", 1), 1);
+	CU_ASSERT_EQUAL(write(c.pipes[1][1], "b", 1), 1);
+	for (int i = 0; i < 5; i++)
+		sl_loop_run_once(loop, 20);
+	CU_ASSERT_EQUAL(c.calls[0] + c.calls[1], 1);
+
+	/* mod_fd: switch the survivor off and on. */
+	int s = c.pipes[0][0] >= 0 ? 0 : 1;
+	int before = c.calls[s];
+
+	CU_ASSERT_EQUAL(sl_loop_mod_fd(loop, c.pipes[s][0], 0), 0);
+	CU_ASSERT_EQUAL(write(c.pipes[s][1], "c", 1), 1);
+	sl_loop_run_once(loop, 20);
+	CU_ASSERT_EQUAL(c.calls[s], before);
+	CU_ASSERT_EQUAL(sl_loop_mod_fd(loop, c.pipes[s][0], EPOLLIN), 0);
+	sl_loop_run_once(loop, 200);
+	CU_ASSERT_EQUAL(c.calls[s], before + 1);
+	CU_ASSERT_NOT_EQUAL(sl_loop_mod_fd(loop, c.pipes[1 - s][1], EPOLLIN), 0);
+
+	sl_loop_del_fd(loop, c.pipes[s][0]);
+	for (int i = 0; i < 2; i++) {
+		if (c.pipes[i][0] >= 0)
+			close(c.pipes[i][0]);
+		close(c.pipes[i][1]);
+	}
+	sl_loop_free(loop);
+}
+
+/* ---- posts and stop from other threads ---- */
+
+enum { NPOST = 2000 };
+
+struct postctx {
+	struct sl_loop *loop;
+	int seen[2];
+	int bad_order;
+};
+
+struct postarg {
+	struct postctx *c;
+	int thread, seq;
+};
+
+static void on_post(void *arg)
+{
+	struct postarg *a = arg;
+
+	if (a->seq != a->c->seen[a->thread])
+		a->c->bad_order++;
+	a->c->seen[a->thread]++;
+	if (a->c->seen[0] == NPOST && a->c->seen[1] == NPOST)
+		sl_loop_stop(a->c->loop);
+}
+
+struct thread_arg {
+	struct postctx *c;
+	int thread;
+	struct postarg *args;
+};
+
+static void *poster(void *p)
+{
+	struct thread_arg *t = p;
+
+	for (int i = 0; i < NPOST; i++) {
+		t->args[i] = (struct postarg){ t->c, t->thread, i };
+		if (sl_loop_post(t->c->loop, on_post, &t->args[i]) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void on_watchdog(struct sl_timer *t, void *arg)
+{
+	sl_loop_stop(arg);
+}
+
+static void test_posts(void)
+{
+	struct postctx c = { .loop = sl_loop_new() };
+	struct thread_arg ta[2];
+	pthread_t th[2];
+	struct sl_timer wd;
+	void *ret;
+
+	CU_ASSERT_FATAL(c.loop != NULL);
+	sl_timer_init(&wd, on_watchdog, c.loop);
+	sl_timer_arm(c.loop, &wd, 5000);
+	for (int i = 0; i < 2; i++) {
+		ta[i] = (struct thread_arg){ &c, i, calloc(NPOST, sizeof(struct postarg)) };
+		CU_ASSERT_FATAL(pthread_create(&th[i], NULL, poster, &ta[i]) == 0);
+	}
+	CU_ASSERT_EQUAL(sl_loop_run(c.loop), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], &ret);
+		CU_ASSERT_PTR_NULL(ret);
+	}
+	CU_ASSERT_EQUAL(c.seen[0], NPOST);
+	CU_ASSERT_EQUAL(c.seen[1], NPOST);
+	CU_ASSERT_EQUAL(c.bad_order, 0);
+	CU_ASSERT_TRUE(sl_timer_armed(&wd));	/* stopped by the posts, not the watchdog */
+	sl_timer_cancel(c.loop, &wd);
+	for (int i = 0; i < 2; i++)
+		free(ta[i].args);
+	sl_loop_free(c.loop);
+}
+
+static void *stopper(void *p)
+{
+	usleep(50 * 1000);
+	sl_loop_stop(p);
+	return NULL;
+}
+
+static void test_stop_from_thread(void)
+{
+	struct sl_loop *loop = sl_loop_new();
+	uint64_t start = sl_now_ms();
+	pthread_t th;
+
+	CU_ASSERT_FATAL(loop != NULL);
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, stopper, loop) == 0);
+	CU_ASSERT_EQUAL(sl_loop_run(loop), 0);	/* nothing registered: waits for stop */
+	pthread_join(th, NULL);
+	CU_ASSERT_TRUE(sl_now_ms() - start >= 40);
+	CU_ASSERT_TRUE(sl_now_ms() - start < 2000);
+	sl_loop_free(loop);
+}
+
+/* ---- embedding a foreign loop ---- */
+
+struct foreign {
+	int pipe[2];
+	int timeout_ms;
+	int runs, timeouts_asked;
+	int bytes;
+};
+
+static int foreign_timeout(void *arg)
+{
+	struct foreign *f = arg;
+
+	f->timeouts_asked++;
+	return f->timeout_ms;
+}
+
+static void foreign_run(void *arg)
+{
+	struct foreign *f = arg;
+	char b[64];
+	ssize_t n;
+
+	f->runs++;
+	/* Must not block: the pipe is non-blocking in the test. */
+	while ((n = read(f->pipe[0], b, sizeof(b))) > 0)
+		f->bytes += (int)n;
+}
+
+static void test_embed(void)
+{
+	struct sl_loop *loop = sl_loop_new();
+	struct foreign f = { .timeout_ms = 30 };
+	uint64_t start;
+
+	CU_ASSERT_FATAL(loop != NULL);
+	CU_ASSERT_FATAL(pipe2(f.pipe, O_NONBLOCK) == 0);
+	CU_ASSERT_EQUAL(sl_loop_embed(loop, f.pipe[0], foreign_timeout, foreign_run, &f), 0);
+	CU_ASSERT_NOT_EQUAL(sl_loop_embed(loop, f.pipe[0], foreign_timeout, foreign_run, &f), 0);
+
+	/* Its timeout bounds our wait even with no timers and max_wait -1. */
+	start = sl_now_ms();
+	CU_ASSERT_EQUAL(sl_loop_run_once(loop, -1), 0);
+	CU_ASSERT_TRUE(sl_now_ms() - start >= 20);
+	CU_ASSERT_TRUE(sl_now_ms() - start < 1000);
+	CU_ASSERT_EQUAL(f.runs, 1);
+	CU_ASSERT_EQUAL(f.timeouts_asked, 1);
+
+	/* Its fd wakes us and run() drains it. */
+	f.timeout_ms = -1;
+	CU_ASSERT_EQUAL(write(f.pipe[1], "xyz", 3), 3);
+	start = sl_now_ms();
+	CU_ASSERT_EQUAL(sl_loop_run_once(loop, 5000), 0);
+	CU_ASSERT_TRUE(sl_now_ms() - start < 1000);
+	CU_ASSERT_EQUAL(f.bytes, 3);
+	CU_ASSERT_EQUAL(f.runs, 2);
+	close(f.pipe[0]);
+	close(f.pipe[1]);
+	sl_loop_free(loop);
+}
+
+int main(void)
+{
+	static const struct sl_cunit_test tests[] = {
+		{ "timers fire in order, cancel and re-arm", test_timers },
+		{ "2000 random timers stay sorted", test_timer_heap },
+		{ "del_fd inside a callback drops pending events", test_fd_del_in_callback },
+		{ "posts from two threads keep order", test_posts },
+		{ "stop from another thread", test_stop_from_thread },
+		{ "embedded foreign loop", test_embed },
+		{ NULL, NULL },
+	};
+
+	return sl_cunit_run("evloop", tests);
+}
