@@ -412,7 +412,8 @@ int sl_config_load(const char *role, const struct sl_option *opts, int argc, cha
 		lo[nlo++] = (struct option){ names[2 * i],
 			o->type == SL_OPT_BOOL ? no_argument : required_argument, NULL, OPT_BASE + 2 * i };
 		if (o->type == SL_OPT_BOOL) {
-			snprintf(names[2 * i + 1], sizeof(names[0]), "no-%s", names[2 * i]);
+			memcpy(names[2 * i + 1], "no-", 3);
+			flag_name(o->name, names[2 * i + 1] + 3, sizeof(names[0]) - 3);
 			lo[nlo++] = (struct option){ names[2 * i + 1], no_argument, NULL, OPT_BASE + 2 * i + 1 };
 		}
 	}

@@ -34,7 +34,8 @@ static size_t make_frame(uint8_t *buf, uint64_t req_id, const char *text,
 	e.text = (char *)text;
 	h.msg_len = (uint32_t)shoal__echo__pack(&e, buf + SL_FRAME_HDR_LEN);
 	h.data_len = (uint32_t)data_len;
-	memcpy(buf + SL_FRAME_HDR_LEN + h.msg_len, data, data_len);
+	if (data_len)
+		memcpy(buf + SL_FRAME_HDR_LEN + h.msg_len, data, data_len);
 	h.data_crc = sl_crc32c(data, data_len);
 	sl_frame_encode_hdr(&h, buf);
 	return SL_FRAME_HDR_LEN + h.msg_len + data_len;
