@@ -1,0 +1,431 @@
+/*
+ * The volume client (lib/client.c, lib/client_io.c) against fake
+ * neighbours on 127.0.0.1: a master that redirects (NOT_LEADER with a
+ * hint), a master that answers VOLUME_INFO and LOOKUP, and two
+ * chunkservers that keep one in-memory copy of the volume and refuse
+ * requests when they are not the chunk's primary or the version differs.
+ *
+ * Checks: writes across chunk boundaries read back; unwritten chunks read
+ * as zeros without a chunkserver request; a lease move (NOT_PRIMARY, new
+ * version) is retried invisibly; COMPARE AND WRITE match and miscompare;
+ * WRITE SAME and UNMAP; a chunkserver that never answers ends the I/O
+ * with TIMEDOUT by its deadline.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "client.h"
+#include "log.h"
+#include "msg_types.h"
+#include "rpc.h"
+#include "status.h"
+#include "cunit_main.h"
+
+#define VOL_SIZE	(8u << 20)
+#define CHUNK_SHIFT	20
+#define NCHUNKS		(VOL_SIZE >> CHUNK_SHIFT)
+
+struct fake {
+	struct sl_loop *loop;
+	pthread_t thread;
+	struct sl_server *redir, *master, *cs[2];
+	char redir_addr[64], master_addr[64], cs_addr[2][64];
+	uint8_t data[VOL_SIZE];
+	uint64_t chunk_id[NCHUNKS];
+	uint64_t version[NCHUNKS];
+	int primary[NCHUNKS];
+	int cs_requests[2];		/* atomics */
+	int move_chunk;			/* atomic: next CS request on this chunk gets NOT_PRIMARY and the lease moves */
+	int blackhole;			/* atomic: chunkservers swallow requests */
+	int lookups;
+};
+
+static struct fake F;
+
+static int ld(int *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static void st(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+
+static void on_redir(struct sl_conn *c, const struct sl_msg *req, void *arg)
+{
+	Shoal__MasterRedirect r = SHOAL__MASTER_REDIRECT__INIT;
+
+	r.leader_addr = F.master_addr;
+	sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_NOT_LEADER, &r.base, NULL, 0);
+}
+
+static void on_master(struct sl_conn *c, const struct sl_msg *req, void *arg)
+{
+	ProtobufCMessage *m = sl_msg_unpack(req, false);
+
+	if (!m) {
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_PROTO, NULL, NULL, 0);
+		return;
+	}
+	if (req->hdr.type == SL_MSG_M_VOLUME_INFO) {
+		Shoal__VolumeNameReq *rq = (Shoal__VolumeNameReq *)m;
+		Shoal__VolumeRep rep = SHOAL__VOLUME_REP__INIT;
+		Shoal__VolumeInfo vi = SHOAL__VOLUME_INFO__INIT;
+		static uint8_t uuid[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+
+		if (strcmp(rq->name, "v1")) {
+			sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_NOENT, NULL, NULL, 0);
+			goto out;
+		}
+		vi.id = 7;
+		vi.name = "v1";
+		vi.uuid.data = uuid;
+		vi.uuid.len = 16;
+		vi.size = VOL_SIZE;
+		vi.chunk_shift = CHUNK_SHIFT;
+		vi.replicas = 2;
+		vi.flags = SL_VOL_F_THIN;
+		rep.volume = &vi;
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_OK, &rep.base, NULL, 0);
+	} else if (req->hdr.type == SL_MSG_M_LOOKUP) {
+		Shoal__LookupReq *rq = (Shoal__LookupReq *)m;
+		Shoal__LookupRep rep = SHOAL__LOOKUP_REP__INIT;
+		Shoal__ChunkLoc loc[NCHUNKS], *locs[NCHUNKS];
+		Shoal__ServerAddr pa[NCHUNKS];
+		uint64_t i;
+
+		F.lookups++;
+		CU_ASSERT_EQUAL(rq->volume_id, 7);
+		if (rq->first >= NCHUNKS || rq->count > NCHUNKS - rq->first) {
+			sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_RANGE, NULL, NULL, 0);
+			goto out;
+		}
+		for (i = 0; i < rq->count; i++) {
+			uint64_t ix = rq->first + i;
+
+			if (rq->for_write && !F.chunk_id[ix]) {
+				F.chunk_id[ix] = 100 + ix;
+				F.version[ix] = 1;
+			}
+			shoal__chunk_loc__init(&loc[i]);
+			shoal__server_addr__init(&pa[i]);
+			loc[i].index = ix;
+			loc[i].chunk_id = F.chunk_id[ix];
+			loc[i].version = F.version[ix];
+			loc[i].epoch = F.version[ix];
+			if (F.chunk_id[ix]) {
+				pa[i].cs_id = F.primary[ix] + 1;
+				pa[i].addr = F.cs_addr[F.primary[ix]];
+				loc[i].primary = &pa[i];
+			}
+			locs[i] = &loc[i];
+		}
+		rep.n_chunks = rq->count;
+		rep.chunks = locs;
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_OK, &rep.base, NULL, 0);
+	} else {
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_PROTO, NULL, NULL, 0);
+	}
+out:
+	sl_msg_free(m);
+}
+
+/* Returns the chunk index, or -1 after answering a refusal. */
+static int cs_check(struct sl_conn *c, const struct sl_msg *req, int me, const Shoal__ChunkRef *ref)
+{
+	uint64_t ix = ref ? ref->chunk_id - 100 : NCHUNKS;
+
+	if (ix >= NCHUNKS || F.chunk_id[ix] != ref->chunk_id) {
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_NOENT, NULL, NULL, 0);
+		return -1;
+	}
+	if (ld(&F.move_chunk) == (int)ix) {
+		/* The lease moves to the other server with a new version. */
+		st(&F.move_chunk, -1);
+		F.primary[ix] ^= 1;
+		F.version[ix]++;
+	}
+	if (F.primary[ix] != me) {
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_NOT_PRIMARY, NULL, NULL, 0);
+		return -1;
+	}
+	if (ref->version != F.version[ix]) {
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_STALE_VERSION, NULL, NULL, 0);
+		return -1;
+	}
+	return (int)ix;
+}
+
+static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
+{
+	int me = (int)(intptr_t)arg;
+	ProtobufCMessage *m;
+	int ix;
+
+	__atomic_add_fetch(&F.cs_requests[me], 1, __ATOMIC_SEQ_CST);
+	if (ld(&F.blackhole))
+		return;		/* never answered */
+	m = sl_msg_unpack(req, false);
+	if (!m) {
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_PROTO, NULL, NULL, 0);
+		return;
+	}
+	if (req->hdr.type == SL_MSG_CS_READ) {
+		Shoal__CsReadReq *rq = (Shoal__CsReadReq *)m;
+		Shoal__CsReadRep rep = SHOAL__CS_READ_REP__INIT;
+
+		ix = cs_check(c, req, me, rq->ref);
+		if (ix >= 0) {
+			CU_ASSERT(rq->offset + rq->length <= (1u << CHUNK_SHIFT));
+			rep.version = F.version[ix];
+			sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_OK, &rep.base,
+				     F.data + ((uint64_t)ix << CHUNK_SHIFT) + rq->offset, rq->length);
+		}
+	} else if (req->hdr.type == SL_MSG_CS_WRITE) {
+		Shoal__CsWriteReq *rq = (Shoal__CsWriteReq *)m;
+		Shoal__CsWriteRep rep = SHOAL__CS_WRITE_REP__INIT;
+		uint8_t *p;
+		int status = SL_OK;
+		uint32_t i;
+
+		ix = cs_check(c, req, me, rq->ref);
+		if (ix < 0)
+			goto out;
+		CU_ASSERT(rq->offset + rq->length <= (1u << CHUNK_SHIFT));
+		p = F.data + ((uint64_t)ix << CHUNK_SHIFT) + rq->offset;
+		switch (rq->kind) {
+		case SHOAL__WRITE_KIND__WRITE:
+			CU_ASSERT_EQUAL(req->data_len, rq->length);
+			memcpy(p, req->data, rq->length);
+			break;
+		case SHOAL__WRITE_KIND__WRITE_SAME:
+			for (i = 0; i < rq->length; i += req->data_len)
+				memcpy(p + i, req->data, req->data_len);
+			break;
+		case SHOAL__WRITE_KIND__UNMAP:
+			memset(p, 0, rq->length);
+			break;
+		case SHOAL__WRITE_KIND__COMPARE_AND_WRITE:
+			CU_ASSERT_EQUAL(req->data_len, 2 * rq->length);
+			for (i = 0; i < rq->length && p[i] == req->data[i]; i++)
+				;
+			if (i < rq->length) {
+				status = SL_E_MISCOMPARE;
+				rep.miscompare_offset = i;
+			} else {
+				memcpy(p, req->data + rq->length, rq->length);
+			}
+			break;
+		default:
+			status = SL_E_INVAL;
+		}
+		rep.version = F.version[ix];
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, status, &rep.base, NULL, 0);
+	} else {
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_PROTO, NULL, NULL, 0);
+	}
+out:
+	sl_msg_free(m);
+}
+
+static void *fake_thread(void *arg)
+{
+	sl_loop_run(F.loop);
+	return NULL;
+}
+
+static struct sl_server *listen_any(sl_request_cb cb, void *arg, char *addr)
+{
+	struct sl_server *s = sl_server_listen(F.loop, "127.0.0.1:0", cb, arg);
+
+	if (!s) {
+		fprintf(stderr, "cannot listen on 127.0.0.1\n");
+		exit(2);
+	}
+	snprintf(addr, 64, "127.0.0.1:%d", sl_server_port(s));
+	return s;
+}
+
+static struct sl_client *C;
+static struct sl_volume *V;
+
+static void test_open(void)
+{
+	struct sl_str_list masters = { 2, { F.redir_addr, F.master_addr } };
+	struct sl_client_opts o = { .deadline_ms = 5000, .rpc_timeout_ms = 1000 };
+	struct sl_volume *none = NULL;
+	const struct sl_volume_info *vi;
+
+	C = sl_client_new(&masters, &o);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(C);
+	CU_ASSERT_EQUAL(sl_volume_open(C, "nope", 3000, &none), SL_E_NOENT);
+	CU_ASSERT_PTR_NULL(none);
+	CU_ASSERT_EQUAL_FATAL(sl_volume_open(C, "v1", 3000, &V), SL_OK);
+	vi = sl_volume_get_info(V);
+	CU_ASSERT_EQUAL(vi->size, VOL_SIZE);
+	CU_ASSERT_EQUAL(vi->chunk_shift, CHUNK_SHIFT);
+	CU_ASSERT_EQUAL(vi->uuid[15], 16);
+	CU_ASSERT_STRING_EQUAL(vi->name, "v1");
+}
+
+static int do_io(enum sl_io_op op, uint64_t off, uint64_t len, void *buf)
+{
+	struct sl_io io = { .op = op, .offset = off, .length = len, .buf = buf };
+
+	return sl_volume_io_sync(V, &io);
+}
+
+static int total_cs(void)
+{
+	return ld(&F.cs_requests[0]) + ld(&F.cs_requests[1]);
+}
+
+static void test_zero_read(void)
+{
+	uint8_t *b = malloc(2 << 20);
+	int before = total_cs();
+
+	memset(b, 0xee, 2 << 20);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, 3 << 20, 2 << 20, b), SL_OK);
+	CU_ASSERT_EQUAL(b[0], 0);
+	CU_ASSERT_EQUAL(b[(2 << 20) - 1], 0);
+	for (int i = 0; i < (2 << 20); i += 4096)
+		CU_ASSERT_EQUAL(b[i], 0);
+	CU_ASSERT_EQUAL(total_cs(), before);	/* no chunkserver round trip */
+	free(b);
+}
+
+static void test_write_read_across_chunks(void)
+{
+	const uint64_t off = (1 << 20) - 4096, len = (3 << 20) + 8192;
+	uint8_t *w = malloc(len), *r = malloc(len);
+	uint64_t i;
+	int before = total_cs();
+
+	for (i = 0; i < len; i++)
+		w[i] = (uint8_t)(i * 7 + (i >> 9));
+	CU_ASSERT_EQUAL(do_io(SL_IO_WRITE, off, len, w), SL_OK);
+	CU_ASSERT(total_cs() - before >= 5);	/* 5 chunks touched */
+	CU_ASSERT_EQUAL(memcmp(F.data + off, w, len), 0);
+	memset(r, 0, len);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, len, r), SL_OK);
+	CU_ASSERT_EQUAL(memcmp(r, w, len), 0);
+	/* out of range is refused up front */
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, VOL_SIZE - 512, 1024, r), SL_E_RANGE);
+	free(w);
+	free(r);
+}
+
+static void test_lease_move(void)
+{
+	uint8_t w[8192], r[8192];
+	int p0 = F.primary[2];
+
+	memset(w, 0x5a, sizeof(w));
+	st(&F.move_chunk, 2);
+	CU_ASSERT_EQUAL(do_io(SL_IO_WRITE, (2 << 20) + 4096, sizeof(w), w), SL_OK);
+	CU_ASSERT_NOT_EQUAL(F.primary[2], p0);
+	CU_ASSERT_EQUAL(ld(&F.move_chunk), -1);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, (2 << 20) + 4096, sizeof(r), r), SL_OK);
+	CU_ASSERT_EQUAL(memcmp(r, w, sizeof(w)), 0);
+}
+
+static void test_caw(void)
+{
+	uint8_t buf[1024], r[512];
+	struct sl_io io = { .op = SL_IO_CAW, .offset = 7 << 20, .length = 512, .buf = buf };
+
+	/* chunk 7 is unwritten: compare against zeros */
+	memset(buf, 0, 512);
+	memset(buf + 512, 0x11, 512);
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, 7 << 20, 512, r), SL_OK);
+	CU_ASSERT_EQUAL(r[100], 0x11);
+	/* the same CAW again now miscompares at byte 0 */
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_MISCOMPARE);
+	CU_ASSERT_EQUAL(io.miscompare_offset, 0);
+	memset(buf, 0x11, 512);
+	buf[300] = 0;
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_MISCOMPARE);
+	CU_ASSERT_EQUAL(io.miscompare_offset, 300);
+	/* crossing a chunk boundary cannot be atomic: refused */
+	io.offset = (5 << 20) - 256;
+	CU_ASSERT_EQUAL(sl_volume_submit(V, &io), SL_E_INVAL);
+}
+
+static void test_write_same_unmap(void)
+{
+	uint8_t blk[512], r[4096];
+	struct sl_io io = { .op = SL_IO_WRITE_SAME, .offset = (6 << 20) - 2048, .length = 4096,
+			    .buf = blk, .blk_len = 512 };
+
+	memset(blk, 0xc3, sizeof(blk));
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, (6 << 20) - 2048, 4096, r), SL_OK);
+	CU_ASSERT_EQUAL(r[0], 0xc3);
+	CU_ASSERT_EQUAL(r[4095], 0xc3);
+	CU_ASSERT_EQUAL(do_io(SL_IO_UNMAP, (6 << 20) - 1024, 2048, NULL), SL_OK);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, (6 << 20) - 2048, 4096, r), SL_OK);
+	CU_ASSERT_EQUAL(r[0], 0xc3);
+	CU_ASSERT_EQUAL(r[1024], 0);
+	CU_ASSERT_EQUAL(r[3071], 0);
+	CU_ASSERT_EQUAL(r[3072], 0xc3);
+	/* a flush on a write-through volume has nothing to wait for */
+	CU_ASSERT_EQUAL(do_io(SL_IO_FLUSH, 0, 0, NULL), SL_OK);
+}
+
+static void test_deadline(void)
+{
+	uint8_t w[4096];
+	struct sl_io io = { .op = SL_IO_WRITE, .offset = 1 << 20, .length = sizeof(w), .buf = w,
+			    .deadline_ms = 700 };
+	uint64_t t0;
+
+	memset(w, 1, sizeof(w));
+	st(&F.blackhole, 1);
+	t0 = sl_now_ms();
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_TIMEDOUT);
+	CU_ASSERT(sl_now_ms() - t0 >= 650);
+	CU_ASSERT(sl_now_ms() - t0 < 1500);
+	st(&F.blackhole, 0);
+	/* and the client recovers */
+	io.deadline_ms = 0;
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
+}
+
+static void test_close(void)
+{
+	sl_volume_close(V);
+	sl_client_free(C);
+}
+
+int main(void)
+{
+	static const struct sl_cunit_test tests[] = {
+		{ "open", test_open },
+		{ "zero_read", test_zero_read },
+		{ "write_read_across_chunks", test_write_read_across_chunks },
+		{ "lease_move", test_lease_move },
+		{ "caw", test_caw },
+		{ "write_same_unmap", test_write_same_unmap },
+		{ "deadline", test_deadline },
+		{ "close", test_close },
+		{ NULL, NULL },
+	};
+	int rc, i;
+
+	sl_log_open("test_client_io", SL_LOG_WARN, false);
+	F.loop = sl_loop_new();
+	F.move_chunk = -1;
+	for (i = 0; i < (int)NCHUNKS; i++)
+		F.primary[i] = i & 1;
+	F.redir = listen_any(on_redir, NULL, F.redir_addr);
+	F.master = listen_any(on_master, NULL, F.master_addr);
+	F.cs[0] = listen_any(on_cs, (void *)0, F.cs_addr[0]);
+	F.cs[1] = listen_any(on_cs, (void *)1, F.cs_addr[1]);
+	pthread_create(&F.thread, NULL, fake_thread, NULL);
+	rc = sl_cunit_run("client_io", tests);
+	sl_loop_stop(F.loop);
+	pthread_join(F.thread, NULL);
+	sl_server_close(F.redir);
+	sl_server_close(F.master);
+	sl_server_close(F.cs[0]);
+	sl_server_close(F.cs[1]);
+	sl_loop_free(F.loop);
+	return rc;
+}
