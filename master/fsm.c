@@ -331,7 +331,6 @@ static uint64_t apply_lease_grant(struct fsm *f, struct rbuf *r)
 		return FSM_RES(SL_E_NOT_PRIMARY, c->version);
 	c->version++;
 	c->primary = primary;
-	c->flags &= ~CHUNK_F_CONFIRMED;
 	return FSM_RES(SL_OK, c->version);
 }
 

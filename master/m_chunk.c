@@ -1,0 +1,356 @@
+/*
+ * Chunk handlers: M_LOOKUP (allocation on first write, lease on lookup),
+ * M_LEASE and M_REPLICA_FAILED.  Lease decisions are lease.c's; this file
+ * turns them into Raft entries and replies.
+ *
+ * M_LOOKUP state machine:
+ *
+ *   for_write and chunks missing --place + CHUNK_ALLOC entry--> ALLOCATED
+ *   ALLOCATED / read lookup --> GRANTS: LEASE_GRANT entries for chunks
+ *   without a usable primary (at most 3 rounds) --> REPLY
+ *   BUSY (post-failover wait, grant in flight) or UNAVAIL end it early.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "status.h"
+#include "placement.h"
+#include "m_service.h"
+
+/* ---- M_LOOKUP ---- */
+
+static void lookup_continue(struct m_op *op);
+
+static void lookup_grant_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	if (status == SL_OK && FSM_RES_STATUS(res) != SL_OK)
+		status = FSM_RES_STATUS(res);
+	if (status != SL_OK && !op->status)
+		op->status = status;
+	if (--op->pending == 0)
+		lookup_continue(op);
+}
+
+struct grant_ctx {
+	struct m_op *op;
+	uint64_t chunk_id;
+	rg_apply_cb next;
+	void *next_arg;
+};
+
+/* Wraps a LEASE_GRANT / SET_REPLICAS completion: clears GRANTING, starts the lease. */
+static void grant_done(void *arg, int status, uint64_t res)
+{
+	struct grant_ctx *g = arg;
+	struct master *m = g->op->m;
+	struct chunk *c = chunk_map_by_id(&m->fsm->chunks, g->chunk_id);
+	if (c) {
+		c->flags &= ~CHUNK_F_GRANTING;
+		if (status == SL_OK && FSM_RES_STATUS(res) == SL_OK) {
+			clock_now(m);
+			lease_start(&m->lc, c);
+		}
+	}
+	g->next(g->next_arg, status, res);
+	free(g);
+}
+
+static int submit_grant(struct master *m, struct m_op *op, struct chunk *c, struct wbuf *w,
+			rg_apply_cb next)
+{
+	struct grant_ctx *g = calloc(1, sizeof(*g));
+	if (!g) {
+		wbuf_free(w);
+		return SL_E_INTERNAL;
+	}
+	g->op = op;
+	g->chunk_id = c->id;
+	g->next = next;
+	g->next_arg = op;
+	int rv = submit(m, w, grant_done, g);
+	if (rv)
+		free(g);
+	else
+		c->flags |= CHUNK_F_GRANTING;
+	return rv;
+}
+
+static void lookup_reply(struct m_op *op)
+{
+	struct master *m = op->m;
+	Shoal__LookupReq *rq = (Shoal__LookupReq *)op->req;
+	Shoal__LookupRep rep = SHOAL__LOOKUP_REP__INIT;
+	struct volume *v = volume_by_id(&m->fsm->vols, rq->volume_id);
+	if (!v) {
+		op_end(op, SL_E_NOENT, NULL);
+		return;
+	}
+	struct loc_buf *lb = calloc(rq->count + 1, sizeof(*lb));
+	Shoal__ChunkLoc **lp = calloc(rq->count + 1, sizeof(*lp));
+	if (!lb || !lp) {
+		free(lb);
+		free(lp);
+		op_end(op, SL_E_INTERNAL, NULL);
+		return;
+	}
+	for (uint32_t i = 0; i < rq->count; i++) {
+		uint32_t idx = rq->first + i;
+		fill_loc(m, chunk_map_by_pos(&m->fsm->chunks, v->id, idx), idx, &lb[i]);
+		lp[i] = &lb[i].loc;
+	}
+	rep.chunks = lp;
+	rep.n_chunks = rq->count;
+	op_end(op, SL_OK, &rep.base);
+	free(lb);
+	free(lp);
+}
+
+/* Grant leases where needed, then answer.  Bounded: three rounds. */
+static void lookup_continue(struct m_op *op)
+{
+	struct master *m = op->m;
+	Shoal__LookupReq *rq = (Shoal__LookupReq *)op->req;
+	struct volume *v = volume_by_id(&m->fsm->vols, rq->volume_id);
+
+	if (op->status) {
+		op_end(op, op->status, NULL);
+		return;
+	}
+	if (!v) {
+		op_end(op, SL_E_NOENT, NULL);
+		return;
+	}
+	if (!rg_ready(m->rg)) {
+		op_end(op, SL_E_NOT_LEADER, NULL);
+		return;
+	}
+	clock_now(m);
+	op->pending = 1;	/* guard while submitting */
+	for (uint32_t i = 0; i < rq->count; i++) {
+		struct chunk *c = chunk_map_by_pos(&m->fsm->chunks, v->id, rq->first + i);
+		uint32_t p = 0;
+		struct wbuf w;
+		if (!c)
+			continue;
+		switch (lease_for_lookup(&m->lc, c, cs_up_cb, m, &p)) {
+		case LEASE_LIVE:
+			break;
+		case LEASE_GRANT:
+			if (op->rounds >= 3) {
+				op->status = SL_E_BUSY;
+				break;
+			}
+			wbuf_init(&w);
+			fsm_enc_lease_grant(&w, c->id, c->version, p);
+			if (submit_grant(m, op, c, &w, lookup_grant_done) == 0)
+				op->pending++;
+			else
+				op->status = SL_E_NOT_LEADER;
+			break;
+		case LEASE_BUSY:
+			op->status = SL_E_BUSY;
+			break;
+		case LEASE_REFUSE:
+		case LEASE_UNAVAIL:
+			op->status = SL_E_UNAVAIL;
+			break;
+		}
+		if (op->status)
+			break;
+	}
+	op->rounds++;
+	if (--op->pending > 0)
+		return;		/* lookup_grant_done continues */
+	if (op->status)
+		op_end(op, op->status, NULL);
+	else
+		lookup_reply(op);
+}
+
+static void lookup_alloc_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	struct master *m = op->m;
+	Shoal__LookupReq *rq = (Shoal__LookupReq *)op->req;
+
+	if (status == SL_OK)
+		status = FSM_RES_STATUS(res);
+	if (status != SL_OK) {
+		op_end(op, status, NULL);
+		return;
+	}
+	/*
+	 * A new chunk's first lease goes to rep[0], recorded as primary by the
+	 * allocation itself: version 1 never had a lease, so no earlier lease
+	 * can be live, and after a failover rep[0] is the recorded primary.
+	 */
+	clock_now(m);
+	for (uint32_t i = 0; i < rq->count; i++) {
+		struct chunk *c = chunk_map_by_pos(&m->fsm->chunks, rq->volume_id, rq->first + i);
+		if (c && c->version == 1 && !c->lease_expiry && !(c->flags & CHUNK_F_GRANTING) &&
+		    c->primary == c->rep[0])
+			lease_start(&m->lc, c);
+	}
+	lookup_continue(op);
+}
+
+int h_lookup(struct master *m, struct m_op *op)
+{
+	Shoal__LookupReq *rq = (Shoal__LookupReq *)op->req;
+	struct volume *v = rq->volume_id <= UINT32_MAX ? volume_by_id(&m->fsm->vols, rq->volume_id) : NULL;
+	if (!v)
+		return SL_E_NOENT;
+	if (rq->count == 0 || rq->count > LOOKUP_MAX)
+		return SL_E_INVAL;
+	if (rq->first >= volume_nchunks(v) || rq->count > volume_nchunks(v) - rq->first)
+		return SL_E_RANGE;
+	if (!rq->for_write) {
+		lookup_continue(op);
+		return 0;
+	}
+
+	/* Place every missing chunk; one Raft entry records them all at version 1. */
+	struct fsm_alloc *a = calloc(rq->count, sizeof(*a));
+	struct place_cand *cands = calloc(m->fsm->css.count + 1, sizeof(*cands));
+	uint32_t na = 0, nc = 0;
+	struct cs *cs;
+	int rv = 0;
+	if (!a || !cands) {
+		rv = SL_E_INTERNAL;
+		goto out;
+	}
+	list_for_each_entry(cs, &m->fsm->css.list, node)
+		if (cs_usable(cs))
+			cands[nc++] = (struct place_cand){ cs->id, cs->host, cs->rack,
+							   cs->capacity - cs->used };
+	for (uint32_t i = 0; i < rq->count; i++) {
+		uint32_t idx = rq->first + i;
+		if (chunk_map_by_pos(&m->fsm->chunks, v->id, idx))
+			continue;
+		int n = placement_pick(cands, nc, v->replicas, v->min_replicas, 1ull << v->chunk_shift,
+				       &m->rng, a[na].rep);
+		if (n <= 0) {
+			rv = SL_E_NOSPACE;
+			goto out;
+		}
+		a[na].index = idx;
+		a[na].nrep = n;
+		na++;
+	}
+	if (!na) {
+		lookup_continue(op);
+		goto out;
+	}
+	struct wbuf w;
+	wbuf_init(&w);
+	fsm_enc_chunk_alloc(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
+			    v->id, a, na);
+	rv = submit(m, &w, lookup_alloc_done, op);
+out:
+	free(a);
+	free(cands);
+	return rv;
+}
+
+/* ---- M_LEASE and M_REPLICA_FAILED ---- */
+
+static void lease_reply(struct m_op *op, int status)
+{
+	struct master *m = op->m;
+	Shoal__LeaseRep rep = SHOAL__LEASE_REP__INIT;
+	struct loc_buf lb;
+	struct chunk *c = chunk_map_by_id(&m->fsm->chunks, op->chunk_id);
+	if (status == SL_OK && !c)
+		status = SL_E_NOENT;
+	if (status == SL_OK) {
+		struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
+		fill_loc(m, c, c->index, &lb);
+		rep.chunk = &lb.loc;
+		rep.lease_ms = m->lease_ms;
+		rep.chunk_size = v ? 1ull << v->chunk_shift : 0;
+		rep.created = op->created;
+		rep.old_version = op->created ? 0 : op->old_version;
+	}
+	op_end(op, status, &rep.base);
+}
+
+static void lease_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	if (status == SL_OK)
+		status = FSM_RES_STATUS(res);
+	lease_reply(op, status);
+}
+
+int h_lease(struct master *m, struct m_op *op)
+{
+	Shoal__LeaseReq *rq = (Shoal__LeaseReq *)op->req;
+	struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->chunk_id);
+	struct cs *cs = rq->cs_id <= UINT32_MAX ? cs_by_id(&m->fsm->css, rq->cs_id) : NULL;
+	struct wbuf w;
+
+	if (!c)
+		return SL_E_NOENT;
+	if (!cs)
+		return SL_E_NOT_PRIMARY;
+	clock_now(m);
+	op->chunk_id = c->id;
+	op->old_version = c->version;
+	/* The primary went active at this version: every replica holds it. */
+	if (rq->epoch && rq->epoch == c->version && c->primary == cs->id)
+		c->flags |= CHUNK_F_CONFIRMED;
+	op->created = !(c->flags & CHUNK_F_CONFIRMED);
+	switch (lease_for_request(&m->lc, c, cs->id, cs->up && cs->admin != CS_REMOVED)) {
+	case LEASE_LIVE:
+		lease_start(&m->lc, c);
+		lease_reply(op, SL_OK);
+		return 0;
+	case LEASE_GRANT:
+		wbuf_init(&w);
+		fsm_enc_lease_grant(&w, c->id, c->version, cs->id);
+		return submit_grant(m, op, c, &w, lease_done);
+	case LEASE_BUSY:
+		return SL_E_BUSY;
+	default:
+		return SL_E_NOT_PRIMARY;
+	}
+}
+
+int h_replica_failed(struct master *m, struct m_op *op)
+{
+	Shoal__ReplicaFailedReq *rq = (Shoal__ReplicaFailedReq *)op->req;
+	struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->chunk_id);
+	uint32_t keep[SL_MAX_REPLICAS];
+	uint8_t n = 0;
+	struct wbuf w;
+
+	if (!c)
+		return SL_E_NOENT;
+	clock_now(m);
+	if (rq->cs_id != c->primary || lease_for_request(&m->lc, c, c->primary, true) != LEASE_LIVE)
+		return (c->flags & CHUNK_F_GRANTING) ? SL_E_BUSY : SL_E_NOT_PRIMARY;
+	for (int i = 0; i < c->nrep; i++) {
+		bool failed = false;
+		for (size_t k = 0; k < rq->n_failed; k++)
+			failed |= rq->failed[k] == c->rep[i] && c->rep[i] != c->primary;
+		if (!failed)
+			keep[n++] = c->rep[i];
+	}
+	op->chunk_id = c->id;
+	op->old_version = c->version;
+	op->created = !(c->flags & CHUNK_F_CONFIRMED);
+	if (n == c->nrep) {
+		/* Already dropped (a retry): answer with the current set. */
+		lease_start(&m->lc, c);
+		lease_reply(op, SL_OK);
+		return 0;
+	}
+	struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
+	if (v && n < v->min_replicas)
+		return SL_E_UNAVAIL;
+	wbuf_init(&w);
+	fsm_enc_set_replicas(&w, 0, 0, c->id, c->version, keep, n, c->primary);
+	return submit_grant(m, op, c, &w, lease_done);
+}
+

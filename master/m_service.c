@@ -1,0 +1,669 @@
+/*
+ * RPC handlers for every M_* message (lib/msg_types.h).
+ *
+ * Only the ready leader (raft_glue.h) answers; a follower answers
+ * SL_E_NOT_LEADER with MasterRedirect{leader's service address or ""}, a
+ * leader whose post-election barrier is still pending answers SL_E_BUSY.
+ * M_MASTER_STATUS is the exception: every master answers it with its own
+ * view (so operators and tests can watch followers catch up).
+ *
+ * Every mutation is one Raft entry; its reply is sent from the apply
+ * callback, after the FSM applied it on this leader.  A callback with
+ * SL_E_NOT_LEADER (leadership lost: outcome unknown) is passed on as
+ * NOT_LEADER + redirect; the client retries with the same dedup id.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/random.h>
+#include "log.h"
+#include "msg_types.h"
+#include "status.h"
+#include "placement.h"
+#include "master.h"
+#include "m_service.h"
+
+#define HB_DELETE_MAX	4096
+#define HB_RENEW_MAX	65536
+
+static uint64_t now_ms(void)
+{
+	return sl_now_ms();
+}
+
+void clock_now(struct master *m)
+{
+	m->lc.now = now_ms();
+}
+
+/* ---- replies ---- */
+
+static void reply(struct sl_conn *c, uint64_t req_id, uint16_t type, int status, const ProtobufCMessage *msg)
+{
+	int rv = sl_rpc_reply(c, req_id, type, status, msg, NULL, 0);
+	if (rv)
+		sl_debug("reply to %s: %s", sl_conn_peer(c), sl_status_str(rv));
+}
+
+static const char *leader_svc_addr(struct master *m)
+{
+	struct rg_status st;
+	rg_get_status(m->rg, &st);
+	if (st.leader_id >= 1 && (int)st.leader_id <= m->nmasters)
+		return m->svc_addr[st.leader_id - 1];
+	return "";
+}
+
+static void reply_redirect(struct master *m, struct sl_conn *c, uint64_t req_id, uint16_t type)
+{
+	Shoal__MasterRedirect r = SHOAL__MASTER_REDIRECT__INIT;
+	r.leader_addr = (char *)leader_svc_addr(m);
+	if (!strcmp(r.leader_addr, m->self_addr))
+		r.leader_addr = "";	/* we lost it and know no newer one */
+	reply(c, req_id, type, SL_E_NOT_LEADER, &r.base);
+}
+
+static struct m_op *op_new(struct master *m, struct sl_conn *c, const struct sl_msg *req, ProtobufCMessage *pm)
+{
+	struct m_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return NULL;
+	op->m = m;
+	op->c = c;
+	op->req_id = req->hdr.req_id;
+	op->type = req->hdr.type;
+	op->req = pm;
+	sl_conn_get(c);
+	m->ops_pending++;
+	return op;
+}
+
+void op_end(struct m_op *op, int status, const ProtobufCMessage *msg)
+{
+	if (status == SL_E_NOT_LEADER)
+		reply_redirect(op->m, op->c, op->req_id, op->type);
+	else
+		reply(op->c, op->req_id, op->type, status, msg);
+	sl_conn_put(op->c);
+	sl_msg_free(op->req);
+	op->m->ops_pending--;
+	free(op);
+}
+
+int submit(struct master *m, struct wbuf *w, rg_apply_cb cb, void *arg)
+{
+	int rv = w->bad ? SL_E_INTERNAL : rg_submit(m->rg, w->p, w->len, cb, arg);
+	wbuf_free(w);
+	return rv;
+}
+
+/* ---- shared helpers ---- */
+
+bool cs_up_cb(uint32_t id, void *arg)
+{
+	struct cs *cs = cs_by_id(&((struct master *)arg)->fsm->css, id);
+	return cs && cs->up && cs->admin != CS_REMOVED;
+}
+
+static void fill_vol(const struct volume *v, Shoal__VolumeInfo *vi)
+{
+	vi->id = v->id;
+	vi->name = (char *)v->name;
+	vi->uuid.data = (uint8_t *)v->uuid;
+	vi->uuid.len = 16;
+	vi->size = v->size;
+	vi->chunk_shift = v->chunk_shift;
+	vi->replicas = v->replicas;
+	vi->min_replicas = v->min_replicas;
+	vi->flags = v->flags;
+	vi->allocated_chunks = v->allocated;
+	vi->ctime = v->ctime;
+}
+
+static void reply_vol(struct m_op *op, uint32_t vol_id, int status)
+{
+	Shoal__VolumeRep rep = SHOAL__VOLUME_REP__INIT;
+	Shoal__VolumeInfo vi = SHOAL__VOLUME_INFO__INIT;
+	struct volume *v = volume_by_id(&op->m->fsm->vols, vol_id);
+	if (status == SL_OK && v) {
+		fill_vol(v, &vi);
+		rep.volume = &vi;
+	}
+	op_end(op, status, &rep.base);
+}
+
+void fill_loc(struct master *m, const struct chunk *c, uint32_t index, struct loc_buf *lb)
+{
+	shoal__chunk_loc__init(&lb->loc);
+	lb->loc.index = index;
+	if (!c)
+		return;
+	lb->loc.chunk_id = c->id;
+	lb->loc.version = c->version;
+	lb->loc.epoch = c->version;
+	for (int i = 0; i < c->nrep; i++) {
+		struct cs *cs = cs_by_id(&m->fsm->css, c->rep[i]);
+		shoal__server_addr__init(&lb->reps[i]);
+		lb->reps[i].cs_id = c->rep[i];
+		lb->reps[i].addr = cs ? cs->addr : "";
+		lb->rep_ptrs[i] = &lb->reps[i];
+		if (c->rep[i] == c->primary) {
+			lb->primary = lb->reps[i];
+			lb->loc.primary = &lb->primary;
+		}
+	}
+	lb->loc.n_replicas = c->nrep;
+	lb->loc.replicas = lb->rep_ptrs;
+}
+
+static void update_disks(struct cs *cs, Shoal__DiskStatus **disks, size_t n)
+{
+	uint64_t cap = 0, used = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!disks[i]->failed) {
+			cap += disks[i]->capacity;
+			used += disks[i]->used < disks[i]->capacity ? disks[i]->used : disks[i]->capacity;
+		}
+	cs->capacity = cap;
+	cs->used = used;
+}
+
+static void cs_seen(struct cs *cs)
+{
+	if (!cs->up)
+		sl_info("chunkserver %u (%s) up", cs->id, cs->addr);
+	cs->up = true;
+	cs->last_hb_ms = now_ms();
+}
+
+/* ---- M_REGISTER_CS ---- */
+
+static void register_reply(struct m_op *op, uint32_t id, int status)
+{
+	struct master *m = op->m;
+	Shoal__RegisterCsReq *rq = (Shoal__RegisterCsReq *)op->req;
+	Shoal__RegisterCsRep rep = SHOAL__REGISTER_CS_REP__INIT;
+	struct cs *cs = cs_by_id(&m->fsm->css, id);
+	if (status == SL_OK && cs) {
+		cs_seen(cs);
+		update_disks(cs, rq->disks, rq->n_disks);
+		struct rg_status st;
+		rg_get_status(m->rg, &st);
+		rep.cs_id = id;
+		rep.term = st.term;
+		rep.heartbeat_ms = m->heartbeat_ms;
+		rep.lease_ms = m->lease_ms;
+		rep.leader_addr = (char *)m->self_addr;
+		sl_info("chunkserver %u registered: %s host=%s rack=%s", id, cs->addr, cs->host, cs->rack);
+	}
+	op_end(op, status, &rep.base);
+}
+
+static void register_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	if (status == SL_OK)
+		status = FSM_RES_STATUS(res);
+	register_reply(op, FSM_RES_VALUE(res), status);
+}
+
+static int h_register(struct master *m, struct m_op *op)
+{
+	Shoal__RegisterCsReq *rq = (Shoal__RegisterCsReq *)op->req;
+	struct wbuf w;
+
+	if (!rq->addr[0] || strlen(rq->addr) > CS_ADDR_MAX || strlen(rq->host) > CS_LABEL_MAX ||
+	    strlen(rq->rack) > CS_LABEL_MAX || strlen(rq->uuid) > CS_LABEL_MAX ||
+	    rq->n_disks > CS_MAX_DISKS || rq->cs_id > UINT32_MAX)
+		return SL_E_INVAL;
+	struct cs *cs = rq->cs_id ? cs_by_id(&m->fsm->css, rq->cs_id) : cs_by_uuid(&m->fsm->css, rq->uuid);
+	if (cs && cs->admin == CS_REMOVED)
+		return SL_E_NOENT;
+	if (cs && rq->uuid[0] && cs->uuid[0] && strcmp(cs->uuid, rq->uuid))
+		return SL_E_EXIST;
+	if (cs && !strcmp(cs->addr, rq->addr) && !strcmp(cs->host, rq->host) &&
+	    !strcmp(cs->rack, rq->rack) && !strcmp(cs->uuid, rq->uuid)) {
+		register_reply(op, cs->id, SL_OK);	/* nothing to log */
+		return 0;
+	}
+	wbuf_init(&w);
+	fsm_enc_cs_register(&w, cs ? cs->id : (uint32_t)rq->cs_id, rq->addr, rq->host, rq->rack, rq->uuid);
+	return submit(m, &w, register_done, op);
+}
+
+/* ---- M_CHUNK_REPORT ---- */
+
+static int h_chunk_report(struct master *m, struct m_op *op)
+{
+	Shoal__ChunkReportReq *rq = (Shoal__ChunkReportReq *)op->req;
+	Shoal__ChunkReportRep rep = SHOAL__CHUNK_REPORT_REP__INIT;
+	struct cs *cs = rq->cs_id <= UINT32_MAX ? cs_by_id(&m->fsm->css, rq->cs_id) : NULL;
+	if (!cs || cs->admin == CS_REMOVED)
+		return SL_E_NOENT;
+	cs_seen(cs);
+	uint64_t *del = malloc((rq->n_chunks + 1) * sizeof(*del));
+	if (!del)
+		return SL_E_INTERNAL;
+	for (size_t i = 0; i < rq->n_chunks; i++) {
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->chunks[i]->chunk_id);
+		int pos = c ? chunk_rep_pos(c, cs->id) : -1;
+		if (pos < 0) {
+			/* Unknown chunk (deleted volume) or not in the set: stale. */
+			del[rep.n_delete_chunks++] = rq->chunks[i]->chunk_id;
+			continue;
+		}
+		c->live |= 1u << pos;
+		if (rq->chunks[i]->version == c->version)
+			c->flags |= CHUNK_F_CONFIRMED;
+	}
+	rep.delete_chunks = del;
+	if (rep.n_delete_chunks)
+		sl_info("chunkserver %u: %zu of %zu reported replicas are stale or orphaned",
+			cs->id, rep.n_delete_chunks, rq->n_chunks);
+	op_end(op, SL_OK, &rep.base);
+	free(del);
+	return 0;
+}
+
+/* ---- M_HEARTBEAT ---- */
+
+static void lost_done(void *arg, int status, uint64_t res)
+{
+	(void)arg;
+	if (status != SL_OK || FSM_RES_STATUS(res) != SL_OK)
+		sl_debug("dropping a lost replica: %s", sl_status_str(status ? status : FSM_RES_STATUS(res)));
+}
+
+static int h_heartbeat(struct master *m, struct m_op *op)
+{
+	Shoal__HeartbeatReq *rq = (Shoal__HeartbeatReq *)op->req;
+	Shoal__HeartbeatRep rep = SHOAL__HEARTBEAT_REP__INIT;
+	struct rg_status st;
+	struct cs *cs = rq->cs_id <= UINT32_MAX ? cs_by_id(&m->fsm->css, rq->cs_id) : NULL;
+
+	rg_get_status(m->rg, &st);
+	rep.term = st.term;
+	if (!cs || cs->admin == CS_REMOVED) {
+		rep.reregister = true;
+		op_end(op, SL_OK, &rep.base);
+		return 0;
+	}
+	if (rq->n_disks > CS_MAX_DISKS || rq->n_lease_renew > HB_RENEW_MAX)
+		return SL_E_INVAL;
+	cs_seen(cs);
+	update_disks(cs, rq->disks, rq->n_disks);
+	cs->load = rq->load;
+	clock_now(m);
+	uint64_t *renewed = malloc((rq->n_lease_renew + 1) * sizeof(*renewed));
+	if (!renewed)
+		return SL_E_INTERNAL;
+	for (size_t i = 0; i < rq->n_lease_renew; i++) {
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lease_renew[i]);
+		if (c && lease_for_request(&m->lc, c, cs->id, true) == LEASE_LIVE) {
+			lease_start(&m->lc, c);
+			renewed[rep.n_renewed++] = c->id;
+		}
+	}
+	rep.renewed = renewed;
+	/* Replicas lost to a failed disk leave their sets (a set change bumps the version). */
+	for (size_t i = 0; i < rq->n_lost && i < LOOKUP_MAX; i++) {
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lost[i]->chunk_id);
+		uint32_t rep_ids[SL_MAX_REPLICAS];
+		uint8_t n = 0;
+		struct wbuf w;
+		if (!c || chunk_rep_pos(c, cs->id) < 0 || (c->flags & CHUNK_F_GRANTING) || c->nrep < 2)
+			continue;
+		for (int k = 0; k < c->nrep; k++)
+			if (c->rep[k] != cs->id)
+				rep_ids[n++] = c->rep[k];
+		wbuf_init(&w);
+		fsm_enc_set_replicas(&w, 0, 0, c->id, c->version, rep_ids, n,
+				     c->primary == cs->id ? rep_ids[0] : c->primary);
+		if (c->primary == cs->id)
+			lease_drop(c);
+		submit(m, &w, lost_done, NULL);
+	}
+	/* Garbage collection: hand out queued deletions. */
+	uint32_t nd = cs->ndel < HB_DELETE_MAX ? cs->ndel : HB_DELETE_MAX;
+	rep.delete_chunks = cs->del;
+	rep.n_delete_chunks = nd;
+	op_end(op, SL_OK, &rep.base);
+	if (nd) {
+		memmove(cs->del, cs->del + nd, (cs->ndel - nd) * sizeof(*cs->del));
+		cs->ndel -= nd;
+	}
+	free(renewed);
+	return 0;
+}
+
+/* ---- volumes ---- */
+
+static void vol_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	if (status == SL_OK)
+		status = FSM_RES_STATUS(res);
+	if (op->type == SL_MSG_M_VOLUME_DELETE)
+		op_end(op, status, NULL);
+	else
+		reply_vol(op, FSM_RES_VALUE(res), status);
+}
+
+static int h_vol_create(struct master *m, struct m_op *op)
+{
+	Shoal__VolumeCreateReq *rq = (Shoal__VolumeCreateReq *)op->req;
+	uint32_t shift = rq->chunk_shift, reps = rq->replicas, minr = rq->min_replicas;
+	uint8_t uuid[16];
+	struct wbuf w;
+
+	if (volume_check_params(rq->name, rq->size, &shift, &reps, &minr) != SL_OK)
+		return SL_E_INVAL;
+	if (getrandom(uuid, sizeof(uuid), 0) != sizeof(uuid))
+		return SL_E_INTERNAL;
+	uuid[6] = (uuid[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
+	uuid[8] = (uuid[8] & 0x3f) | 0x80;
+	wbuf_init(&w);
+	fsm_enc_vol_create(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
+			   rq->name, uuid, rq->size, shift, reps, minr, rq->flags, (uint64_t)time(NULL));
+	return submit(m, &w, vol_done, op);
+}
+
+static int h_vol_resize(struct master *m, struct m_op *op)
+{
+	Shoal__VolumeResizeReq *rq = (Shoal__VolumeResizeReq *)op->req;
+	struct wbuf w;
+	if (strlen(rq->name) > VOL_NAME_MAX)
+		return SL_E_INVAL;
+	wbuf_init(&w);
+	fsm_enc_vol_resize(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
+			   rq->name, rq->size, rq->force);
+	return submit(m, &w, vol_done, op);
+}
+
+static int h_vol_delete(struct master *m, struct m_op *op)
+{
+	Shoal__VolumeNameReq *rq = (Shoal__VolumeNameReq *)op->req;
+	struct wbuf w;
+	if (strlen(rq->name) > VOL_NAME_MAX)
+		return SL_E_INVAL;
+	wbuf_init(&w);
+	fsm_enc_vol_delete(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0, rq->name);
+	return submit(m, &w, vol_done, op);
+}
+
+static int h_vol_info(struct master *m, struct m_op *op)
+{
+	Shoal__VolumeNameReq *rq = (Shoal__VolumeNameReq *)op->req;
+	struct volume *v = volume_by_name(&m->fsm->vols, rq->name);
+	if (!v)
+		return SL_E_NOENT;
+	reply_vol(op, v->id, SL_OK);
+	return 0;
+}
+
+static int h_vol_list(struct master *m, struct m_op *op)
+{
+	Shoal__VolumeListRep rep = SHOAL__VOLUME_LIST_REP__INIT;
+	uint32_t n = m->fsm->vols.count, i = 0;
+	Shoal__VolumeInfo *vi = calloc(n + 1, sizeof(*vi));
+	Shoal__VolumeInfo **vp = calloc(n + 1, sizeof(*vp));
+	struct volume *v;
+	if (!vi || !vp) {
+		free(vi);
+		free(vp);
+		return SL_E_INTERNAL;
+	}
+	list_for_each_entry(v, &m->fsm->vols.list, node) {
+		shoal__volume_info__init(&vi[i]);
+		fill_vol(v, &vi[i]);
+		vp[i] = &vi[i];
+		i++;
+	}
+	rep.volumes = vp;
+	rep.n_volumes = i;
+	op_end(op, SL_OK, &rep.base);
+	free(vi);
+	free(vp);
+	return 0;
+}
+
+/* ---- chunkserver admin ---- */
+
+static void cs_state_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	if (status == SL_OK)
+		status = FSM_RES_STATUS(res);
+	op_end(op, status, NULL);
+}
+
+static int h_cs_state(struct master *m, struct m_op *op, uint8_t admin)
+{
+	Shoal__CsIdReq *rq = (Shoal__CsIdReq *)op->req;
+	struct wbuf w;
+	if (rq->cs_id == 0 || rq->cs_id > UINT32_MAX || !cs_by_id(&m->fsm->css, rq->cs_id))
+		return SL_E_NOENT;
+	wbuf_init(&w);
+	fsm_enc_cs_state(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
+			 rq->cs_id, admin, rq->force);
+	return submit(m, &w, cs_state_done, op);
+}
+
+static int h_cs_list(struct master *m, struct m_op *op)
+{
+	Shoal__CsListRep rep = SHOAL__CS_LIST_REP__INIT;
+	uint32_t n = m->fsm->css.count, i = 0, idx;
+	Shoal__CsInfo *ci = calloc(n + 1, sizeof(*ci));
+	Shoal__CsInfo **cp = calloc(n + 1, sizeof(*cp));
+	struct cs *cs;
+	struct chunk *c;
+	uint64_t now = now_ms();
+	if (!ci || !cp) {
+		free(ci);
+		free(cp);
+		return SL_E_INTERNAL;
+	}
+	list_for_each_entry(cs, &m->fsm->css.list, node) {
+		shoal__cs_info__init(&ci[i]);
+		ci[i].cs_id = cs->id;
+		ci[i].addr = cs->addr;
+		ci[i].host = cs->host;
+		ci[i].rack = cs->rack;
+		ci[i].state = (char *)cs_state_name(cs);
+		ci[i].last_heartbeat_ms = now - cs->last_hb_ms;
+		cp[i] = &ci[i];
+		i++;
+	}
+	chunk_map_for_each(&m->fsm->chunks, c, idx)
+		for (int k = 0; k < c->nrep; k++)
+			for (uint32_t j = 0; j < i; j++)
+				if (ci[j].cs_id == c->rep[k])
+					ci[j].chunks++;
+	rep.servers = cp;
+	rep.n_servers = i;
+	op_end(op, SL_OK, &rep.base);
+	free(ci);
+	free(cp);
+	return 0;
+}
+
+static int h_cluster_status(struct master *m, struct m_op *op)
+{
+	Shoal__ClusterStatusRep rep = SHOAL__CLUSTER_STATUS_REP__INIT;
+	struct rg_status st;
+	struct cs *cs;
+	struct chunk *c;
+	uint32_t idx;
+
+	rg_get_status(m->rg, &st);
+	list_for_each_entry(cs, &m->fsm->css.list, node) {
+		if (cs->admin == CS_REMOVED)
+			continue;
+		if (cs->up) {
+			rep.servers_up++;
+			rep.capacity += cs->capacity;
+			rep.used += cs->used;
+		} else {
+			rep.servers_down++;
+		}
+	}
+	rep.volumes = m->fsm->vols.count;
+	rep.chunks = m->fsm->chunks.count;
+	chunk_map_for_each(&m->fsm->chunks, c, idx) {
+		struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
+		bool under = v && c->nrep < v->replicas;
+		for (int k = 0; k < c->nrep && !under; k++)
+			under = !cs_up_cb(c->rep[k], m);
+		rep.under_replicated += under;
+	}
+	rep.leader_addr = (char *)m->self_addr;
+	rep.term = st.term;
+	op_end(op, SL_OK, &rep.base);
+	return 0;
+}
+
+static int h_master_status(struct master *m, struct m_op *op)
+{
+	Shoal__MasterStatusRep rep = SHOAL__MASTER_STATUS_REP__INIT;
+	Shoal__MasterNode nodes[RG_MAX_NODES], *np[RG_MAX_NODES];
+	char raddr[RG_MAX_NODES][MASTER_ADDR_MAX + 8];
+	struct rg_status st;
+
+	rg_get_status(m->rg, &st);
+	for (int i = 0; i < m->nmasters; i++) {
+		const char *colon = strrchr(m->svc_addr[i], ':');
+		int port = colon ? atoi(colon + 1) : 0;
+		snprintf(raddr[i], sizeof(raddr[i]), "%.*s:%d", colon ? (int)(colon - m->svc_addr[i]) : 0,
+			 m->svc_addr[i], port + 1);
+		shoal__master_node__init(&nodes[i]);
+		nodes[i].id = i + 1;
+		nodes[i].addr = m->svc_addr[i];
+		nodes[i].raft_addr = raddr[i];
+		if (i + 1 == m->id)
+			nodes[i].role = (char *)st.role;
+		else
+			nodes[i].role = st.leader_id == (uint32_t)(i + 1) ? "leader" : "follower";
+		np[i] = &nodes[i];
+	}
+	rep.nodes = np;
+	rep.n_nodes = m->nmasters;
+	rep.term = st.term;
+	rep.commit_index = st.commit_index;
+	rep.applied_index = st.applied_index;
+	rep.last_snapshot_index = st.last_snapshot_index;
+	op_end(op, SL_OK, &rep.base);
+	return 0;
+}
+
+static int h_dump(struct master *m, struct m_op *op)
+{
+	Shoal__DumpRep rep = SHOAL__DUMP_REP__INIT;
+	size_t len;
+	char *text = fsm_dump(m->fsm, &len);
+	if (!text)
+		return SL_E_INTERNAL;
+	if (len >= SL_FRAME_MAX_MSG - 64) {
+		free(text);
+		return SL_E_RANGE;	/* too big for one frame: use smaller test sets */
+	}
+	rep.text = text;
+	op_end(op, SL_OK, &rep.base);
+	free(text);
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
+{
+	struct master *m = arg;
+	uint16_t type = req->hdr.type;
+	int rv;
+
+	if (type < SL_MSG_M_REGISTER_CS || type > SL_MSG_M_DUMP || m->closing) {
+		reply(c, req->hdr.req_id, type, m->closing ? SL_E_UNAVAIL : SL_E_PROTO, NULL);
+		return;
+	}
+	if (type != SL_MSG_M_MASTER_STATUS && !rg_ready(m->rg)) {
+		struct rg_status st;
+		rg_get_status(m->rg, &st);
+		if (!strcmp(st.role, "leader-pending"))
+			reply(c, req->hdr.req_id, type, SL_E_BUSY, NULL);
+		else
+			reply_redirect(m, c, req->hdr.req_id, type);
+		return;
+	}
+	ProtobufCMessage *pm = sl_msg_unpack(req, false);
+	if (!pm) {
+		sl_warn("%s: %s request did not decode", sl_conn_peer(c), sl_msg_type_lookup(type)->name);
+		reply(c, req->hdr.req_id, type, SL_E_PROTO, NULL);
+		return;
+	}
+	struct m_op *op = op_new(m, c, req, pm);
+	if (!op) {
+		sl_msg_free(pm);
+		reply(c, req->hdr.req_id, type, SL_E_INTERNAL, NULL);
+		return;
+	}
+	switch (type) {
+	case SL_MSG_M_REGISTER_CS: rv = h_register(m, op); break;
+	case SL_MSG_M_CHUNK_REPORT: rv = h_chunk_report(m, op); break;
+	case SL_MSG_M_HEARTBEAT: rv = h_heartbeat(m, op); break;
+	case SL_MSG_M_VOLUME_CREATE: rv = h_vol_create(m, op); break;
+	case SL_MSG_M_VOLUME_LIST: rv = h_vol_list(m, op); break;
+	case SL_MSG_M_VOLUME_INFO: rv = h_vol_info(m, op); break;
+	case SL_MSG_M_VOLUME_RESIZE: rv = h_vol_resize(m, op); break;
+	case SL_MSG_M_VOLUME_DELETE: rv = h_vol_delete(m, op); break;
+	case SL_MSG_M_LOOKUP: rv = h_lookup(m, op); break;
+	case SL_MSG_M_LEASE: rv = h_lease(m, op); break;
+	case SL_MSG_M_REPLICA_FAILED: rv = h_replica_failed(m, op); break;
+	case SL_MSG_M_CS_LIST: rv = h_cs_list(m, op); break;
+	case SL_MSG_M_CS_DRAIN: rv = h_cs_state(m, op, CS_DRAINING); break;
+	case SL_MSG_M_CS_REMOVE: rv = h_cs_state(m, op, CS_REMOVED); break;
+	case SL_MSG_M_CLUSTER_STATUS: rv = h_cluster_status(m, op); break;
+	case SL_MSG_M_MASTER_STATUS: rv = h_master_status(m, op); break;
+	case SL_MSG_M_DUMP: rv = h_dump(m, op); break;
+	default: rv = SL_E_PROTO; break;
+	}
+	/* A handler returns non-zero only when it did not answer and nothing is in flight. */
+	if (rv)
+		op_end(op, rv, NULL);
+}
+
+/* ---- leadership and liveness ---- */
+
+void m_service_on_ready(void *arg)
+{
+	struct master *m = arg;
+	struct chunk *c;
+	uint32_t idx;
+
+	clock_now(m);
+	/* We cannot know the old leader's lease expiries: wait one lease period. */
+	m->lc.wait_until = m->lc.now + m->lc.lease_ms;
+	cs_registry_reset_soft(&m->fsm->css, m->lc.now);
+	chunk_map_for_each(&m->fsm->chunks, c, idx) {
+		c->lease_expiry = 0;
+		c->live = 0;
+		c->flags = 0;
+	}
+	sl_info("serving as leader at %s (%u volumes, %u chunks, %u chunkservers); new leases wait %u ms",
+		m->self_addr, m->fsm->vols.count, m->fsm->chunks.count, m->fsm->css.count, m->lc.lease_ms);
+	sl_timer_arm(m->loop, &m->tick, m->heartbeat_ms);
+}
+
+void m_service_on_lost(void *arg)
+{
+	struct master *m = arg;
+	sl_timer_cancel(m->loop, &m->tick);
+}
+
+void m_service_tick(struct sl_timer *t, void *arg)
+{
+	struct master *m = arg;
+	if (!rg_ready(m->rg))
+		return;
+	cs_registry_check(&m->fsm->css, now_ms(), m->cs_timeout_ms);
+	sl_timer_arm(m->loop, t, m->heartbeat_ms);
+}

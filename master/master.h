@@ -1,0 +1,54 @@
+/*
+ * The master's one context struct: options, the loop, the RPC server, the
+ * Raft glue, the FSM and the leader's soft state.
+ */
+#ifndef SHOAL_MASTER_MASTER_H
+#define SHOAL_MASTER_MASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "config.h"
+#include "evloop.h"
+#include "rpc.h"
+#include "fsm.h"
+#include "lease.h"
+#include "raft_glue.h"
+
+#define MASTER_ADDR_MAX 128
+
+struct master {
+	/* options (main.c) */
+	int64_t id;
+	char *listen;
+	char *raft_listen;
+	char *data_dir;
+	struct sl_str_list masters;
+	int64_t lease_ms, heartbeat_ms, cs_timeout_ms, election_timeout_ms;
+	char *log_level;
+	bool syslog;
+
+	/* derived */
+	int nmasters;
+	char svc_addr[RG_MAX_NODES][MASTER_ADDR_MAX];	/* node i+1's service address */
+	const char *self_addr;
+
+	struct sl_loop *loop;
+	struct sl_server *srv;
+	struct raft_glue *rg;
+	struct fsm *fsm;
+
+	/* leader soft state */
+	struct lease_clock lc;		/* wait_until = ready time + lease_ms */
+	uint64_t rng;			/* placement */
+	struct sl_timer tick;		/* chunkserver liveness */
+	uint64_t ops_pending;
+	bool closing;
+};
+
+/* m_service.c */
+void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg);
+void m_service_on_ready(void *arg);
+void m_service_on_lost(void *arg);
+void m_service_tick(struct sl_timer *t, void *arg);
+
+#endif
