@@ -1,1 +1,9 @@
 # tests/tools: rules go here
+# tests/tools: libiscsi tools for the gateway scenarios (tests/cluster/4NN-*.sh)
+noinst_PROGRAMS += tests/tools/iscsi_vpd tests/tools/iscsi_caw_race
+tests_tools_iscsi_vpd_SOURCES = tests/tools/iscsi_vpd.c
+tests_tools_iscsi_vpd_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_vpd_LDADD = $(LIBISCSI_LIBS)
+tests_tools_iscsi_caw_race_SOURCES = tests/tools/iscsi_caw_race.c
+tests_tools_iscsi_caw_race_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_caw_race_LDADD = $(LIBISCSI_LIBS)
