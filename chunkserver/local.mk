@@ -9,3 +9,14 @@ chunkserver_libcsstore_la_SOURCES = \
 	chunkserver/chunk_store.c chunkserver/chunk_store.h
 chunkserver_libcsstore_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 chunkserver_libcsstore_la_LIBADD = $(AIO_LIBS)
+
+sbin_PROGRAMS += chunkserver/shoal-chunkserver
+chunkserver_shoal_chunkserver_SOURCES = \
+	chunkserver/chunkserver.h \
+	chunkserver/disk.c chunkserver/disk.h \
+	chunkserver/cs_service.c \
+	chunkserver/primary.c \
+	chunkserver/master_link.c \
+	chunkserver/main.c
+chunkserver_shoal_chunkserver_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
+chunkserver_shoal_chunkserver_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(AIO_LIBS)

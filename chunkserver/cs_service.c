@@ -1,0 +1,612 @@
+/*
+ * RPC handlers for every CS_* request.  Each handler bounds every field
+ * from the wire before use and answers with one status code from
+ * lib/status.h; anything that waits on disk or peers holds a reference on
+ * the connection and a context freed when the reply is sent.
+ *
+ * Replicas refuse a request whose ChunkRef.version is not exactly theirs
+ * (SL_E_STALE_VERSION): the version is the fencing token (doc/protocol.md).
+ * Client reads and writes (not forwarded, not local_only) go to primary.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "chunkserver.h"
+#include "log.h"
+#include "msg_types.h"
+#include "status.h"
+
+#define COPY_PIECE (1u << 20)
+
+static void reply_status(struct sl_conn *c, const struct sl_msg *req, int status)
+{
+	sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, status, NULL, NULL, 0);
+}
+
+struct sl_conn *cs_peer_conn(struct chunkserver *cs, const char *addr)
+{
+	struct cs_peer *p;
+
+	for (p = cs->peers; p; p = p->next)
+		if (!strcmp(p->addr, addr))
+			return p->conn;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->addr = strdup(addr);
+	p->conn = sl_conn_connect(cs->loop, addr, NULL);
+	if (!p->addr || !p->conn) {
+		free(p->addr);
+		free(p);
+		return NULL;
+	}
+	p->next = cs->peers;
+	cs->peers = p;
+	return p->conn;
+}
+
+void cs_peers_close(struct chunkserver *cs)
+{
+	struct cs_peer *p, *n;
+
+	for (p = cs->peers; p; p = n) {
+		n = p->next;
+		sl_conn_close(p->conn);
+		free(p->addr);
+		free(p);
+	}
+	cs->peers = NULL;
+}
+
+/* ---- forwarded writes (this server is a secondary) ---- */
+
+struct swrite {
+	struct chunkserver *cs;
+	struct sl_conn *c;
+	uint64_t req_id;
+	uint16_t type;
+	uint64_t version;
+	struct cs_chunk *ch;
+	struct cs_range rl;
+	struct cs_wop op;
+	uint8_t *data;
+};
+
+static void swrite_done(struct cs_wop *op, int status)
+{
+	struct swrite *w = op->arg;
+	Shoal__CsWriteRep rep = SHOAL__CS_WRITE_REP__INIT;
+
+	cs_range_unlock(&w->ch->lock, &w->rl);
+	rep.version = w->ch->version;
+	rep.miscompare_offset = op->miscompare_off;
+	if (status == SL_OK) {
+		w->cs->st.writes++;
+		w->cs->st.bytes_written += op->len;
+	}
+	sl_rpc_reply(w->c, w->req_id, w->type, status, &rep.base, NULL, 0);
+	w->cs->load--;
+	sl_conn_put(w->c);
+	free(w->data);
+	free(w);
+}
+
+static void swrite_locked(struct cs_range *r, void *arg)
+{
+	struct swrite *w = arg;
+
+	/* the version may have moved while we waited for the lock */
+	if (cs_chunk_check_version(w->ch, w->version) != SL_OK)
+		return swrite_done(&w->op, SL_E_STALE_VERSION);
+	cs_chunk_write(&w->op);
+}
+
+static void handle_forwarded_write(struct chunkserver *cs, struct sl_conn *c, const struct sl_msg *m,
+				   const Shoal__CsWriteReq *req)
+{
+	struct cs_chunk *ch = cs_disks_find(&cs->disks, req->ref->chunk_id);
+	struct swrite *w;
+	int r;
+
+	if (!ch)
+		return reply_status(c, m, SL_E_NOENT);
+	r = cs_chunk_check_version(ch, req->ref->version);
+	if (r) {
+		cs->st.stale_refused++;
+		return reply_status(c, m, r);
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return reply_status(c, m, SL_E_INTERNAL);
+	if (m->data_len) {
+		w->data = malloc(m->data_len);
+		if (!w->data) {
+			free(w);
+			return reply_status(c, m, SL_E_INTERNAL);
+		}
+		memcpy(w->data, m->data, m->data_len);
+	}
+	w->cs = cs;
+	w->c = c;
+	w->req_id = m->hdr.req_id;
+	w->type = m->hdr.type;
+	w->version = req->ref->version;
+	w->ch = ch;
+	w->op = (struct cs_wop){ .ch = ch, .kind = (enum cs_wkind)req->kind, .off = req->offset,
+				 .len = req->length, .data = w->data, .data_len = (uint32_t)m->data_len,
+				 .done = swrite_done, .arg = w };
+	if (req->length == 0 || req->offset >= ch->chunk_size ||
+	    req->length > ch->chunk_size - req->offset) {
+		free(w->data);
+		free(w);
+		return reply_status(c, m, SL_E_RANGE);
+	}
+	sl_conn_get(c);
+	cs->load++;
+	cs_range_lock(&ch->lock, &w->rl, cs_block_down(req->offset),
+		      cs_block_up(req->offset + req->length), swrite_locked, w);
+}
+
+/* ---- local reads (repair reads, copies, tests) ---- */
+
+struct lread {
+	struct chunkserver *cs;
+	struct sl_conn *c;
+	uint64_t req_id;
+	uint16_t type;
+	struct cs_chunk *ch;
+	struct cs_range rl;
+	struct cs_rop op;
+};
+
+static void lread_done(struct cs_rop *op, int status)
+{
+	struct lread *l = op->arg;
+	Shoal__CsReadRep rep = SHOAL__CS_READ_REP__INIT;
+
+	rep.version = l->ch->version;
+	if (status == SL_OK) {
+		l->cs->st.reads++;
+		l->cs->st.bytes_read += op->len;
+	} else if (status == SL_E_CHECKSUM) {
+		l->cs->st.checksum_errors += op->bad_blocks;
+	}
+	sl_rpc_reply(l->c, l->req_id, l->type, status, &rep.base,
+		     status == SL_OK ? op->data : NULL, status == SL_OK ? op->len : 0);
+	cs_rop_release(op);
+	cs_range_unlock(&l->ch->lock, &l->rl);
+	l->cs->load--;
+	sl_conn_put(l->c);
+	free(l);
+}
+
+static void lread_locked(struct cs_range *r, void *arg)
+{
+	struct lread *l = arg;
+
+	cs_chunk_read(&l->op);
+}
+
+static void handle_read(struct chunkserver *cs, struct sl_conn *c, const struct sl_msg *m,
+			const Shoal__CsReadReq *req)
+{
+	struct cs_chunk *ch;
+	struct lread *l;
+	int r;
+
+	if (!req->ref || req->length == 0 || req->length > SL_FRAME_MAX_DATA)
+		return reply_status(c, m, SL_E_INVAL);
+	if (!req->local_only)
+		return cs_primary_read(cs, c, m->hdr.req_id, req);
+	ch = cs_disks_find(&cs->disks, req->ref->chunk_id);
+	if (!ch)
+		return reply_status(c, m, SL_E_NOENT);
+	r = cs_chunk_check_version(ch, req->ref->version);
+	if (r) {
+		cs->st.stale_refused++;
+		return reply_status(c, m, r);
+	}
+	if (req->offset >= ch->chunk_size || req->length > ch->chunk_size - req->offset)
+		return reply_status(c, m, SL_E_RANGE);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return reply_status(c, m, SL_E_INTERNAL);
+	l->cs = cs;
+	l->c = c;
+	l->req_id = m->hdr.req_id;
+	l->type = m->hdr.type;
+	l->ch = ch;
+	l->op = (struct cs_rop){ .ch = ch, .off = req->offset, .len = req->length, .done = lread_done,
+				 .arg = l };
+	sl_conn_get(c);
+	cs->load++;
+	cs_range_lock(&ch->lock, &l->rl, cs_block_down(req->offset),
+		      cs_block_up(req->offset + req->length), lread_locked, l);
+}
+
+/* ---- set version ---- */
+
+struct sver {
+	struct chunkserver *cs;
+	struct sl_conn *c;
+	uint64_t req_id;
+	uint16_t type;
+	struct cs_vop op;
+};
+
+static void sver_done(struct cs_vop *op, int status)
+{
+	struct sver *s = op->arg;
+
+	sl_rpc_reply(s->c, s->req_id, s->type, status, NULL, NULL, 0);
+	sl_conn_put(s->c);
+	free(s);
+}
+
+static void handle_set_version(struct chunkserver *cs, struct sl_conn *c, const struct sl_msg *m,
+			       const Shoal__CsSetVersionReq *req)
+{
+	struct cs_chunk *ch;
+	struct sver *s;
+	int r;
+
+	if (!req->ref || req->ref->chunk_id == 0 || req->ref->version == 0)
+		return reply_status(c, m, SL_E_INVAL);
+	ch = cs_disks_find(&cs->disks, req->ref->chunk_id);
+	if (!ch) {
+		if (!req->create)
+			return reply_status(c, m, SL_E_NOENT);
+		r = cs_disks_create(&cs->disks, req->ref->chunk_id, req->chunk_size, req->ref->version,
+				    req->ref->epoch, &ch);
+		if (r == SL_OK)
+			sl_info("chunk %016" PRIx64 ": created at version %" PRIu64 " on disk %u",
+				ch->id, ch->version, ch->disk_index);
+		return reply_status(c, m, r);
+	}
+	if (req->ref->version < ch->version) {
+		cs->st.stale_refused++;
+		return reply_status(c, m, SL_E_STALE_VERSION);
+	}
+	if (req->ref->version == ch->version && req->ref->epoch == ch->epoch)
+		return reply_status(c, m, SL_OK);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return reply_status(c, m, SL_E_INTERNAL);
+	s->cs = cs;
+	s->c = c;
+	s->req_id = m->hdr.req_id;
+	s->type = m->hdr.type;
+	s->op = (struct cs_vop){ .ch = ch, .version = req->ref->version, .epoch = req->ref->epoch,
+				 .done = sver_done, .arg = s };
+	sl_conn_get(c);
+	cs_chunk_set_version(&s->op);
+}
+
+/* ---- delete, info, status ---- */
+
+int cs_delete_chunk(struct chunkserver *cs, uint64_t chunk_id, uint64_t max_version)
+{
+	struct cs_chunk *ch = cs_disks_find(&cs->disks, chunk_id);
+
+	if (!ch)
+		return SL_E_NOENT;
+	if (max_version && ch->version > max_version)
+		return SL_E_STALE_VERSION;
+	if (ch->ops_in_flight || !cs_range_lock_idle(&ch->lock) || ch->hdr.inflight)
+		return SL_E_BUSY;
+	cs_primary_drop(cs, ch);
+	sl_info("chunk %016" PRIx64 ": deleting replica at version %" PRIu64, ch->id, ch->version);
+	return cs_disks_delete(&cs->disks, ch);
+}
+
+static void handle_chunk_info(struct chunkserver *cs, struct sl_conn *c, const struct sl_msg *m,
+			      const Shoal__CsChunkInfoReq *req)
+{
+	Shoal__CsChunkInfoRep rep = SHOAL__CS_CHUNK_INFO_REP__INIT;
+	struct cs_chunk *ch = cs_disks_find(&cs->disks, req->chunk_id);
+
+	if (!ch)
+		return reply_status(c, m, SL_E_NOENT);
+	rep.chunk_id = ch->id;
+	rep.version = ch->version;
+	rep.epoch = ch->epoch;
+	rep.chunk_size = ch->chunk_size;
+	rep.allocated_bytes = cs_chunk_allocated(ch);
+	rep.disk = ch->disk_index;
+	rep.primary = cs_primary_live(cs, ch);
+	rep.dirty_bytes = cs_chunk_dirty_bytes(ch);
+	rep.checksum_errors = (uint32_t)ch->checksum_errors;
+	sl_rpc_reply(c, m->hdr.req_id, m->hdr.type, SL_OK, &rep.base, NULL, 0);
+}
+
+static void handle_status(struct chunkserver *cs, struct sl_conn *c, const struct sl_msg *m)
+{
+	Shoal__CsStatusRep rep = SHOAL__CS_STATUS_REP__INIT;
+	Shoal__DiskStatus *ds = calloc(cs->disks.n, sizeof(*ds));
+	Shoal__DiskStatus **pds = calloc(cs->disks.n, sizeof(*pds));
+	int i;
+
+	if (!ds || !pds) {
+		free(ds);
+		free(pds);
+		return reply_status(c, m, SL_E_INTERNAL);
+	}
+	cs_disks_refresh(&cs->disks);
+	for (i = 0; i < cs->disks.n; i++) {
+		struct cs_disk *d = &cs->disks.d[i];
+
+		shoal__disk_status__init(&ds[i]);
+		ds[i].index = d->index;
+		ds[i].path = d->path;
+		ds[i].capacity = d->capacity;
+		ds[i].used = d->used;
+		ds[i].failed = d->failed;
+		ds[i].chunks = d->nchunks;
+		pds[i] = &ds[i];
+	}
+	rep.cs_id = cs->disks.cs_id;
+	rep.addr = (char *)cs->addr;
+	rep.n_disks = cs->disks.n;
+	rep.disks = pds;
+	rep.chunks = cs->disks.nchunks;
+	rep.reads = cs->st.reads;
+	rep.writes = cs->st.writes;
+	rep.bytes_read = cs->st.bytes_read;
+	rep.bytes_written = cs->st.bytes_written;
+	rep.checksum_errors = cs->st.checksum_errors;
+	rep.repaired_blocks = cs->st.repaired_blocks;
+	rep.resync_bytes = cs->st.resync_bytes;
+	rep.master_term = cs->term;
+	sl_rpc_reply(c, m->hdr.req_id, m->hdr.type, SL_OK, &rep.base, NULL, 0);
+	free(ds);
+	free(pds);
+}
+
+/* ---- copy from peer (re-replication) ---- */
+
+struct copy {
+	struct chunkserver *cs;
+	struct cs_chunk *ch;
+	struct sl_conn *src;
+	uint64_t chunk_id, version, epoch, off, bytes;
+	struct cs_wop op;
+	uint8_t *buf;
+	struct cs_vop vop;
+	void (*done)(void *arg, int status, uint64_t bytes);
+	void *arg;
+};
+
+static void copy_next(struct copy *k);
+
+static void copy_finish(struct copy *k, int status)
+{
+	if (status != SL_OK)
+		sl_err("chunk %016" PRIx64 ": copy failed at %" PRIu64 ": %s", k->chunk_id, k->off,
+		       sl_status_str(status));
+	else
+		sl_info("chunk %016" PRIx64 ": copied %" PRIu64 " bytes, now at version %" PRIu64,
+			k->chunk_id, k->bytes, k->version);
+	k->done(k->arg, status, k->bytes);
+	free(k->buf);
+	free(k);
+}
+
+static void copy_vdone(struct cs_vop *op, int status)
+{
+	copy_finish(op->arg, status);
+}
+
+static void copy_wdone(struct cs_wop *op, int status)
+{
+	struct copy *k = op->arg;
+
+	if (status != SL_OK)
+		return copy_finish(k, status);
+	k->off += op->len;
+	copy_next(k);
+}
+
+static bool zero_piece(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static void copy_read_done(struct sl_conn *c, int status, const struct sl_msg *rep, void *arg)
+{
+	struct copy *k = arg;
+	uint32_t len = COPY_PIECE;
+
+	if (k->off + len > k->ch->chunk_size)
+		len = (uint32_t)(k->ch->chunk_size - k->off);
+	if (status == SL_OK)
+		status = rep->hdr.status;
+	if (status != SL_OK)
+		return copy_finish(k, status);
+	if (rep->data_len != len)
+		return copy_finish(k, SL_E_PROTO);
+	if (zero_piece(rep->data, len)) {
+		/* the new replica is sparse already */
+		k->off += len;
+		return copy_next(k);
+	}
+	memcpy(k->buf, rep->data, len);
+	k->bytes += len;
+	k->cs->st.resync_bytes += len;
+	k->op = (struct cs_wop){ .ch = k->ch, .kind = CS_W_WRITE, .off = k->off, .len = len,
+				 .data = k->buf, .data_len = len, .done = copy_wdone, .arg = k };
+	cs_chunk_write(&k->op);
+}
+
+static void copy_next(struct copy *k)
+{
+	Shoal__CsReadReq rq = SHOAL__CS_READ_REQ__INIT;
+	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
+	int r;
+
+	if (k->off >= k->ch->chunk_size) {
+		/* complete: only now does the replica carry the real version */
+		k->vop = (struct cs_vop){ .ch = k->ch, .version = k->version, .epoch = k->epoch,
+					  .done = copy_vdone, .arg = k };
+		cs_chunk_set_version(&k->vop);
+		return;
+	}
+	ref.chunk_id = k->chunk_id;
+	ref.version = k->version;
+	ref.epoch = k->epoch;
+	rq.ref = &ref;
+	rq.offset = k->off;
+	rq.length = k->off + COPY_PIECE > k->ch->chunk_size ? (uint32_t)(k->ch->chunk_size - k->off)
+							     : COPY_PIECE;
+	rq.local_only = true;
+	r = sl_rpc_call(k->src, SL_MSG_CS_READ, &rq.base, NULL, 0, (uint32_t)k->cs->o.rpc_timeout_ms,
+			copy_read_done, k);
+	if (r)
+		copy_finish(k, r);
+}
+
+void cs_copy_from_peer(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *req,
+		       void (*done)(void *arg, int status, uint64_t bytes), void *arg)
+{
+	struct cs_chunk *ch;
+	struct copy *k;
+	int r;
+
+	if (!req->ref || !req->source || !req->source->addr || !req->source->addr[0] ||
+	    req->ref->chunk_id == 0 || req->ref->version == 0)
+		return done(arg, SL_E_INVAL, 0);
+	ch = cs_disks_find(&cs->disks, req->ref->chunk_id);
+	if (ch && ch->version == req->ref->version)
+		return done(arg, SL_OK, 0);
+	if (ch) {
+		/* a stale replica: start over (a full copy; see the report on only_dirty) */
+		r = cs_delete_chunk(cs, ch->id, 0);
+		if (r)
+			return done(arg, r, 0);
+	}
+	/* version 0 until the copy is complete: never mistaken for current */
+	r = cs_disks_create(&cs->disks, req->ref->chunk_id, req->chunk_size, 0, 0, &ch);
+	if (r)
+		return done(arg, r, 0);
+	k = calloc(1, sizeof(*k));
+	if (!k || posix_memalign((void **)&k->buf, CS_BLOCK, COPY_PIECE)) {
+		free(k);
+		return done(arg, SL_E_INTERNAL, 0);
+	}
+	k->cs = cs;
+	k->ch = ch;
+	k->chunk_id = ch->id;
+	k->version = req->ref->version;
+	k->epoch = req->ref->epoch;
+	k->done = done;
+	k->arg = arg;
+	k->src = cs_peer_conn(cs, req->source->addr);
+	if (!k->src)
+		return copy_finish(k, SL_E_INVAL);
+	copy_next(k);
+}
+
+struct copy_rpc {
+	struct sl_conn *c;
+	uint64_t req_id;
+	uint16_t type;
+};
+
+static void copy_rpc_done(void *arg, int status, uint64_t bytes)
+{
+	struct copy_rpc *x = arg;
+	Shoal__CsCopyFromPeerRep rep = SHOAL__CS_COPY_FROM_PEER_REP__INIT;
+
+	rep.bytes_copied = bytes;
+	sl_rpc_reply(x->c, x->req_id, x->type, status, &rep.base, NULL, 0);
+	sl_conn_put(x->c);
+	free(x);
+}
+
+/* ---- dispatch ---- */
+
+void cs_on_request(struct sl_conn *c, const struct sl_msg *m, void *arg)
+{
+	struct chunkserver *cs = arg;
+	const struct sl_msg_type_info *ti = sl_msg_type_lookup(m->hdr.type);
+	ProtobufCMessage *pm;
+
+	if (!ti || m->hdr.type < SL_MSG_CS_SET_VERSION || m->hdr.type > SL_MSG_CS_STATUS) {
+		if (m->hdr.type == SL_MSG_ECHO) {
+			pm = sl_msg_unpack(m, false);
+			if (!pm)
+				return reply_status(c, m, SL_E_PROTO);
+			sl_rpc_reply(c, m->hdr.req_id, m->hdr.type, SL_OK, pm, m->data, m->data_len);
+			sl_msg_free(pm);
+			return;
+		}
+		return reply_status(c, m, SL_E_PROTO);
+	}
+	pm = sl_msg_unpack(m, false);
+	if (!pm)
+		return reply_status(c, m, SL_E_PROTO);
+	switch (m->hdr.type) {
+	case SL_MSG_CS_SET_VERSION:
+		handle_set_version(cs, c, m, (Shoal__CsSetVersionReq *)pm);
+		break;
+	case SL_MSG_CS_READ:
+		handle_read(cs, c, m, (Shoal__CsReadReq *)pm);
+		break;
+	case SL_MSG_CS_WRITE: {
+		Shoal__CsWriteReq *w = (Shoal__CsWriteReq *)pm;
+
+		if (!w->ref || w->kind > SHOAL__WRITE_KIND__COMPARE_AND_WRITE || w->length == 0)
+			reply_status(c, m, SL_E_INVAL);
+		else if (w->forwarded)
+			handle_forwarded_write(cs, c, m, w);
+		else
+			cs_primary_write(cs, c, m->hdr.req_id, w, m->data, m->data_len);
+		break;
+	}
+	case SL_MSG_CS_FLUSH: {
+		/* every acknowledged write is durable already (O_DSYNC): check and answer */
+		Shoal__CsFlushReq *f = (Shoal__CsFlushReq *)pm;
+		struct cs_chunk *ch;
+
+		if (!f->ref || f->ref->chunk_id == 0) {
+			reply_status(c, m, SL_OK);
+			break;
+		}
+		ch = cs_disks_find(&cs->disks, f->ref->chunk_id);
+		reply_status(c, m, !ch ? SL_E_NOENT : cs_chunk_check_version(ch, f->ref->version));
+		break;
+	}
+	case SL_MSG_CS_DELETE: {
+		Shoal__CsDeleteReq *d = (Shoal__CsDeleteReq *)pm;
+
+		reply_status(c, m, cs_delete_chunk(cs, d->chunk_id, d->max_version));
+		break;
+	}
+	case SL_MSG_CS_CHUNK_INFO:
+		handle_chunk_info(cs, c, m, (Shoal__CsChunkInfoReq *)pm);
+		break;
+	case SL_MSG_CS_COPY_FROM_PEER: {
+		struct copy_rpc *x = calloc(1, sizeof(*x));
+
+		if (!x) {
+			reply_status(c, m, SL_E_INTERNAL);
+			break;
+		}
+		x->c = c;
+		x->req_id = m->hdr.req_id;
+		x->type = m->hdr.type;
+		sl_conn_get(c);
+		cs_copy_from_peer(cs, (Shoal__CsCopyFromPeerReq *)pm, copy_rpc_done, x);
+		break;
+	}
+	case SL_MSG_CS_STATUS:
+		handle_status(cs, c, m);
+		break;
+	}
+	sl_msg_free(pm);
+}

@@ -1,0 +1,350 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+#include "disk.h"
+#include "log.h"
+#include "status.h"
+
+#define ID_FILE "shoal-cs.id"
+
+static unsigned int hslot(uint64_t id)
+{
+	return (unsigned int)((id * 0x9e3779b97f4a7c15ull) >> 52) & (CS_HASH_SIZE - 1);
+}
+
+static void hash_add(struct cs_disks *ds, struct cs_chunk *ch)
+{
+	unsigned int h = hslot(ch->id);
+
+	ch->hnext = ds->hash[h];
+	ds->hash[h] = ch;
+	ds->nchunks++;
+}
+
+static void hash_del(struct cs_disks *ds, struct cs_chunk *ch)
+{
+	struct cs_chunk **pp = &ds->hash[hslot(ch->id)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == ch) {
+			*pp = ch->hnext;
+			ds->nchunks--;
+			return;
+		}
+	}
+}
+
+struct cs_chunk *cs_disks_find(struct cs_disks *ds, uint64_t id)
+{
+	struct cs_chunk *ch = ds->hash[hslot(id)];
+
+	while (ch && ch->id != id)
+		ch = ch->hnext;
+	return ch;
+}
+
+/* Reads "cs_id=N uuid=U" from a directory's id file; 0 if it has none yet. */
+static int read_id(const char *dir, uint64_t *id, char *uuid, size_t ulen)
+{
+	char p[4096], u[64] = "";
+	unsigned long long v = 0;
+	FILE *f;
+	int n;
+
+	snprintf(p, sizeof(p), "%s/" ID_FILE, dir);
+	f = fopen(p, "r");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	n = fscanf(f, "cs_id=%llu uuid=%63s", &v, u);
+	fclose(f);
+	if (n != 2)
+		return -EINVAL;
+	*id = v;
+	snprintf(uuid, ulen, "%s", u);
+	return 1;
+}
+
+static int write_id(const char *dir, uint64_t id, const char *uuid)
+{
+	char p[4096], t[4200];
+	FILE *f;
+	int fd, r = 0;
+
+	snprintf(p, sizeof(p), "%s/" ID_FILE, dir);
+	snprintf(t, sizeof(t), "%s.tmp", p);
+	f = fopen(t, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "cs_id=%" PRIu64 " uuid=%s\n", id, uuid);
+	if (fflush(f) || fsync(fileno(f)))
+		r = -errno;
+	fclose(f);
+	if (!r && rename(t, p))
+		r = -errno;
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	return r;
+}
+
+static void gen_uuid(char *out, size_t len)
+{
+	unsigned char b[16];
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC), i;
+	size_t o = 0;
+
+	if (fd < 0 || read(fd, b, sizeof(b)) != sizeof(b))
+		for (i = 0; i < 16; i++)
+			b[i] = (unsigned char)(rand() ^ getpid());
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < 16 && o + 3 < len; i++)
+		o += snprintf(out + o, len - o, "%02x", b[i]);
+}
+
+static int scan_disk(struct cs_disks *ds, struct cs_disk *d, char *err, size_t errlen)
+{
+	char p[4096];
+	struct dirent *de;
+	DIR *dir;
+
+	snprintf(p, sizeof(p), "%s/chunks", d->path);
+	dir = opendir(p);
+	if (!dir) {
+		snprintf(err, errlen, "data dir %s: cannot open chunks/: %s", d->path, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(dir))) {
+		unsigned long long id;
+		struct cs_chunk *ch;
+		char ext[16];
+		int r;
+
+		if (sscanf(de->d_name, "%16llx.%15s", &id, ext) != 2)
+			continue;
+		if (!strcmp(ext, "meta.tmp")) {
+			/* a create that crashed before its rename: never acknowledged */
+			snprintf(p, sizeof(p), "%s/chunks/%s", d->path, de->d_name);
+			unlink(p);
+			continue;
+		}
+		if (strcmp(ext, "meta"))
+			continue;
+		if (cs_disks_find(ds, id)) {
+			sl_err("chunk %016llx is on two disks; keeping the first, ignoring %s", id, d->path);
+			continue;
+		}
+		r = cs_chunk_open(ds->env, d->path, id, &ch);
+		if (r) {
+			sl_err("chunk %016llx on %s: cannot open: %s", id, d->path, sl_status_str(r));
+			continue;
+		}
+		ch->disk = d;
+		ch->disk_index = d->index;
+		list_add_tail(&ch->link, &d->chunks);
+		d->nchunks++;
+		hash_add(ds, ch);
+	}
+	closedir(dir);
+	return 0;
+}
+
+int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs_store_env *env,
+		  char *err, size_t errlen)
+{
+	int i, r;
+
+	memset(ds, 0, sizeof(*ds));
+	ds->env = env;
+	INIT_LIST_HEAD(&ds->graveyard);
+	if (dirs->n < 1) {
+		snprintf(err, errlen, "--data-dirs: at least one directory is needed");
+		return -1;
+	}
+	ds->d = calloc(dirs->n, sizeof(*ds->d));
+	if (!ds->d)
+		return -1;
+	ds->n = dirs->n;
+	for (i = 0; i < ds->n; i++) {
+		struct cs_disk *d = &ds->d[i];
+		char p[4096], uuid[64] = "";
+		uint64_t id = 0;
+
+		d->index = i;
+		d->path = strdup(dirs->v[i]);
+		INIT_LIST_HEAD(&d->chunks);
+		snprintf(p, sizeof(p), "%s/chunks", d->path);
+		if ((mkdir(d->path, 0700) && errno != EEXIST) || (mkdir(p, 0700) && errno != EEXIST)) {
+			snprintf(err, errlen, "--data-dirs: cannot create %s: %s", p, strerror(errno));
+			return -1;
+		}
+		r = read_id(d->path, &id, uuid, sizeof(uuid));
+		if (r < 0) {
+			snprintf(err, errlen, "--data-dirs: %s/" ID_FILE " is unreadable or malformed",
+				 d->path);
+			return -1;
+		}
+		if (r > 0) {
+			if (ds->uuid[0] && strcmp(ds->uuid, uuid)) {
+				snprintf(err, errlen, "--data-dirs: %s belongs to another chunkserver (uuid %s, not %s)",
+					 d->path, uuid, ds->uuid);
+				return -1;
+			}
+			snprintf(ds->uuid, sizeof(ds->uuid), "%s", uuid);
+			if (id)
+				ds->cs_id = id;
+		}
+	}
+	if (!ds->uuid[0])
+		gen_uuid(ds->uuid, sizeof(ds->uuid));
+	for (i = 0; i < ds->n; i++) {
+		if (write_id(ds->d[i].path, ds->cs_id, ds->uuid)) {
+			snprintf(err, errlen, "--data-dirs: cannot write %s/" ID_FILE ": %s",
+				 ds->d[i].path, strerror(errno));
+			return -1;
+		}
+		if (scan_disk(ds, &ds->d[i], err, errlen))
+			return -1;
+	}
+	cs_disks_refresh(ds);
+	return 0;
+}
+
+int cs_disks_set_id(struct cs_disks *ds, uint64_t cs_id)
+{
+	int i, r = 0;
+
+	ds->cs_id = cs_id;
+	for (i = 0; i < ds->n; i++)
+		if (!ds->d[i].failed && write_id(ds->d[i].path, cs_id, ds->uuid))
+			r = -1;
+	return r;
+}
+
+void cs_disks_refresh(struct cs_disks *ds)
+{
+	int i;
+
+	for (i = 0; i < ds->n; i++) {
+		struct cs_disk *d = &ds->d[i];
+		struct statvfs sv;
+
+		if (d->failed || statvfs(d->path, &sv))
+			continue;
+		d->capacity = (uint64_t)sv.f_blocks * sv.f_frsize;
+		d->used = d->capacity - (uint64_t)sv.f_bavail * sv.f_frsize;
+	}
+}
+
+int cs_disks_create(struct cs_disks *ds, uint64_t id, uint64_t chunk_size, uint64_t version,
+		    uint64_t epoch, struct cs_chunk **out)
+{
+	struct cs_disk *best = NULL;
+	struct cs_chunk *ch;
+	int i, r;
+
+	if (cs_disks_find(ds, id))
+		return SL_E_EXIST;
+	cs_disks_refresh(ds);
+	for (i = 0; i < ds->n; i++) {
+		struct cs_disk *d = &ds->d[i];
+
+		if (d->failed || d->capacity - d->used < chunk_size)
+			continue;
+		if (!best || d->capacity - d->used > best->capacity - best->used)
+			best = d;
+	}
+	if (!best)
+		return SL_E_NOSPACE;
+	r = cs_chunk_create(ds->env, best->path, id, chunk_size, version, epoch, &ch);
+	if (r) {
+		if (r == SL_E_IO)
+			cs_disks_io_error(ds, NULL, -EIO);
+		return r;
+	}
+	ch->disk = best;
+	ch->disk_index = best->index;
+	list_add_tail(&ch->link, &best->chunks);
+	best->nchunks++;
+	hash_add(ds, ch);
+	*out = ch;
+	return SL_OK;
+}
+
+int cs_disks_delete(struct cs_disks *ds, struct cs_chunk *ch)
+{
+	struct cs_disk *d = ch->disk;
+	int r;
+
+	r = cs_chunk_unlink(d->path, ch->id);
+	hash_del(ds, ch);
+	list_del_init(&ch->link);
+	d->nchunks--;
+	cs_chunk_close(ch);
+	return r;
+}
+
+static void add_lost(struct cs_disks *ds, struct cs_chunk *ch)
+{
+	if (ds->nlost == ds->lost_cap) {
+		unsigned int cap = ds->lost_cap ? ds->lost_cap * 2 : 64;
+		struct cs_lost *n = realloc(ds->lost, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		ds->lost = n;
+		ds->lost_cap = cap;
+	}
+	ds->lost[ds->nlost++] = (struct cs_lost){ ch->id, ch->version, ch->disk_index };
+}
+
+void cs_disks_io_error(void *arg, struct cs_chunk *bad, int err)
+{
+	struct cs_disks *ds = arg;
+	struct cs_disk *d = bad ? bad->disk : NULL;
+	struct cs_chunk *ch, *n;
+
+	if (!d || d->failed)
+		return;
+	d->failed = true;
+	sl_err("disk %u (%s) failed: %s; its %" PRIu64 " replicas are lost", d->index, d->path,
+	       strerror(-err), d->nchunks);
+	list_for_each_entry_safe(ch, n, &d->chunks, link) {
+		ch->failed = true;
+		add_lost(ds, ch);
+		hash_del(ds, ch);
+		list_del_init(&ch->link);
+		list_add_tail(&ch->link, &ds->graveyard);
+	}
+	d->nchunks = 0;
+}
+
+void cs_disks_close(struct cs_disks *ds)
+{
+	struct cs_chunk *ch, *n;
+	int i;
+
+	for (i = 0; i < ds->n; i++) {
+		list_for_each_entry_safe(ch, n, &ds->d[i].chunks, link) {
+			list_del_init(&ch->link);
+			cs_chunk_close(ch);
+		}
+		free(ds->d[i].path);
+	}
+	list_for_each_entry_safe(ch, n, &ds->graveyard, link) {
+		list_del_init(&ch->link);
+		cs_chunk_close(ch);
+	}
+	free(ds->d);
+	free(ds->lost);
+	memset(ds->hash, 0, sizeof(ds->hash));
+}

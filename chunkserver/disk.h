@@ -1,0 +1,70 @@
+/*
+ * The data directories (one per disk) and the replicas on them.
+ *
+ * Each directory holds `shoal-cs.id` (this server's id and the uuid shared by
+ * all its directories: a disk moved from another server is refused) and
+ * `chunks/` (chunk_store.h).  New replicas go to the healthy disk with the
+ * most free space.
+ *
+ * Disk failure: the first I/O error (EIO, not ENOSPC) on a disk marks it
+ * failed for good (until restart); every replica on it is failed at once
+ * (their I/O is refused), dropped from the index and queued as lost for the
+ * next heartbeat, while the other disks keep serving.
+ */
+#ifndef SHOAL_CS_DISK_H
+#define SHOAL_CS_DISK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "chunk_store.h"
+#include "config.h"
+#include "list.h"
+
+#define CS_HASH_SIZE 4096
+
+struct cs_disk {
+	unsigned int index;
+	char *path;
+	bool failed;
+	uint64_t capacity, used;	/* statvfs, refreshed by cs_disks_refresh */
+	uint64_t nchunks;
+	struct list_head chunks;	/* cs_chunk.link */
+};
+
+struct cs_lost {
+	uint64_t chunk_id, version;
+	uint32_t disk;
+};
+
+struct cs_disks {
+	struct cs_disk *d;
+	int n;
+	struct cs_chunk *hash[CS_HASH_SIZE];
+	uint64_t nchunks;
+	uint64_t cs_id;
+	char uuid[40];
+	struct cs_store_env *env;
+	/* lost replicas not yet reported */
+	struct cs_lost *lost;
+	unsigned int nlost, lost_cap;
+	/* failed replicas with I/O possibly in flight: freed at exit */
+	struct list_head graveyard;
+};
+
+/* Opens (creating if needed) every directory and every replica on them. */
+int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs_store_env *env,
+		  char *err, size_t errlen);
+void cs_disks_close(struct cs_disks *ds);
+/* Persists the id the master gave this server into every healthy directory. */
+int cs_disks_set_id(struct cs_disks *ds, uint64_t cs_id);
+
+struct cs_chunk *cs_disks_find(struct cs_disks *ds, uint64_t id);
+int cs_disks_create(struct cs_disks *ds, uint64_t id, uint64_t chunk_size, uint64_t version,
+		    uint64_t epoch, struct cs_chunk **out);
+/* The caller made sure no I/O is in flight on ch. */
+int cs_disks_delete(struct cs_disks *ds, struct cs_chunk *ch);
+/* The store's io_error hook (arg = ds). */
+void cs_disks_io_error(void *arg, struct cs_chunk *ch, int err);
+void cs_disks_refresh(struct cs_disks *ds);
+
+#endif

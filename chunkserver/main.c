@@ -1,0 +1,202 @@
+/*
+ * shoal-chunkserver: stores chunk replicas on its data directories, serves
+ * CS_* requests, and acts as primary for the chunks the master leases it.
+ *
+ * Exit codes: 0 clean stop (SIGTERM/SIGINT), 1 start-up failure (a data
+ * directory, the listen address, the event loop), 2 bad option or config.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include "chunkserver.h"
+#include "log.h"
+#include "status.h"
+
+static const char usage[] =
+	"shoal-chunkserver [--config FILE] [OPTION]...\n"
+	"Store Shoal chunk replicas and serve them to clients and peers.\n";
+
+static void on_signal(struct sl_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct chunkserver *cs = arg;
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		sl_info("signal %u: stopping", si.ssi_signo);
+		sl_loop_stop(cs->loop);
+	}
+}
+
+static void clean_tick(struct sl_timer *t, void *arg)
+{
+	struct chunkserver *cs = arg;
+	int i;
+
+	/* lazily clear dirty-region bits of regions with no write in flight */
+	for (i = 0; i < cs->disks.n; i++) {
+		struct cs_chunk *ch;
+
+		list_for_each_entry(ch, &cs->disks.d[i].chunks, link)
+			cs_chunk_clean(ch);
+	}
+	sl_timer_arm(cs->loop, &cs->clean_timer, (uint64_t)cs->o.clean_ms);
+}
+
+/* On a clean stop every dirty bit is cleared, so the next start recovers nothing. */
+static void settle_all(struct chunkserver *cs)
+{
+	uint64_t deadline = sl_now_ms() + 10000;
+	bool busy = true;
+	int i;
+
+	while (busy && sl_now_ms() < deadline) {
+		busy = cs_aio_in_flight(cs->aio) > 0;
+		for (i = 0; i < cs->disks.n; i++) {
+			struct cs_chunk *ch;
+
+			list_for_each_entry(ch, &cs->disks.d[i].chunks, link) {
+				if (!ch->ops_in_flight)
+					cs_chunk_clean(ch);
+				if (ch->dirty || ch->hdr.inflight)
+					busy = true;
+			}
+		}
+		if (busy)
+			cs_aio_reap(cs->aio, 50);
+	}
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct chunkserver *cs = calloc(1, sizeof(*cs));
+	char err[512];
+	int level, r, rc = 1;
+	sigset_t mask;
+
+	if (!cs)
+		return 1;
+	cs->o.listen = strdup("127.0.0.1:7400");
+	cs->o.log_level = strdup("info");
+	cs->o.foreground = true;
+	cs->o.aio_depth = 512;
+	cs->o.rpc_timeout_ms = 5000;
+	cs->o.clean_ms = 1000;
+	const struct sl_option opts[] = {
+		{ "listen", SL_OPT_STR, &cs->o.listen, "address to serve on (host:port)" },
+		{ "advertise", SL_OPT_STR, &cs->o.advertise, "address given to the master and peers (default: --listen)" },
+		{ "data_dirs", SL_OPT_LIST, &cs->o.data_dirs, "data directories, one per disk (required)" },
+		{ "masters", SL_OPT_LIST, &cs->o.masters, "master service addresses (also from section cluster)" },
+		{ "host", SL_OPT_STR, &cs->o.host, "failure-domain label: host" },
+		{ "rack", SL_OPT_STR, &cs->o.rack, "failure-domain label: rack" },
+		{ "log_level", SL_OPT_STR, &cs->o.log_level, "error, warn, info or debug" },
+		{ "syslog", SL_OPT_BOOL, &cs->o.syslog, "log to syslog instead of stderr" },
+		{ "foreground", SL_OPT_BOOL, &cs->o.foreground, "stay in the foreground (always; there is no daemon mode)" },
+		{ "aio_depth", SL_OPT_INT, &cs->o.aio_depth, "kernel AIO queue depth", 16, 65536 },
+		{ "rpc_timeout_ms", SL_OPT_INT, &cs->o.rpc_timeout_ms, "timeout of one call to a peer or the master", 100, 600000 },
+		{ "clean_ms", SL_OPT_INT, &cs->o.clean_ms, "interval of clearing idle dirty-region bits", 10, 600000 },
+		{ NULL },
+	};
+
+	r = sl_config_load("chunkserver", opts, argc, argv, usage, NULL, err, sizeof(err));
+	if (r == 1) {
+		rc = 0;
+		goto out_opts;
+	}
+	if (r < 0) {
+		fprintf(stderr, "shoal-chunkserver: %s\n", err);
+		rc = 2;
+		goto out_opts;
+	}
+	level = sl_log_level_parse(cs->o.log_level);
+	if (level < 0) {
+		fprintf(stderr, "shoal-chunkserver: --log-level: unknown level '%s' (error, warn, info, debug)\n",
+			cs->o.log_level);
+		rc = 2;
+		goto out_opts;
+	}
+	if (cs->o.data_dirs.n == 0) {
+		fprintf(stderr, "shoal-chunkserver: --data-dirs: at least one directory is required\n");
+		rc = 2;
+		goto out_opts;
+	}
+	sl_log_open("shoal-chunkserver", level, cs->o.syslog);
+	cs->addr = cs->o.advertise && cs->o.advertise[0] ? cs->o.advertise : cs->o.listen;
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+
+	cs->loop = sl_loop_new();
+	cs->aio = cs->loop ? cs_aio_new((unsigned int)cs->o.aio_depth) : NULL;
+	if (!cs->aio) {
+		sl_err("cannot set up the event loop or AIO: %s", strerror(errno));
+		goto out_loop;
+	}
+	cs->env.aio = cs->aio;
+	cs->env.io_error = cs_disks_io_error;
+	cs->env.arg = &cs->disks;
+	if (cs_disks_open(&cs->disks, &cs->o.data_dirs, &cs->env, err, sizeof(err))) {
+		sl_err("%s", err);
+		fprintf(stderr, "shoal-chunkserver: %s\n", err);
+		goto out_disks;
+	}
+	if (cs_aio_attach(cs->aio, cs->loop))
+		goto out_disks;
+	cs->srv = sl_server_listen(cs->loop, cs->o.listen, cs_on_request, cs);
+	if (!cs->srv) {
+		fprintf(stderr, "shoal-chunkserver: --listen: cannot listen on %s\n", cs->o.listen);
+		goto out_disks;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	cs->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (cs->sig_fd < 0 || sl_loop_add_fd(cs->loop, cs->sig_fd, EPOLLIN, on_signal, cs))
+		goto out_srv;
+	sl_timer_init(&cs->clean_timer, clean_tick, cs);
+	sl_timer_arm(cs->loop, &cs->clean_timer, (uint64_t)cs->o.clean_ms);
+	if (cs_master_start(cs))
+		goto out_srv;
+	sl_info("serving on %s (advertised %s), %d data dir(s), %llu replicas", cs->o.listen, cs->addr,
+		cs->disks.n, (unsigned long long)cs->disks.nchunks);
+
+	r = sl_loop_run(cs->loop);
+	rc = r ? 1 : 0;
+
+	cs_master_stop(cs);
+	sl_timer_cancel(cs->loop, &cs->clean_timer);
+	sl_loop_del_fd(cs->loop, cs->sig_fd);
+	close(cs->sig_fd);
+out_srv:
+	sl_server_close(cs->srv);
+	cs_peers_close(cs);
+out_disks:
+	if (cs->aio) {
+		cs_aio_detach(cs->aio);
+		settle_all(cs);
+	}
+	cs_disks_close(&cs->disks);
+out_loop:
+	cs_aio_free(cs->aio);
+	if (cs->loop)
+		sl_loop_free(cs->loop);
+	sl_info("stopped");
+out_opts:
+	sl_config_free(opts);
+	free(cs);
+	return rc;
+}

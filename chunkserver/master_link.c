@@ -1,0 +1,323 @@
+/*
+ * The chunkserver's link to the master group (doc/protocol.md,
+ * "Chunkserver membership").  sl_master_client follows NOT_LEADER redirects
+ * and retries across the configured masters; this file keeps the state:
+ *
+ *   UNREGISTERED --M_REGISTER_CS ok--> REGISTERED, not reported
+ *   REGISTERED --M_CHUNK_REPORT ok--> REPORTED: M_HEARTBEAT every heartbeat_ms
+ *   any --reply asks to re-register / master lost us--> UNREGISTERED
+ *
+ * One timer drives it; at most one master call is in flight.  Heartbeats
+ * carry lease renewals for chunks this server is primary of and used
+ * recently, and replicas lost to a failed disk (cleared once acknowledged).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "chunkserver.h"
+#include "log.h"
+#include "msg_types.h"
+#include "status.h"
+
+#define MAX_RENEW 4096
+
+static void hb_tick(struct sl_timer *t, void *arg);
+
+static Shoal__DiskStatus **disk_list(struct chunkserver *cs, Shoal__DiskStatus **store)
+{
+	Shoal__DiskStatus *ds = calloc(cs->disks.n, sizeof(*ds));
+	Shoal__DiskStatus **pds = calloc(cs->disks.n, sizeof(*pds));
+	int i;
+
+	if (!ds || !pds) {
+		free(ds);
+		free(pds);
+		*store = NULL;
+		return NULL;
+	}
+	cs_disks_refresh(&cs->disks);
+	for (i = 0; i < cs->disks.n; i++) {
+		struct cs_disk *d = &cs->disks.d[i];
+
+		shoal__disk_status__init(&ds[i]);
+		ds[i].index = d->index;
+		ds[i].path = d->path;
+		ds[i].capacity = d->capacity;
+		ds[i].used = d->used;
+		ds[i].failed = d->failed;
+		ds[i].chunks = d->nchunks;
+		pds[i] = &ds[i];
+	}
+	*store = ds;
+	return pds;
+}
+
+static void arm(struct chunkserver *cs, uint64_t ms)
+{
+	sl_timer_arm(cs->loop, &cs->hb_timer, ms);
+}
+
+static void delete_list(struct chunkserver *cs, const uint64_t *ids, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int r = cs_delete_chunk(cs, ids[i], 0);
+
+		if (r && r != SL_E_NOENT)
+			sl_warn("chunk %016" PRIx64 ": master asked to delete it: %s", ids[i],
+				sl_status_str(r));
+	}
+}
+
+static void report_done(int status, const ProtobufCMessage *reply, void *arg)
+{
+	struct chunkserver *cs = arg;
+
+	cs->hb_inflight = false;
+	if (status != SL_OK) {
+		sl_warn("master: chunk report failed: %s", sl_status_str(status));
+		cs->registered = false;
+		return arm(cs, cs->heartbeat_ms);
+	}
+	if (reply) {
+		const Shoal__ChunkReportRep *rep = (const Shoal__ChunkReportRep *)reply;
+
+		delete_list(cs, rep->delete_chunks, rep->n_delete_chunks);
+	}
+	cs->reported = true;
+	sl_info("master: reported %" PRIu64 " replicas", cs->disks.nchunks);
+	arm(cs, cs->heartbeat_ms);
+}
+
+static void send_report(struct chunkserver *cs)
+{
+	Shoal__ChunkReportReq rq = SHOAL__CHUNK_REPORT_REQ__INIT;
+	Shoal__ChunkVersion *cv;
+	Shoal__ChunkVersion **pcv;
+	size_t n = 0;
+	int i, r;
+
+	cv = calloc(cs->disks.nchunks + 1, sizeof(*cv));
+	pcv = calloc(cs->disks.nchunks + 1, sizeof(*pcv));
+	if (!cv || !pcv)
+		goto out;
+	for (i = 0; i < cs->disks.n; i++) {
+		struct cs_chunk *ch;
+
+		list_for_each_entry(ch, &cs->disks.d[i].chunks, link) {
+			if (n > cs->disks.nchunks || ch->version == 0)
+				continue;	/* version 0: a copy still in progress */
+			shoal__chunk_version__init(&cv[n]);
+			cv[n].chunk_id = ch->id;
+			cv[n].version = ch->version;
+			cv[n].disk = ch->disk_index;
+			pcv[n] = &cv[n];
+			n++;
+		}
+	}
+	rq.cs_id = cs->disks.cs_id;
+	rq.n_chunks = n;
+	rq.chunks = pcv;
+	cs->hb_inflight = true;
+	r = sl_master_call(cs->mc, SL_MSG_M_CHUNK_REPORT, &rq.base, (uint32_t)cs->o.rpc_timeout_ms,
+			   report_done, cs);
+	if (r) {
+		cs->hb_inflight = false;
+		arm(cs, cs->heartbeat_ms);
+	}
+out:
+	free(cv);
+	free(pcv);
+}
+
+static void register_done(int status, const ProtobufCMessage *reply, void *arg)
+{
+	struct chunkserver *cs = arg;
+	const Shoal__RegisterCsRep *rep = (const Shoal__RegisterCsRep *)reply;
+
+	cs->hb_inflight = false;
+	if (status != SL_OK || !rep || rep->cs_id == 0) {
+		sl_warn("master: register failed: %s", sl_status_str(status ? status : SL_E_PROTO));
+		return arm(cs, cs->heartbeat_ms);
+	}
+	if (rep->cs_id != cs->disks.cs_id) {
+		if (cs->disks.cs_id)
+			sl_warn("master: our id changed from %" PRIu64 " to %" PRIu64,
+				cs->disks.cs_id, rep->cs_id);
+		if (cs_disks_set_id(&cs->disks, rep->cs_id))
+			sl_err("cannot store chunkserver id %" PRIu64 " in every data dir", rep->cs_id);
+	}
+	cs->term = rep->term;
+	if (rep->heartbeat_ms >= 10 && rep->heartbeat_ms <= 60000)
+		cs->heartbeat_ms = rep->heartbeat_ms;
+	if (rep->lease_ms >= 100 && rep->lease_ms <= 600000)
+		cs->lease_ms = rep->lease_ms;
+	cs->registered = true;
+	cs->reported = false;
+	sl_info("master: registered as cs %" PRIu64 " (heartbeat %u ms, lease %u ms)", rep->cs_id,
+		cs->heartbeat_ms, cs->lease_ms);
+	send_report(cs);
+}
+
+static void send_register(struct chunkserver *cs)
+{
+	Shoal__RegisterCsReq rq = SHOAL__REGISTER_CS_REQ__INIT;
+	Shoal__DiskStatus *store;
+	int r;
+
+	rq.cs_id = cs->disks.cs_id;
+	rq.addr = (char *)cs->addr;
+	rq.host = cs->o.host ? cs->o.host : "";
+	rq.rack = cs->o.rack ? cs->o.rack : "";
+	rq.disks = disk_list(cs, &store);
+	rq.n_disks = rq.disks ? cs->disks.n : 0;
+	rq.uuid = cs->disks.uuid;
+	cs->hb_inflight = true;
+	r = sl_master_call(cs->mc, SL_MSG_M_REGISTER_CS, &rq.base, (uint32_t)cs->o.rpc_timeout_ms,
+			   register_done, cs);
+	free(rq.disks);
+	free(store);
+	if (r) {
+		cs->hb_inflight = false;
+		arm(cs, cs->heartbeat_ms);
+	}
+}
+
+static void replicate_done(void *arg, int status, uint64_t bytes)
+{
+	/* logged by the copy itself; the master learns the result from reports */
+}
+
+struct hb_call {
+	struct chunkserver *cs;
+	uint64_t sent_ms;
+	unsigned int nlost;
+};
+
+static void heartbeat_done(int status, const ProtobufCMessage *reply, void *arg)
+{
+	struct hb_call *h = arg;
+	struct chunkserver *cs = h->cs;
+	const Shoal__HeartbeatRep *rep = (const Shoal__HeartbeatRep *)reply;
+	size_t i;
+
+	cs->hb_inflight = false;
+	if (status != SL_OK || !rep) {
+		sl_warn("master: heartbeat failed: %s", sl_status_str(status ? status : SL_E_PROTO));
+		/* the master may have marked us down meanwhile: register again */
+		if (status == SL_E_NOENT || status == SL_E_STALE_EPOCH)
+			cs->registered = false;
+		free(h);
+		return arm(cs, cs->heartbeat_ms);
+	}
+	cs->term = rep->term;
+	for (i = 0; i < rep->n_renewed; i++)
+		cs_primary_renewed(cs, rep->renewed[i], h->sent_ms);
+	delete_list(cs, rep->delete_chunks, rep->n_delete_chunks);
+	/* lost replicas reported: forget the ones this heartbeat carried */
+	if (h->nlost && h->nlost <= cs->disks.nlost) {
+		memmove(cs->disks.lost, cs->disks.lost + h->nlost,
+			(cs->disks.nlost - h->nlost) * sizeof(*cs->disks.lost));
+		cs->disks.nlost -= h->nlost;
+	}
+	for (i = 0; i < rep->n_replicate; i++)
+		cs_copy_from_peer(cs, rep->replicate[i], replicate_done, NULL);
+	if (rep->reregister) {
+		sl_info("master: asked to register again");
+		cs->registered = false;
+	}
+	free(h);
+	arm(cs, cs->heartbeat_ms);
+}
+
+static void send_heartbeat(struct chunkserver *cs)
+{
+	Shoal__HeartbeatReq rq = SHOAL__HEARTBEAT_REQ__INIT;
+	Shoal__DiskStatus *store;
+	Shoal__ChunkVersion *cv = NULL, **pcv = NULL;
+	uint64_t *renew = calloc(MAX_RENEW, sizeof(*renew));
+	struct hb_call *h = calloc(1, sizeof(*h));
+	unsigned int i, nlost = cs->disks.nlost;
+	int r;
+
+	if (nlost) {
+		cv = calloc(nlost, sizeof(*cv));
+		pcv = calloc(nlost, sizeof(*pcv));
+	}
+	if (!renew || !h || (nlost && (!cv || !pcv))) {
+		free(h);
+		goto out;
+	}
+	for (i = 0; i < nlost; i++) {
+		shoal__chunk_version__init(&cv[i]);
+		cv[i].chunk_id = cs->disks.lost[i].chunk_id;
+		cv[i].version = cs->disks.lost[i].version;
+		cv[i].disk = cs->disks.lost[i].disk;
+		pcv[i] = &cv[i];
+	}
+	h->cs = cs;
+	h->sent_ms = sl_now_ms();
+	h->nlost = nlost;
+	rq.cs_id = cs->disks.cs_id;
+	rq.disks = disk_list(cs, &store);
+	rq.n_disks = rq.disks ? cs->disks.n : 0;
+	rq.load = cs->load;
+	rq.n_lease_renew = cs_primary_renew_list(cs, renew, MAX_RENEW);
+	rq.lease_renew = renew;
+	rq.n_lost = nlost;
+	rq.lost = pcv;
+	cs->hb_inflight = true;
+	r = sl_master_call(cs->mc, SL_MSG_M_HEARTBEAT, &rq.base, cs->heartbeat_ms * 2,
+			   heartbeat_done, h);
+	free(rq.disks);
+	free(store);
+	if (r) {
+		cs->hb_inflight = false;
+		free(h);
+	}
+out:
+	free(renew);
+	free(cv);
+	free(pcv);
+	if (!cs->hb_inflight)
+		arm(cs, cs->heartbeat_ms);
+}
+
+static void hb_tick(struct sl_timer *t, void *arg)
+{
+	struct chunkserver *cs = arg;
+
+	if (cs->hb_inflight)
+		return arm(cs, cs->heartbeat_ms);
+	if (!cs->registered)
+		send_register(cs);
+	else if (!cs->reported)
+		send_report(cs);
+	else
+		send_heartbeat(cs);
+}
+
+int cs_master_start(struct chunkserver *cs)
+{
+	cs->heartbeat_ms = 1000;
+	cs->lease_ms = 5000;
+	sl_timer_init(&cs->hb_timer, hb_tick, cs);
+	if (cs->o.masters.n == 0) {
+		sl_warn("no --masters: serving replica requests only (no leases, no primary role)");
+		return 0;
+	}
+	cs->mc = sl_master_client_new(cs->loop, &cs->o.masters);
+	if (!cs->mc)
+		return -1;
+	arm(cs, 0);
+	return 0;
+}
+
+void cs_master_stop(struct chunkserver *cs)
+{
+	sl_timer_cancel(cs->loop, &cs->hb_timer);
+	if (cs->mc)
+		sl_master_client_free(cs->mc);
+	cs->mc = NULL;
+}

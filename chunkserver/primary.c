@@ -1,0 +1,807 @@
+/*
+ * The primary: lease state per chunk, the order of writes, forwarding to
+ * the secondaries, and reads with checksum fallback (doc/protocol.md).
+ *
+ * Lease state machine of one chunk (struct cs_prim):
+ *
+ *   NONE --client op--> ACQUIRING (M_LEASE sent at t0)
+ *   ACQUIRING --LeaseRep(v)--> [local or any replica not at v]
+ *                               SETTING: CS_SET_VERSION(v) to every replica,
+ *                               itself included; failures -> M_REPLICA_FAILED
+ *                               -> new LeaseRep -> SETTING again (bounded)
+ *                          --> LIVE until t0 + lease_ms (renewed through
+ *                              heartbeats while the chunk is used)
+ *   ACQUIRING/SETTING --error--> NONE, waiting ops answered with the error
+ *
+ * Invariants:
+ *  - Ops run only while LIVE and only at exactly the lease's version; the
+ *    lease is counted from when M_LEASE was sent, so this view expires
+ *    before the master's.
+ *  - An op holds the range lock over its block-aligned span from before its
+ *    local write until every replica answered, so overlapping writes reach
+ *    every replica in the primary's order.
+ *  - A write is answered OK only when every replica still in the set holds
+ *    it durably; a replica that failed it is reported (M_REPLICA_FAILED),
+ *    and the survivors are moved to the new version, before the answer.
+ *  - Sub-block writes and COMPARE_AND_WRITE are applied locally first (they
+ *    read before they write, and a local refusal must leave every replica
+ *    untouched), then forwarded as a plain WRITE of the final bytes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include "chunkserver.h"
+#include "log.h"
+#include "msg_types.h"
+#include "status.h"
+
+#define MAX_SET_ROUNDS 3
+
+enum prim_state { P_NONE, P_ACQUIRING, P_SETTING, P_LIVE };
+
+struct cs_prim {
+	uint64_t chunk_id;
+	enum prim_state state;
+	uint64_t version, epoch, chunk_size, old_version;
+	bool created;
+	uint64_t lease_until_ms, sent_ms, last_use_ms;
+	unsigned int nrep;			/* secondaries, self excluded */
+	uint64_t rep_id[CS_MAX_REPLICAS];
+	char *rep_addr[CS_MAX_REPLICAS];
+	uint64_t seq;
+	int refs;				/* ops and master calls using it */
+	int set_pending, set_rounds, set_status;
+	uint64_t set_failed[CS_MAX_REPLICAS];
+	unsigned int nset_failed;
+	struct list_head waiters;		/* struct pop.wait */
+	struct cs_prim *next;
+	struct chunkserver *cs;
+	struct cs_vop vop;
+};
+
+struct pop {
+	struct chunkserver *cs;
+	struct sl_conn *c;
+	uint64_t req_id;
+	bool is_read;
+	uint64_t chunk_id, version;
+	enum cs_wkind kind;
+	uint64_t off;
+	uint32_t len;
+	bool fua;
+	uint8_t *data;
+	uint32_t data_len;
+	struct cs_prim *p;
+	struct cs_chunk *ch;
+	struct cs_range rl;
+	bool locked;
+	struct cs_wop wop;
+	struct cs_rop rop;
+	int pending, status;
+	uint64_t miscompare_off;
+	uint64_t fwd_version;
+	uint64_t failed[CS_MAX_REPLICAS];
+	unsigned int nfailed, rep_try;
+	bool answer_when_live;		/* write done; waits for the survivors' new version */
+	struct list_head wait;
+};
+
+static void prim_acquire(struct cs_prim *p);
+static void pop_run(struct pop *op);
+
+static unsigned int phash(uint64_t id)
+{
+	return (unsigned int)((id * 0x9e3779b97f4a7c15ull) >> 40) & (CS_PRIM_HASH - 1);
+}
+
+static struct cs_prim *prim_find(struct chunkserver *cs, uint64_t id, bool create)
+{
+	struct cs_prim *p = cs->prim_hash[phash(id)];
+
+	while (p && p->chunk_id != id)
+		p = p->next;
+	if (p || !create)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->chunk_id = id;
+	p->cs = cs;
+	INIT_LIST_HEAD(&p->waiters);
+	p->next = cs->prim_hash[phash(id)];
+	cs->prim_hash[phash(id)] = p;
+	return p;
+}
+
+static bool prim_live(const struct cs_prim *p)
+{
+	return p->state == P_LIVE && sl_now_ms() < p->lease_until_ms;
+}
+
+bool cs_primary_live(struct chunkserver *cs, struct cs_chunk *ch)
+{
+	struct cs_prim *p = prim_find(cs, ch->id, false);
+
+	return p && prim_live(p) && p->version == ch->version;
+}
+
+void cs_primary_drop(struct chunkserver *cs, struct cs_chunk *ch)
+{
+	struct cs_prim **pp = &cs->prim_hash[phash(ch->id)], *p;
+	unsigned int i;
+
+	for (; (p = *pp); pp = &p->next) {
+		if (p->chunk_id != ch->id)
+			continue;
+		if (!list_empty(&p->waiters) || p->refs)
+			return;		/* in use: it is dropped when the chunk is gone */
+		*pp = p->next;
+		for (i = 0; i < p->nrep; i++)
+			free(p->rep_addr[i]);
+		free(p);
+		return;
+	}
+}
+
+size_t cs_primary_renew_list(struct chunkserver *cs, uint64_t *ids, size_t max)
+{
+	uint64_t now = sl_now_ms();
+	size_t n = 0;
+	unsigned int h;
+
+	for (h = 0; h < CS_PRIM_HASH && n < max; h++) {
+		struct cs_prim *p;
+
+		for (p = cs->prim_hash[h]; p && n < max; p = p->next)
+			if (prim_live(p) && now - p->last_use_ms < cs->lease_ms)
+				ids[n++] = p->chunk_id;
+	}
+	return n;
+}
+
+void cs_primary_renewed(struct chunkserver *cs, uint64_t chunk_id, uint64_t sent_ms)
+{
+	struct cs_prim *p = prim_find(cs, chunk_id, false);
+
+	if (p && p->state == P_LIVE && sent_ms + cs->lease_ms > p->lease_until_ms)
+		p->lease_until_ms = sent_ms + cs->lease_ms;
+}
+
+/* ---- answering client ops ---- */
+
+static void pop_reply(struct pop *op, int status, const void *data, size_t len)
+{
+	struct chunkserver *cs = op->cs;
+
+	if (op->is_read) {
+		Shoal__CsReadRep rep = SHOAL__CS_READ_REP__INIT;
+
+		rep.version = op->p ? op->p->version : 0;
+		sl_rpc_reply(op->c, op->req_id, SL_MSG_CS_READ, status, &rep.base, data, len);
+		if (status == SL_OK) {
+			cs->st.reads++;
+			cs->st.bytes_read += op->len;
+		}
+	} else {
+		Shoal__CsWriteRep rep = SHOAL__CS_WRITE_REP__INIT;
+
+		rep.version = op->p ? op->p->version : 0;
+		rep.miscompare_offset = op->miscompare_off;
+		sl_rpc_reply(op->c, op->req_id, SL_MSG_CS_WRITE, status, &rep.base, NULL, 0);
+		if (status == SL_OK) {
+			cs->st.writes++;
+			cs->st.bytes_written += op->len;
+		}
+	}
+	if (op->locked)
+		cs_range_unlock(&op->ch->lock, &op->rl);
+	if (op->p)
+		op->p->refs--;
+	cs->load--;
+	sl_conn_put(op->c);
+	free(op->data);
+	free(op);
+}
+
+/* ---- lease acquisition ---- */
+
+static void prim_fail_waiters(struct cs_prim *p, int status)
+{
+	struct pop *op, *n;
+
+	p->state = P_NONE;
+	p->nset_failed = 0;
+	list_for_each_entry_safe(op, n, &p->waiters, wait) {
+		list_del_init(&op->wait);
+		pop_reply(op, status, NULL, 0);
+	}
+}
+
+static void prim_go_live(struct cs_prim *p)
+{
+	struct pop *op, *n;
+	struct list_head run;
+
+	p->state = P_LIVE;
+	sl_info("chunk %016" PRIx64 ": primary at version %" PRIu64 " with %u secondaries",
+		p->chunk_id, p->version, p->nrep);
+	INIT_LIST_HEAD(&run);
+	list_splice_tail_init(&p->waiters, &run);
+	list_for_each_entry_safe(op, n, &run, wait) {
+		list_del_init(&op->wait);
+		if (op->answer_when_live)
+			pop_reply(op, SL_OK, NULL, 0);
+		else
+			pop_run(op);
+	}
+}
+
+/* Copies the lease's replica set (self excluded). */
+static int prim_take_lease(struct cs_prim *p, const Shoal__LeaseRep *rep)
+{
+	struct chunkserver *cs = p->cs;
+	const Shoal__ChunkLoc *loc = rep->chunk;
+	unsigned int i;
+	size_t k;
+
+	if (!loc || loc->version == 0 || loc->n_replicas > CS_MAX_REPLICAS + 1 || rep->lease_ms == 0)
+		return SL_E_PROTO;
+	for (i = 0; i < p->nrep; i++)
+		free(p->rep_addr[i]);
+	p->nrep = 0;
+	for (k = 0; k < loc->n_replicas; k++) {
+		const Shoal__ServerAddr *a = loc->replicas[k];
+
+		if (!a || a->cs_id == cs->disks.cs_id)
+			continue;
+		if (!a->addr || !a->addr[0] || p->nrep >= CS_MAX_REPLICAS)
+			return SL_E_PROTO;
+		p->rep_id[p->nrep] = a->cs_id;
+		p->rep_addr[p->nrep] = strdup(a->addr);
+		p->nrep++;
+	}
+	p->version = loc->version;
+	p->epoch = loc->epoch ? loc->epoch : loc->version;
+	p->chunk_size = rep->chunk_size;
+	p->old_version = rep->old_version;
+	p->created = rep->created;
+	p->lease_until_ms = p->sent_ms + rep->lease_ms;
+	return SL_OK;
+}
+
+static void prim_set_versions(struct cs_prim *p);
+
+static void prim_set_one_done(struct cs_prim *p, uint64_t cs_id, int status)
+{
+	if (status != SL_OK) {
+		sl_warn("chunk %016" PRIx64 ": set-version %" PRIu64 " on cs %" PRIu64 " failed: %s",
+			p->chunk_id, p->version, cs_id, sl_status_str(status));
+		if (cs_id == p->cs->disks.cs_id)
+			p->set_status = status;	/* our own replica: cannot be primary */
+		else if (p->nset_failed < CS_MAX_REPLICAS)
+			p->set_failed[p->nset_failed++] = cs_id;
+	}
+	if (--p->set_pending)
+		return;
+	if (p->set_status)
+		return prim_fail_waiters(p, p->set_status == SL_E_NOENT ? SL_E_UNAVAIL : p->set_status);
+	if (p->nset_failed) {
+		if (++p->set_rounds > MAX_SET_ROUNDS)
+			return prim_fail_waiters(p, SL_E_UNAVAIL);
+		/* drop them through the master, then move the survivors */
+		prim_acquire(p);
+		return;
+	}
+	prim_go_live(p);
+}
+
+/* One outstanding call to a replica: which one it went to. */
+struct rcall {
+	void *owner;
+	uint64_t cs_id;
+	unsigned int idx;
+};
+
+static struct rcall *rcall_new(void *owner, uint64_t cs_id, unsigned int idx)
+{
+	struct rcall *k = malloc(sizeof(*k));
+
+	if (k)
+		*k = (struct rcall){ owner, cs_id, idx };
+	return k;
+}
+
+static void set_rpc_done(struct sl_conn *c, int status, const struct sl_msg *rep, void *arg)
+{
+	struct rcall *k = arg;
+	struct cs_prim *p = k->owner;
+	uint64_t id = k->cs_id;
+
+	free(k);
+	if (status == SL_OK)
+		status = rep->hdr.status;
+	prim_set_one_done(p, id, status);
+}
+
+static void set_local_done(struct cs_vop *op, int status)
+{
+	struct cs_prim *p = op->arg;
+
+	prim_set_one_done(p, p->cs->disks.cs_id, status);
+}
+
+/* CS_SET_VERSION(v) to every replica, this one included. */
+static void prim_set_versions(struct cs_prim *p)
+{
+	struct chunkserver *cs = p->cs;
+	Shoal__CsSetVersionReq rq = SHOAL__CS_SET_VERSION_REQ__INIT;
+	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
+	struct cs_chunk *ch = cs_disks_find(&cs->disks, p->chunk_id);
+	unsigned int i;
+
+	p->state = P_SETTING;
+	p->set_pending = 1;
+	p->set_status = 0;
+	p->nset_failed = 0;
+	ref.chunk_id = p->chunk_id;
+	ref.version = p->version;
+	ref.epoch = p->epoch;
+	rq.ref = &ref;
+	rq.create = p->created;
+	rq.chunk_size = p->chunk_size;
+	rq.old_version = p->old_version;
+	for (i = 0; i < p->nrep; i++) {
+		struct sl_conn *c = cs_peer_conn(cs, p->rep_addr[i]);
+		struct rcall *k = rcall_new(p, p->rep_id[i], i);
+
+		p->set_pending++;
+		if (!c || !k || sl_rpc_call(c, SL_MSG_CS_SET_VERSION, &rq.base, NULL, 0,
+					    (uint32_t)cs->o.rpc_timeout_ms, set_rpc_done, k)) {
+			free(k);
+			prim_set_one_done(p, p->rep_id[i], SL_E_UNAVAIL);
+		}
+	}
+	p->set_pending++;
+	if (!ch && p->created) {
+		int r = cs_disks_create(&cs->disks, p->chunk_id, p->chunk_size, p->version, p->epoch, &ch);
+
+		prim_set_one_done(p, cs->disks.cs_id, r);
+	} else if (!ch) {
+		prim_set_one_done(p, cs->disks.cs_id, SL_E_NOENT);
+	} else if (ch->version == p->version && ch->epoch == p->epoch) {
+		prim_set_one_done(p, cs->disks.cs_id, SL_OK);
+	} else if (ch->version > p->version) {
+		prim_set_one_done(p, cs->disks.cs_id, SL_E_STALE_VERSION);
+	} else {
+		p->vop = (struct cs_vop){ .ch = ch, .version = p->version, .epoch = p->epoch,
+					  .done = set_local_done, .arg = p };
+		cs_chunk_set_version(&p->vop);
+	}
+	/* drop the hold taken above */
+	prim_set_one_done(p, 0, SL_OK);
+}
+
+static void lease_done(int status, const ProtobufCMessage *reply, void *arg)
+{
+	struct cs_prim *p = arg;
+	struct chunkserver *cs = p->cs;
+	struct cs_chunk *ch;
+
+	p->refs--;
+	if (status == SL_OK)
+		status = reply ? prim_take_lease(p, (const Shoal__LeaseRep *)reply) : SL_E_PROTO;
+	if (status != SL_OK) {
+		sl_warn("chunk %016" PRIx64 ": lease refused: %s", p->chunk_id, sl_status_str(status));
+		return prim_fail_waiters(p, status == SL_E_TIMEDOUT ? SL_E_UNAVAIL : status);
+	}
+	ch = cs_disks_find(&cs->disks, p->chunk_id);
+	if (p->nset_failed || !ch || ch->version != p->version || ch->epoch != p->epoch || p->created) {
+		prim_set_versions(p);
+		return;
+	}
+	p->set_rounds = 0;
+	prim_go_live(p);
+}
+
+static void prim_acquire(struct cs_prim *p)
+{
+	struct chunkserver *cs = p->cs;
+	int r;
+
+	bool held = prim_live(p);
+
+	p->state = P_ACQUIRING;
+	p->sent_ms = sl_now_ms();
+	p->refs++;
+	if (p->nset_failed) {
+		Shoal__ReplicaFailedReq rq = SHOAL__REPLICA_FAILED_REQ__INIT;
+
+		rq.cs_id = cs->disks.cs_id;
+		rq.chunk_id = p->chunk_id;
+		rq.epoch = p->epoch;
+		rq.n_failed = p->nset_failed;
+		rq.failed = p->set_failed;
+		sl_warn("chunk %016" PRIx64 ": reporting %u failed replica(s) to the master",
+			p->chunk_id, p->nset_failed);
+		r = sl_master_call(cs->mc, SL_MSG_M_REPLICA_FAILED, &rq.base,
+				   (uint32_t)cs->o.rpc_timeout_ms, lease_done, p);
+	} else {
+		Shoal__LeaseReq rq = SHOAL__LEASE_REQ__INIT;
+
+		rq.cs_id = cs->disks.cs_id;
+		rq.chunk_id = p->chunk_id;
+		rq.epoch = held ? p->epoch : 0;
+		r = sl_master_call(cs->mc, SL_MSG_M_LEASE, &rq.base, (uint32_t)cs->o.rpc_timeout_ms,
+				   lease_done, p);
+	}
+	if (r) {
+		p->refs--;
+		prim_fail_waiters(p, r);
+	}
+}
+
+/* ---- writes ---- */
+
+static void pop_write_finish(struct pop *op);
+
+static void fwd_done(struct sl_conn *c, int status, const struct sl_msg *rep, void *arg);
+
+static void forward_one(struct pop *op, unsigned int i)
+{
+	struct cs_prim *p = op->p;
+	Shoal__CsWriteReq rq = SHOAL__CS_WRITE_REQ__INIT;
+	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
+	struct sl_conn *c = cs_peer_conn(op->cs, p->rep_addr[i]);
+	const uint8_t *data = op->data;
+	uint32_t dlen = op->data_len;
+	struct rcall *k;
+	int r;
+
+	ref.chunk_id = op->chunk_id;
+	ref.version = p->version;
+	ref.epoch = p->epoch;
+	rq.ref = &ref;
+	rq.kind = (Shoal__WriteKind)op->kind;
+	rq.offset = op->off;
+	rq.length = op->len;
+	rq.seq = ++p->seq;
+	rq.forwarded = true;
+	rq.fua = op->fua;
+	if (op->kind == CS_W_CAW) {
+		/* compared here already: the secondaries apply the write half */
+		rq.kind = SHOAL__WRITE_KIND__WRITE;
+		data = op->data + op->len;
+		dlen = op->len;
+	}
+	k = rcall_new(op, p->rep_id[i], i);
+	op->pending++;
+	r = c && k ? sl_rpc_call(c, SL_MSG_CS_WRITE, &rq.base, data, dlen,
+				 (uint32_t)op->cs->o.rpc_timeout_ms, fwd_done, k)
+		   : SL_E_UNAVAIL;
+	if (r) {
+		free(k);
+		if (op->nfailed < CS_MAX_REPLICAS)
+			op->failed[op->nfailed++] = p->rep_id[i];
+		if (--op->pending == 0)
+			pop_write_finish(op);
+	}
+}
+
+static void fwd_done(struct sl_conn *c, int status, const struct sl_msg *rep, void *arg)
+{
+	struct rcall *k = arg;
+	struct pop *op = k->owner;
+	struct cs_prim *p = op->p;
+	unsigned int i = k->idx;
+
+	free(k);
+	if (status == SL_OK)
+		status = rep->hdr.status;
+	/* the set may have shrunk meanwhile: match by id */
+	if (status != SL_OK && i < p->nrep) {
+		sl_warn("chunk %016" PRIx64 ": secondary cs %" PRIu64 " (%s) failed a write: %s",
+			op->chunk_id, p->rep_id[i], p->rep_addr[i], sl_status_str(status));
+		if (status == SL_E_STALE_VERSION && rep && op->fwd_version != p->version) {
+			/* the set moved to a new version while this write was in flight */
+			op->fwd_version = p->version;
+			forward_one(op, i);
+		} else if (op->nfailed < CS_MAX_REPLICAS) {
+			op->failed[op->nfailed++] = p->rep_id[i];
+		}
+	}
+	if (--op->pending == 0)
+		pop_write_finish(op);
+}
+
+static void forward_all(struct pop *op)
+{
+	unsigned int i;
+
+	op->fwd_version = op->p->version;
+	for (i = 0; i < op->p->nrep; i++)
+		forward_one(op, i);
+}
+
+/* A failed secondary was reported and the survivors moved: answer now. */
+static void replica_failed_done(int status, const ProtobufCMessage *reply, void *arg)
+{
+	struct pop *op = arg;
+	struct cs_prim *p = op->p;
+
+	if (status == SL_OK && reply)
+		status = prim_take_lease(p, (const Shoal__LeaseRep *)reply);
+	if (status != SL_OK) {
+		sl_err("chunk %016" PRIx64 ": master refused to drop failed replicas: %s",
+		       op->chunk_id, sl_status_str(status));
+		p->state = P_NONE;	/* re-acquire before the next op */
+		return pop_reply(op, SL_E_UNAVAIL, NULL, 0);
+	}
+	/*
+	 * The survivors (and this replica) move to the new version through the
+	 * normal SETTING path; this op completes after it, OK.
+	 */
+	op->status = SL_OK;
+	op->answer_when_live = true;
+	list_add_tail(&op->wait, &p->waiters);
+	p->nset_failed = 0;
+	p->set_rounds = 0;
+	prim_set_versions(p);
+}
+
+static void pop_write_finish(struct pop *op)
+{
+	struct cs_prim *p = op->p;
+	Shoal__ReplicaFailedReq rq = SHOAL__REPLICA_FAILED_REQ__INIT;
+	int r;
+
+	if (op->status != SL_OK || op->nfailed == 0)
+		return pop_reply(op, op->status, NULL, 0);
+	rq.cs_id = op->cs->disks.cs_id;
+	rq.chunk_id = op->chunk_id;
+	rq.epoch = p->epoch;
+	rq.n_failed = op->nfailed;
+	rq.failed = op->failed;
+	op->is_read = false;
+	r = sl_master_call(op->cs->mc, SL_MSG_M_REPLICA_FAILED, &rq.base,
+			   (uint32_t)op->cs->o.rpc_timeout_ms, replica_failed_done, op);
+	if (r)
+		pop_reply(op, SL_E_UNAVAIL, NULL, 0);
+}
+
+static void local_write_done(struct cs_wop *w, int status)
+{
+	struct pop *op = w->arg;
+
+	op->miscompare_off = w->miscompare_off;
+	if (status != SL_OK && op->status == SL_OK)
+		op->status = status;
+	if (op->pending == 1 && (op->kind == CS_W_CAW || op->off % CS_BLOCK ||
+				 (op->off + op->len) % CS_BLOCK)) {
+		/* local-first kinds: forward only what succeeded here */
+		if (status == SL_OK)
+			forward_all(op);
+	}
+	if (--op->pending == 0)
+		pop_write_finish(op);
+}
+
+static void pop_write_locked(struct cs_range *r, void *arg)
+{
+	struct pop *op = arg;
+	bool local_first = op->kind == CS_W_CAW || op->off % CS_BLOCK || (op->off + op->len) % CS_BLOCK;
+
+	op->locked = true;
+	op->status = SL_OK;
+	op->pending = 1;
+	op->wop = (struct cs_wop){ .ch = op->ch, .kind = op->kind, .off = op->off, .len = op->len,
+				   .data = op->data, .data_len = op->data_len, .done = local_write_done,
+				   .arg = op };
+	if (!local_first)
+		forward_all(op);
+	cs_chunk_write(&op->wop);
+}
+
+/* ---- reads, with repair from a secondary ---- */
+
+static void repair_read(struct pop *op);
+
+static void repair_write_done(struct cs_wop *w, int status)
+{
+	struct pop *op = w->arg;
+
+	if (status == SL_OK) {
+		op->cs->st.repaired_blocks += (op->rop.e - op->rop.a) / CS_BLOCK;
+		sl_warn("chunk %016" PRIx64 ": repaired [%" PRIu64 ", %" PRIu64 ") from a secondary",
+			op->chunk_id, op->rop.a, op->rop.e);
+	} else {
+		sl_err("chunk %016" PRIx64 ": repair write failed: %s", op->chunk_id, sl_status_str(status));
+	}
+	/* the good data came from the secondary either way */
+	pop_reply(op, SL_OK, op->data + (op->off - op->rop.a), op->len);
+}
+
+static void repair_rpc_done(struct sl_conn *c, int status, const struct sl_msg *rep, void *arg)
+{
+	struct pop *op = arg;
+	uint64_t span = op->rop.e - op->rop.a;
+
+	if (status == SL_OK)
+		status = rep->hdr.status;
+	if (status != SL_OK || rep->data_len != span) {
+		sl_warn("chunk %016" PRIx64 ": repair read from %s failed: %s", op->chunk_id,
+			sl_conn_peer(c), sl_status_str(status ? status : SL_E_PROTO));
+		op->rep_try++;
+		return repair_read(op);
+	}
+	if (posix_memalign((void **)&op->data, CS_BLOCK, span))
+		return pop_reply(op, SL_E_INTERNAL, NULL, 0);
+	memcpy(op->data, rep->data, span);
+	/* whole blocks: no read-modify-write of the bad block */
+	op->wop = (struct cs_wop){ .ch = op->ch, .kind = CS_W_WRITE, .off = op->rop.a, .len = (uint32_t)span,
+				   .data = op->data, .data_len = (uint32_t)span,
+				   .done = repair_write_done, .arg = op };
+	cs_chunk_write(&op->wop);
+}
+
+static void repair_read(struct pop *op)
+{
+	struct cs_prim *p = op->p;
+	Shoal__CsReadReq rq = SHOAL__CS_READ_REQ__INIT;
+	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
+	struct sl_conn *c;
+
+	while (op->rep_try < p->nrep) {
+		c = cs_peer_conn(op->cs, p->rep_addr[op->rep_try]);
+		ref.chunk_id = op->chunk_id;
+		ref.version = p->version;
+		ref.epoch = p->epoch;
+		rq.ref = &ref;
+		rq.offset = op->rop.a;
+		rq.length = (uint32_t)(op->rop.e - op->rop.a);
+		rq.local_only = true;
+		if (c && sl_rpc_call(c, SL_MSG_CS_READ, &rq.base, NULL, 0,
+				     (uint32_t)op->cs->o.rpc_timeout_ms, repair_rpc_done, op) == 0)
+			return;
+		op->rep_try++;
+	}
+	sl_err("chunk %016" PRIx64 ": [%" PRIu64 ", +%u) fails its checksum on every replica",
+	       op->chunk_id, op->off, op->len);
+	pop_reply(op, SL_E_CHECKSUM, NULL, 0);
+}
+
+static void local_read_done(struct cs_rop *r, int status)
+{
+	struct pop *op = r->arg;
+
+	if (status == SL_OK) {
+		uint8_t *buf = r->buf;	/* r lives in op, which pop_reply frees */
+
+		pop_reply(op, SL_OK, r->data, op->len);
+		free(buf);
+		return;
+	}
+	cs_rop_release(r);
+	if (status != SL_E_CHECKSUM)
+		return pop_reply(op, status, NULL, 0);
+	op->cs->st.checksum_errors += r->bad_blocks;
+	op->rep_try = 0;
+	repair_read(op);
+}
+
+static void pop_read_locked(struct cs_range *r, void *arg)
+{
+	struct pop *op = arg;
+
+	op->locked = true;
+	op->rop = (struct cs_rop){ .ch = op->ch, .off = op->off, .len = op->len,
+				   .done = local_read_done, .arg = op };
+	cs_chunk_read(&op->rop);
+}
+
+/* ---- entry ---- */
+
+static void pop_run(struct pop *op)
+{
+	struct chunkserver *cs = op->cs;
+	struct cs_prim *p = op->p;
+
+	if (!prim_live(p)) {
+		list_add_tail(&op->wait, &p->waiters);
+		if (p->state != P_ACQUIRING && p->state != P_SETTING)
+			prim_acquire(p);
+		return;
+	}
+	if (op->version != p->version) {
+		cs->st.stale_refused++;
+		return pop_reply(op, SL_E_STALE_VERSION, NULL, 0);
+	}
+	op->ch = cs_disks_find(&cs->disks, op->chunk_id);
+	if (!op->ch || op->ch->version != p->version)
+		return pop_reply(op, op->ch ? SL_E_STALE_VERSION : SL_E_NOENT, NULL, 0);
+	if (op->off >= op->ch->chunk_size || op->len > op->ch->chunk_size - op->off)
+		return pop_reply(op, SL_E_RANGE, NULL, 0);
+	p->last_use_ms = sl_now_ms();
+	cs_range_lock(&op->ch->lock, &op->rl, cs_block_down(op->off), cs_block_up(op->off + op->len),
+		      op->is_read ? pop_read_locked : pop_write_locked, op);
+}
+
+static struct pop *pop_new(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,
+			   const Shoal__ChunkRef *ref, int *err)
+{
+	struct pop *op;
+
+	*err = SL_E_INTERNAL;
+	if (!ref || ref->chunk_id == 0) {
+		*err = SL_E_INVAL;
+		return NULL;
+	}
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return NULL;
+	op->p = prim_find(cs, ref->chunk_id, true);
+	if (!op->p) {
+		free(op);
+		return NULL;
+	}
+	op->p->refs++;
+	op->cs = cs;
+	op->c = c;
+	op->req_id = req_id;
+	op->chunk_id = ref->chunk_id;
+	op->version = ref->version;
+	INIT_LIST_HEAD(&op->wait);
+	sl_conn_get(c);
+	cs->load++;
+	return op;
+}
+
+void cs_primary_write(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,
+		      const Shoal__CsWriteReq *req, const uint8_t *data, size_t len)
+{
+	struct pop *op;
+	int err;
+
+	if (!cs->mc) {
+		sl_rpc_reply(c, req_id, SL_MSG_CS_WRITE, SL_E_NOT_PRIMARY, NULL, NULL, 0);
+		return;
+	}
+	op = pop_new(cs, c, req_id, req->ref, &err);
+	if (!op) {
+		sl_rpc_reply(c, req_id, SL_MSG_CS_WRITE, err, NULL, NULL, 0);
+		return;
+	}
+	op->kind = (enum cs_wkind)req->kind;
+	op->off = req->offset;
+	op->len = req->length;
+	op->fua = req->fua;
+	op->data_len = (uint32_t)len;
+	if (len) {
+		op->data = malloc(len);
+		if (!op->data)
+			return pop_reply(op, SL_E_INTERNAL, NULL, 0);
+		memcpy(op->data, data, len);
+	}
+	pop_run(op);
+}
+
+void cs_primary_read(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,
+		     const Shoal__CsReadReq *req)
+{
+	struct pop *op;
+	int err;
+
+	if (!cs->mc) {
+		sl_rpc_reply(c, req_id, SL_MSG_CS_READ, SL_E_NOT_PRIMARY, NULL, NULL, 0);
+		return;
+	}
+	op = pop_new(cs, c, req_id, req->ref, &err);
+	if (!op) {
+		sl_rpc_reply(c, req_id, SL_MSG_CS_READ, err, NULL, NULL, 0);
+		return;
+	}
+	op->is_read = true;
+	op->off = req->offset;
+	op->len = req->length;
+	pop_run(op);
+}
