@@ -54,26 +54,32 @@ static bool valid_iqn(const char *s)
 	return chars_ok(s, ".-:", 223);
 }
 
-/* The gateway module reads the cluster's config file named here; tgtd splits on ','. */
+/*
+ * The gateway module's options (backing-store/bs_conf.h): conf=FILE names
+ * the config it reads (section "cluster" and "gateway"), masters= repeated
+ * once per address overrides the file.  tgtd splits its LU parameters on
+ * ',', so neither may contain one.
+ */
 static int make_bsopts(struct admin_ctx *ctx, char *buf, size_t len)
 {
-	const char *conf = ctx->config_path ? ctx->config_path : SL_DEFAULT_CONFIG;
 	char abs[PATH_MAX];
-	int n;
+	int n = 0;
 
-	if (!realpath(conf, abs)) {
-		if (errno != ENOENT || strlen(conf) >= sizeof(abs))
-			return admin_err(AX_FAILED, "cannot resolve config file '%s': %s", conf, strerror(errno));
-		snprintf(abs, sizeof(abs), "%s", conf);
+	buf[0] = '\0';
+	if (ctx->config_path) {
+		if (!realpath(ctx->config_path, abs))
+			return admin_err(AX_FAILED, "cannot resolve config file '%s': %s", ctx->config_path,
+					 strerror(errno));
+		if (strpbrk(abs, ",;\" \t"))
+			return admin_err(AX_USAGE, "config file path '%s' cannot be passed to tgtd "
+					 "(it contains ',', ';', '\"' or a blank)", abs);
+		n = snprintf(buf, len, "conf=%s", abs);
 	}
-	if (strpbrk(abs, ",;\" \t"))
-		return admin_err(AX_USAGE, "config file path '%s' cannot be passed to tgtd "
-				 "(it contains ',', ';', '\"' or a blank)", abs);
-	n = snprintf(buf, len, "conf=%s", abs);
-	for (int i = 0; ctx->masters_from_cli && i < ctx->masters.n && n < (int)len; i++) {
+	for (int i = 0; (ctx->masters_from_cli || !ctx->config_path) && i < ctx->masters.n &&
+			n < (int)len; i++) {
 		if (strpbrk(ctx->masters.v[i], ",;\" \t"))
 			return admin_err(AX_USAGE, "bad master address '%s'", ctx->masters.v[i]);
-		n += snprintf(buf + n, len - n, "%s%s", i ? "+" : ";masters=", ctx->masters.v[i]);
+		n += snprintf(buf + n, len - n, "%smasters=%s", n ? ";" : "", ctx->masters.v[i]);
 	}
 	if (n >= (int)len)
 		return admin_err(AX_USAGE, "tgt backing-store options too long");
@@ -388,7 +394,8 @@ static bool lun_match(const struct tgt_lun *l, const char *volume, uint64_t lun)
  * the LUNs removed.
  */
 static int unexport_target(struct admin_ctx *ctx, struct tgtadm *tg, struct tgt_target *live,
-			   const char *iqn, const char *volume, uint64_t lun, bool force, int *hits)
+			   const char *iqn, const char *volume, uint64_t lun, bool force, int *hits,
+			   int *dropped)
 {
 	struct lun_target t = { 0 };
 	char path[4096], err[600];
@@ -432,6 +439,7 @@ static int unexport_target(struct admin_ctx *ctx, struct tgtadm *tg, struct tgt_
 				       force ? "" : " (initiators logged in? add --force)");
 			goto out;
 		}
+		(*dropped)++;
 	}
 	rc = AX_OK;
 	if (saved && t.n_luns == 0 && lun_conf_remove(path, err, sizeof(err)))
@@ -457,7 +465,7 @@ static int lun_unexport(struct admin_ctx *ctx, int argc, char **argv)
 	char err[600], **paths = NULL;
 	uint64_t lun = 0;
 	bool force = false;
-	int c, rc, hits = 0, n_paths = 0;
+	int c, rc, hits = 0, dropped = 0, n_paths = 0;
 
 	optind = 0;
 	while ((c = admin_getopt(argc, argv, lo, "lun unexport")) != -1) {
@@ -492,16 +500,19 @@ static int lun_unexport(struct admin_ctx *ctx, int argc, char **argv)
 	if (rc)
 		return tgt_err(&tg, rc);
 	if (iqn) {
-		rc = unexport_target(ctx, &tg, tgt_find_iqn(&st, iqn), iqn, NULL, lun, force, &hits);
+		rc = unexport_target(ctx, &tg, tgt_find_iqn(&st, iqn), iqn, NULL, lun, force, &hits, &dropped);
 		if (!rc && !hits && lun)
 			rc = admin_err(AX_NOTFOUND, "lun %u of target %s not found", (unsigned)lun, iqn);
-		else if (!rc && !hits && !tgt_find_iqn(&st, iqn))
+		else if (!rc && !hits && !dropped && !tgt_find_iqn(&st, iqn))
 			rc = admin_err(AX_NOTFOUND, "target %s not found", iqn);
+		else if (!rc && !hits && !dropped)
+			rc = admin_err(AX_NOTFOUND, "target %s exports no shoal volume", iqn);
 		goto done;
 	}
 	/* By volume: every live target, then saved targets tgtd does not have. */
 	for (int i = 0; i < st.n_targets && !rc; i++)
-		rc = unexport_target(ctx, &tg, st.targets[i], st.targets[i]->iqn, volume, 0, force, &hits);
+		rc = unexport_target(ctx, &tg, st.targets[i], st.targets[i]->iqn, volume, 0, force, &hits,
+				     &dropped);
 	n_paths = lun_conf_scan(ctx->conf_dir, &paths, err, sizeof(err));
 	if (n_paths < 0) {
 		n_paths = 0;
@@ -514,7 +525,7 @@ static int lun_unexport(struct admin_ctx *ctx, int argc, char **argv)
 		if (lun_conf_read(paths[i], &t, err, sizeof(err)))
 			continue;
 		if (!tgt_find_iqn(&st, t.iqn))
-			rc = unexport_target(ctx, &tg, NULL, t.iqn, volume, 0, force, &hits);
+			rc = unexport_target(ctx, &tg, NULL, t.iqn, volume, 0, force, &hits, &dropped);
 		lun_target_free(&t);
 	}
 	if (!rc && !hits)
@@ -522,9 +533,10 @@ static int lun_unexport(struct admin_ctx *ctx, int argc, char **argv)
 done:
 	if (!rc) {
 		if (ctx->json)
-			printf("{\"removed_luns\": %d}\n", hits);
+			printf("{\"removed_luns\": %d, \"removed_targets\": %d}\n", hits, dropped);
 		else
-			printf("removed %d lun%s\n", hits, hits == 1 ? "" : "s");
+			printf("removed %d lun%s and %d target%s\n", hits, hits == 1 ? "" : "s", dropped,
+			       dropped == 1 ? "" : "s");
 	}
 	free_paths(paths, n_paths);
 	tgt_state_free(&st);

@@ -18,9 +18,9 @@
 #define VOL_F_THIN		1u
 #define VOL_F_WRITE_BACK	2u
 
-#define CHUNK_SHIFT_MIN		16	/* 64 KiB */
+#define CHUNK_SHIFT_MIN		20	/* 1 MiB */
 #define CHUNK_SHIFT_MAX		32	/* 4 GiB */
-#define REPLICAS_MAX		16
+#define REPLICAS_MAX		5	/* SL_MAX_REPLICAS of the master */
 
 /* Sizes are whole 512-byte sectors: the LUN's logical block. */
 #define SECTOR			512u
@@ -91,7 +91,7 @@ static int print_volume(struct admin_ctx *ctx, const Shoal__VolumeInfo *v)
 static int check_name(const char *name)
 {
 	if (!admin_valid_name(name))
-		return admin_err(AX_USAGE, "bad volume name '%s' (1-128 of A-Z a-z 0-9 . _ - :, "
+		return admin_err(AX_USAGE, "bad volume name '%s' (1-63 of A-Z a-z 0-9 . _ -, "
 				 "not starting with '-' or '.')", name);
 	return AX_OK;
 }
@@ -145,7 +145,7 @@ static int volume_create(struct admin_ctx *ctx, int argc, char **argv)
 			if (chunk & (chunk - 1) || chunk < (1ull << CHUNK_SHIFT_MIN) ||
 			    chunk > (1ull << CHUNK_SHIFT_MAX))
 				return admin_err(AX_USAGE, "bad size '%s' for --chunk-size "
-						 "(a power of two from 64K to 4G)", optarg);
+						 "(a power of two from 1M to 4G)", optarg);
 			req.chunk_shift = __builtin_ctzll(chunk);
 			break;
 		case 't':

@@ -14,3 +14,12 @@ admin_shoal_admin_SOURCES = \
 admin_shoal_admin_CPPFLAGS = $(AM_CPPFLAGS) -DSHOAL_VERSION=\"$(PACKAGE_VERSION)\"
 admin_shoal_admin_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
 admin_shoal_admin_LDADD = lib/libshoal.la
+
+# The local cluster launcher (scripts/shoal-cluster) and the example config.
+dist_noinst_SCRIPTS += scripts/shoal-cluster
+EXTRA_DIST += etc/shoal.conf.example
+
+# systemd units (installed into --with-systemdunitdir).
+systemdunit_DATA = systemd/shoal-master.service systemd/shoal-chunkserver.service \
+	systemd/shoal-gateway.service
+EXTRA_DIST += $(systemdunit_DATA)

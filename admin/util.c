@@ -55,19 +55,20 @@ bad:
 
 /*
  * Volume names become tgt backing-store paths and targets.conf tokens:
- * tgtd splits its LU parameters on ',' and tgt-admin on blanks, so only a
- * conservative set of characters is allowed.
+ * tgtd splits its LU parameters on ',' and tgt-admin on blanks.  The same
+ * set as the master's (master/volume.c), minus a leading '-' or '.' that
+ * would read as an option or a hidden file.
  */
 bool admin_valid_name(const char *name)
 {
 	size_t n = strlen(name);
 
-	if (n == 0 || n > 128 || name[0] == '-' || name[0] == '.')
+	if (n == 0 || n > 63 || name[0] == '-' || name[0] == '.')
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = name[i];
 
-		if (!isalnum(c) && c != '-' && c != '_' && c != '.' && c != ':')
+		if (!isalnum(c) && c != '-' && c != '_' && c != '.')
 			return false;
 	}
 	return true;

@@ -1,1 +1,4 @@
-# man: rules go here
+# Man pages: one line per page, each component appends its own.
+dist_man_MANS += man/shoal.7
+dist_man_MANS += man/shoal.conf.5
+dist_man_MANS += man/shoal-admin.8
