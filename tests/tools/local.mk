@@ -7,3 +7,8 @@ tests_tools_iscsi_vpd_LDADD = $(LIBISCSI_LIBS)
 tests_tools_iscsi_caw_race_SOURCES = tests/tools/iscsi_caw_race.c
 tests_tools_iscsi_caw_race_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_caw_race_LDADD = $(LIBISCSI_LIBS)
+# tests/tools: master_load drives shoal-master over RPC (tests/cluster/3NN-*.sh, tests/bench/master_alloc.sh)
+noinst_PROGRAMS += tests/tools/master_load
+tests_tools_master_load_SOURCES = tests/tools/master_load.c
+tests_tools_master_load_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_tools_master_load_LDADD = lib/libshoal.la $(PROTOBUF_C_LIBS)
