@@ -12,3 +12,8 @@ noinst_PROGRAMS += tests/tools/master_load
 tests_tools_master_load_SOURCES = tests/tools/master_load.c
 tests_tools_master_load_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 tests_tools_master_load_LDADD = lib/libshoal.la $(PROTOBUF_C_LIBS)
+# tests/tools: cs_probe, a CS_* client for the chunkserver scenarios (tests/cluster/2NN-*.sh)
+noinst_PROGRAMS += tests/tools/cs_probe
+tests_tools_cs_probe_SOURCES = tests/tools/cs_probe.c
+tests_tools_cs_probe_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
+tests_tools_cs_probe_LDADD = lib/libshoal.la
