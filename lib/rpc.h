@@ -101,6 +101,19 @@ void sl_server_stats(const struct sl_server *srv, struct sl_rpc_stats *st);
 
 /* ---- additions (libshoal core) ---- */
 
+/*
+ * Notes on the calls above, as implemented:
+ * - The RPC layer validates frames, not messages: a handler unpacks with
+ *   sl_msg_unpack() and answers SL_E_PROTO itself when that returns NULL.
+ * - sl_conn_close() on an accepted connection closes it and drops the
+ *   server's reference; a handler's own sl_conn_get() still needs its put.
+ * - on_close (sl_conn_set_user) runs once: for an accepted connection when
+ *   its TCP connection ends, for an outgoing one in sl_conn_close().
+ * - Client-side stats count successful connects in conns_accepted and
+ *   dropped established connections in conns_closed.
+ * - Reply frames of unknown or expired req_id are dropped (debug log).
+ */
+
 /* Counters of one connection (either side). */
 void sl_conn_stats(const struct sl_conn *c, struct sl_rpc_stats *st);
 
