@@ -101,7 +101,9 @@ static int split_args(int argc, char **argv, int *gargc, char **gargv, int *carg
 		int g = rest ? 0 : global_flag(argv[i], &inl);
 
 		if (!rest && !strcmp(argv[i], "--")) {
+			/* the command's getopt sees it too: "volume create v -- -1" */
 			rest = true;
+			cargv[(*cargc)++] = argv[i];
 			continue;
 		}
 		if (!g) {
@@ -165,7 +167,7 @@ int main(int argc, char **argv)
 	struct admin_ctx ctx = {
 		.timeout_ms = ADMIN_DEFAULT_TIMEOUT_MS,
 	};
-	char **gargv = NULL, **cargv = NULL;
+	char **gargv = NULL, **cargv = NULL, **cargv_mem = NULL;
 	int gargc, cargc;
 	int rc;
 
@@ -187,7 +189,7 @@ int main(int argc, char **argv)
 	}
 
 	gargv = calloc(argc + 1, sizeof(*gargv));
-	cargv = calloc(argc + 1, sizeof(*cargv));
+	cargv = cargv_mem = calloc(argc + 1, sizeof(*cargv));
 	if (!gargv || !cargv) {
 		rc = admin_err(AX_FAILED, "out of memory");
 		goto out;
@@ -204,6 +206,10 @@ int main(int argc, char **argv)
 	if (rc)
 		goto out;
 
+	if (cargc > 0 && !strcmp(cargv[0], "--")) {
+		cargc--;
+		cargv++;
+	}
 	if (cargc == 0) {
 		rc = admin_err(AX_USAGE, "no command given (try 'shoal-admin --help')");
 		goto out;
@@ -225,6 +231,6 @@ out:
 		rc = admin_err(AX_FAILED, "cannot write output");
 	ctx_free(&ctx);
 	free(gargv);
-	free(cargv);
+	free(cargv_mem);
 	return rc;
 }
