@@ -17,6 +17,11 @@
 #include "placement.h"
 #include "m_service.h"
 
+static uint64_t now_ms_since_ready(struct master *m)
+{
+	return sl_now_ms() - (m->lc.wait_until - m->lc.lease_ms);
+}
+
 /* ---- M_LOOKUP ---- */
 
 static void lookup_continue(struct m_op *op);
@@ -231,7 +236,8 @@ int h_lookup(struct master *m, struct m_op *op)
 		int n = placement_pick(cands, nc, v->replicas, v->min_replicas, 1ull << v->chunk_shift,
 				       &m->rng, a[na].rep);
 		if (n <= 0) {
-			rv = SL_E_NOSPACE;
+			/* A new leader learns free space from the first heartbeats: retry soon. */
+			rv = now_ms_since_ready(m) < (uint64_t)m->cs_timeout_ms ? SL_E_BUSY : SL_E_NOSPACE;
 			goto out;
 		}
 		a[na].index = idx;

@@ -5,7 +5,7 @@
  * allocate chunks through M_LOOKUP for_write, and fetch dumps and status.
  *
  *   master_load --masters A[,B,..] COMMAND [options]
- *     populate --volumes N --chunks M [--servers S] [--batch B]
+ *     populate --volumes N --chunks M [--servers S] [--batch B] [--prefix P]
  *     create --volumes N --prefix P [--out FILE]   (acked names appended to FILE)
  *     bench --chunks N [--servers S] [--batch B] [--steps a,b,c] [--pid PID]
  *     dump                     print the leader's M_DUMP text
@@ -142,7 +142,17 @@ static int alloc(struct load *l, uint32_t vol, uint64_t first, uint32_t count)
 	rq.first = first;
 	rq.count = count;
 	rq.for_write = true;
-	int st = call(l, SL_MSG_M_LOOKUP, &rq.base, &rep);
+	int st;
+	/*
+	 * A new leader learns free space from heartbeats, and ours only go out
+	 * between calls: on a refusal, heartbeat now and retry (bounded).
+	 */
+	for (int attempt = 0;; attempt++) {
+		st = sl_master_call_sync(l->mc, SL_MSG_M_LOOKUP, &rq.base, 2000, &rep);
+		if (st == SL_OK || attempt >= 30)
+			break;
+		heartbeat(l, true);
+	}
 	if (st) {
 		fprintf(stderr, "master_load: lookup for_write vol %u [%" PRIu64 ",+%u): %s\n", vol, first,
 			count, sl_status_str(st));
@@ -175,7 +185,7 @@ static long rss_kb(long pid)
 	return kb;
 }
 
-static int cmd_populate(struct load *l, int volumes, long chunks, int batch)
+static int cmd_populate(struct load *l, int volumes, long chunks, int batch, const char *prefix)
 {
 	uint32_t *ids = calloc(volumes, sizeof(*ids));
 	long per = (chunks + volumes - 1) / volumes;
@@ -183,7 +193,7 @@ static int cmd_populate(struct load *l, int volumes, long chunks, int batch)
 		return 1;
 	for (int v = 0; v < volumes; v++) {
 		char name[32];
-		snprintf(name, sizeof(name), "vol%04d", v);
+		snprintf(name, sizeof(name), "%.20s%04d", prefix ? prefix : "vol", v);
 		heartbeat(l, false);
 		if (create_volume(l, name, (uint64_t)(per + 1) << 26, &ids[v]))
 			return 1;
@@ -215,7 +225,7 @@ static int cmd_create(struct load *l, int volumes, const char *prefix, const cha
 	}
 	for (int v = 0; v < volumes; v++) {
 		char name[64];
-		snprintf(name, sizeof(name), "%s%05d", prefix, v);
+		snprintf(name, sizeof(name), "%.40s%05d", prefix, v);
 		if (create_volume(l, name, 1ull << 30, NULL))
 			return 1;
 		if (f) {
@@ -350,7 +360,7 @@ static long num_arg(const char *name, const char *v, long min, long max)
 int main(int argc, char **argv)
 {
 	struct load l = { .servers = 3, .hb_ms = 1000 };
-	const char *cmd = NULL, *prefix = "v", *out = NULL, *steps = "10000,100000,1000000";
+	const char *cmd = NULL, *prefix = NULL, *out = NULL, *steps = "10000,100000,1000000";
 	long volumes = 1, chunks = 0, batch = 256, timeout_ms = 5000, pid = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -399,9 +409,9 @@ int main(int argc, char **argv)
 	}
 	int rv;
 	if (!strcmp(cmd, "populate"))
-		rv = cmd_populate(&l, volumes, chunks, batch);
+		rv = cmd_populate(&l, volumes, chunks, batch, prefix);
 	else if (!strcmp(cmd, "create"))
-		rv = cmd_create(&l, volumes, prefix, out);
+		rv = cmd_create(&l, volumes, prefix ? prefix : "v", out);
 	else if (!strcmp(cmd, "bench"))
 		rv = cmd_bench(&l, chunks, batch, steps, pid);
 	else if (!strcmp(cmd, "dump"))
