@@ -62,7 +62,11 @@ module_dir() {
 	local so=$BUILD/backing-store/.libs/bs_shoal.so
 	[ -f "$so" ] || fail "missing $so"
 	mkdir -p "$SCRATCH/modules"
-	cp -f "$so" "$SCRATCH/modules/bs_shoal.so"
+	# Copy and rename, never overwrite in place: a running tgtd maps the file.
+	if [ ! -f "$SCRATCH/modules/bs_shoal.so" ]; then
+		cp "$so" "$SCRATCH/modules/.bs_shoal.so.tmp"
+		mv -f "$SCRATCH/modules/.bs_shoal.so.tmp" "$SCRATCH/modules/bs_shoal.so"
+	fi
 	echo "$SCRATCH/modules"
 }
 
@@ -70,6 +74,7 @@ module_dir() {
 start_cluster() {
 	local lease=${1:-3000} i n
 	need "$BUILD/master/shoal-master" "$BUILD/chunkserver/shoal-chunkserver" "$ADMIN"
+	rm -rf "$SCRATCH/master" "$SCRATCH"/cs[0-9]
 	mkdir -p "$SCRATCH/master"
 	"$BUILD/master/shoal-master" --config "$CONF" --id 1 --listen "$MASTER" --masters "$MASTER" \
 		--data-dir "$SCRATCH/master" --lease-ms "$lease" --heartbeat-ms 200 \
@@ -107,7 +112,7 @@ start_gateway() {
 	mkdir -p /usr/lib/tgt/backing-store /var/run/tgtd
 	# unshare and sh exec, so $! is tgtd itself; the bind mount is private to it.
 	unshare --mount --propagation private sh -c \
-		"mount --bind '$mods' /usr/lib/tgt/backing-store && exec /usr/sbin/tgtd -f -C $ctl --iscsi portal=127.0.0.1:$port" \
+		"mount --bind '$mods' /usr/lib/tgt/backing-store && exec ${TGTD_WRAP:-} /usr/sbin/tgtd -f -C $ctl --iscsi portal=127.0.0.1:$port" \
 		>"$SCRATCH/tgtd$idx.log" 2>&1 &
 	pid=$!
 	GW_PIDS+=("$pid")
