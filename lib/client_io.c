@@ -285,9 +285,12 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 	if (st == SL_E_MISCOMPARE && io->op == SL_IO_CAW) {
 		Shoal__CsWriteRep *rep = (Shoal__CsWriteRep *)protobuf_c_message_unpack(
 			&shoal__cs_write_rep__descriptor, NULL, reply->msg_len, reply->msg);
+		uint64_t coff = p->pos - (p->index << v->info.chunk_shift);
 
-		/* Offset of the first differing byte within the compared data. */
-		io->miscompare_offset = rep && rep->miscompare_offset < p->len ? rep->miscompare_offset : 0;
+		/* The primary names the differing byte by its chunk offset; the caller wants it in the data. */
+		io->miscompare_offset = 0;
+		if (rep && rep->miscompare_offset >= coff && rep->miscompare_offset - coff < p->len)
+			io->miscompare_offset = rep->miscompare_offset - coff;
 		if (rep)
 			protobuf_c_message_free_unpacked(&rep->base, NULL);
 		piece_done(p, SL_E_MISCOMPARE);

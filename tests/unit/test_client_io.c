@@ -206,7 +206,7 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 				;
 			if (i < rq->length) {
 				status = SL_E_MISCOMPARE;
-				rep.miscompare_offset = i;
+				rep.miscompare_offset = rq->offset + i;	/* chunk offset, as the real primary */
 			} else {
 				memcpy(p, req->data + rq->length, rq->length);
 			}
@@ -328,13 +328,13 @@ static void test_lease_move(void)
 static void test_caw(void)
 {
 	uint8_t buf[1024], r[512];
-	struct sl_io io = { .op = SL_IO_CAW, .offset = 7 << 20, .length = 512, .buf = buf };
+	struct sl_io io = { .op = SL_IO_CAW, .offset = (7 << 20) + 4096, .length = 512, .buf = buf };
 
 	/* chunk 7 is unwritten: compare against zeros */
 	memset(buf, 0, 512);
 	memset(buf + 512, 0x11, 512);
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
-	CU_ASSERT_EQUAL(do_io(SL_IO_READ, 7 << 20, 512, r), SL_OK);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, (7 << 20) + 4096, 512, r), SL_OK);
 	CU_ASSERT_EQUAL(r[100], 0x11);
 	/* the same CAW again now miscompares at byte 0 */
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_MISCOMPARE);
