@@ -249,7 +249,9 @@ static int cmd_bench(struct load *l, long chunks, int batch, const char *steps, 
 	if (register_servers(l))
 		return 1;
 	uint32_t vol;
-	if (create_volume(l, "bench", (uint64_t)chunks << 26, &vol))
+	char name[32];
+	snprintf(name, sizeof(name), "bench%d", (int)getpid());
+	if (create_volume(l, name, (uint64_t)chunks << 26, &vol))
 		return 1;
 	heartbeat(l, true);
 	long base = pid ? rss_kb(pid) : -1;
