@@ -174,6 +174,9 @@ static void pop_reply(struct pop *op, int status, const void *data, size_t len)
 {
 	struct chunkserver *cs = op->cs;
 
+	if (status != SL_OK)
+		sl_debug("chunk %016" PRIx64 ": %s [%" PRIu64 ", +%u) kind %d: %s", op->chunk_id,
+			 op->is_read ? "read" : "write", op->off, op->len, op->kind, sl_status_str(status));
 	if (op->is_read) {
 		Shoal__CsReadRep rep = SHOAL__CS_READ_REP__INIT;
 

@@ -5,7 +5,7 @@
  *
  *   cs_probe ADDR create CHUNK VERSION [CHUNK_SIZE]     CS_SET_VERSION create
  *   cs_probe ADDR setver CHUNK VERSION                  CS_SET_VERSION
- *   cs_probe ADDR write  CHUNK VERSION OFF FILE [primary|same|unmap LEN|caw]
+ *   cs_probe ADDR write  CHUNK VERSION OFF FILE [primary] [same LEN|unmap LEN|caw]
  *   cs_probe ADDR read   CHUNK VERSION OFF LEN [primary]  (data to stdout)
  *   cs_probe ADDR info   CHUNK
  *   cs_probe ADDR status
@@ -201,8 +201,8 @@ int main(int argc, char **argv)
 		r = call(loop, c, SL_MSG_CS_SET_VERSION, &rq.base, NULL, 0, &rep, NULL, NULL);
 	} else if (!strcmp(cmd, "write") && argc >= 7) {
 		Shoal__CsWriteReq rq = SHOAL__CS_WRITE_REQ__INIT;
-		const char *mode = argc > 7 ? argv[7] : "";
 		void *data;
+		int k;
 		size_t dlen = 0;
 
 		if (num(argv[3], &a) || num(argv[4], &b) || num(argv[5], &off))
@@ -217,18 +217,28 @@ int main(int argc, char **argv)
 		rq.ref = &ref;
 		rq.offset = off;
 		rq.length = (uint32_t)dlen;
-		rq.forwarded = strcmp(mode, "primary") != 0;
-		if (!strcmp(mode, "same") && argc > 8 && !num(argv[8], &len)) {
-			rq.kind = SHOAL__WRITE_KIND__WRITE_SAME;
-			rq.length = (uint32_t)len;
-		} else if (!strcmp(mode, "unmap") && argc > 8 && !num(argv[8], &len)) {
-			rq.kind = SHOAL__WRITE_KIND__UNMAP;
-			rq.length = (uint32_t)len;
-			dlen = 0;
-		} else if (!strcmp(mode, "caw")) {
-			rq.kind = SHOAL__WRITE_KIND__COMPARE_AND_WRITE;
-			rq.length = (uint32_t)(dlen / 2);
-			rq.forwarded = false;
+		rq.forwarded = true;
+		for (k = 7; k < argc; k++) {
+			if (!strcmp(argv[k], "primary")) {
+				rq.forwarded = false;
+			} else if ((!strcmp(argv[k], "same") || !strcmp(argv[k], "unmap")) && k + 1 < argc) {
+				if (num(argv[k + 1], &len))
+					goto out;
+				rq.kind = !strcmp(argv[k], "same") ? SHOAL__WRITE_KIND__WRITE_SAME
+								    : SHOAL__WRITE_KIND__UNMAP;
+				rq.length = (uint32_t)len;
+				if (rq.kind == SHOAL__WRITE_KIND__UNMAP)
+					dlen = 0;
+				k++;
+			} else if (!strcmp(argv[k], "caw")) {
+				rq.kind = SHOAL__WRITE_KIND__COMPARE_AND_WRITE;
+				rq.length = (uint32_t)(dlen / 2);
+			} else {
+				fprintf(stderr, "cs_probe: write: unknown mode '%s'\n", argv[k]);
+				free(data);
+				r = 64;
+				goto out;
+			}
 		}
 		r = call(loop, c, SL_MSG_CS_WRITE, &rq.base, data, dlen, &rep, NULL, NULL);
 		if (r == SL_E_MISCOMPARE && rep)
