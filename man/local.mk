@@ -4,3 +4,4 @@ dist_man_MANS += man/shoal.conf.5
 dist_man_MANS += man/shoal-admin.8
 dist_man_MANS += man/shoal-master.8
 dist_man_MANS += man/bs_shoal.8
+dist_man_MANS += man/shoal-chunkserver.8
