@@ -99,6 +99,12 @@ void cs_aio_pwrite(struct cs_aio *a, struct cs_aio_req *r, int fd, const void *b
 	enqueue(a, r);
 }
 
+void cs_aio_fdsync(struct cs_aio *a, struct cs_aio_req *r, int fd)
+{
+	io_prep_fdsync(&r->iocb, fd);
+	enqueue(a, r);
+}
+
 int cs_aio_reap(struct cs_aio *a, int timeout_ms)
 {
 	struct io_event ev[REAP_BATCH];

@@ -46,6 +46,9 @@ void cs_aio_pread(struct cs_aio *a, struct cs_aio_req *r, int fd, void *buf, siz
 void cs_aio_pwrite(struct cs_aio *a, struct cs_aio_req *r, int fd, const void *buf, size_t len,
 		   off_t off, int rw_flags);
 
+/* fdatasync(fd) as an AIO request (generic since Linux 4.18): res 0 or -errno. */
+void cs_aio_fdsync(struct cs_aio *a, struct cs_aio_req *r, int fd);
+
 /*
  * Reaps completions and runs their done() callbacks; waits up to
  * timeout_ms (0: poll) for at least one when any is in flight.  Returns the

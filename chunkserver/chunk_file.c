@@ -105,9 +105,12 @@ static int chunk_alloc(struct cs_store_env *env, struct cs_chunk *ch)
 		return SL_E_INTERNAL;
 	if (posix_memalign(&ch->hdr.buf, CS_BLOCK, CS_BLOCK))
 		return SL_E_INTERNAL;
-	ch->hdr.page = -1;
+	ch->hdr.page = CS_PS_HDR;
 	ch->hdr.ch = ch;
 	INIT_LIST_HEAD(&ch->hdr.waiters);
+	ch->dsync.page = CS_PS_DATA;
+	ch->dsync.ch = ch;
+	INIT_LIST_HEAD(&ch->dsync.waiters);
 	for (i = 0; i < ch->ncrc_pages; i++) {
 		struct cs_psync *ps = &ch->crc_sync[i];
 

@@ -68,7 +68,7 @@ static void psync_done(struct cs_aio_req *r, long res)
 	int err = 0;
 
 	ps->inflight = false;
-	if (res != CS_BLOCK) {
+	if (res != (ps->page == CS_PS_DATA ? 0 : CS_BLOCK)) {
 		err = res < 0 ? (int)res : -EIO;
 		sl_err("chunk %016" PRIx64 ": meta page %d write failed: %s", ps->ch->id, ps->page,
 		       strerror(-err));
@@ -94,7 +94,13 @@ static void psync_submit(struct cs_psync *ps)
 
 	ps->inflight = true;
 	ps->submitted = ps->gen;
-	if (ps->page < 0) {
+	ps->req.done = psync_done;
+	ps->req.arg = ps;
+	if (ps->page == CS_PS_DATA) {
+		cs_aio_fdsync(ch->env->aio, &ps->req, ch->data_fd);
+		return;
+	}
+	if (ps->page == CS_PS_HDR) {
 		ch->hdr_seq++;
 		cs_meta_encode(ch, ch->hdr_seq, ps->buf);
 		off = (off_t)(ch->hdr_seq & 1) * CS_BLOCK;
@@ -139,10 +145,13 @@ static void wop_put(struct cs_wop *op)
 		wop_step(op);
 }
 
+static void wop_pwait_done(struct cs_pwait *w, int err);
+
 static void wop_io_done(struct cs_aio_req *r, long res)
 {
 	struct cs_wop *op = r->arg;
 	size_t want = r->iocb.u.c.nbytes;
+	struct cs_chunk *ch = op->ch;
 
 	if (res < 0 || (size_t)res != want) {
 		long e = res < 0 ? res : -EIO;
@@ -152,6 +161,15 @@ static void wop_io_done(struct cs_aio_req *r, long res)
 		       r->iocb.u.c.offset, strerror((int)-e));
 		report_io_error(op->ch, e);
 		wop_fail(op, cs_errno_status((int)e));
+	} else if (r->iocb.aio_lio_opcode == IO_CMD_PWRITE && op->grouped) {
+		/* written, not yet durable: join the next flush of the data file */
+		struct cs_pwait *w = &op->data_w[r - op->rq];
+
+		w->cb = wop_pwait_done;
+		w->arg = op;
+		op->pending++;
+		ch->dsync.gen++;
+		psync_wait(&ch->dsync, w);
 	}
 	wop_put(op);
 }
@@ -203,7 +221,7 @@ static void write_span(struct cs_wop *op, int slot, uint64_t off, uint64_t len)
 	r->arg = op;
 	op->pending++;
 	cs_aio_pwrite(op->ch->env->aio, r, op->ch->data_fd, op->abuf + (off - op->a), len,
-		      (off_t)off, RWF_DSYNC);
+		      (off_t)off, op->grouped ? 0 : RWF_DSYNC);
 }
 
 /* UNMAP keeps only the partial edge blocks in abuf: slot 0 = first block, 1 = last. */
@@ -312,6 +330,7 @@ static void wop_apply(struct cs_wop *op)
 	}
 
 	op->pending = 1;
+	op->grouped = ch->env->group_flush && ch->ops_in_flight > 1;
 	if (op->kind == CS_W_UNMAP) {
 		uint64_t ia = cs_block_up(op->off), ie = cs_block_down(op->off + op->len);
 
@@ -351,7 +370,8 @@ static void wop_apply(struct cs_wop *op)
 			r->done = wop_io_done;
 			r->arg = op;
 			op->pending++;
-			cs_aio_pwrite(ch->env->aio, r, ch->data_fd, op->abuf, CS_BLOCK, (off_t)op->a, RWF_DSYNC);
+			cs_aio_pwrite(ch->env->aio, r, ch->data_fd, op->abuf, CS_BLOCK, (off_t)op->a,
+				      op->grouped ? 0 : RWF_DSYNC);
 		}
 		if (unmap_tail(op)) {
 			struct cs_aio_req *r = &op->rq[1];
@@ -360,7 +380,7 @@ static void wop_apply(struct cs_wop *op)
 			r->arg = op;
 			op->pending++;
 			cs_aio_pwrite(ch->env->aio, r, ch->data_fd, op->abuf + CS_BLOCK, CS_BLOCK,
-				      (off_t)(op->e - CS_BLOCK), RWF_DSYNC);
+				      (off_t)(op->e - CS_BLOCK), op->grouped ? 0 : RWF_DSYNC);
 		}
 	} else {
 		for (b = op->a; b < op->e; b += CS_BLOCK)

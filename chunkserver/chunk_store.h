@@ -50,6 +50,15 @@ struct cs_chunk;
 /* What the store needs from its owner: the aio context and where EIO goes. */
 struct cs_store_env {
 	struct cs_aio *aio;
+	/*
+	 * Group commit of data: write without RWF_DSYNC, then share one
+	 * fdatasync of the data file among every write completed before it
+	 * was issued (the write completes when that flush is done).  Used
+	 * only while other writes to the chunk are in flight (a lone write is
+	 * faster with RWF_DSYNC: one round trip).  Off: every data write
+	 * carries RWF_DSYNC.  Durability is the same either way.
+	 */
+	bool group_flush;
 	/* A disk I/O error (EIO and the like, not ENOSPC) on ch's disk. */
 	void (*io_error)(void *arg, struct cs_chunk *ch, int err);
 	void *arg;
@@ -63,6 +72,9 @@ struct cs_pwait {
 	void *arg;
 };
 
+#define CS_PS_HDR	(-1)
+#define CS_PS_DATA	(-2)		/* the data file: an fdatasync, no page */
+
 /* Durability of one 4 KiB page of the .meta file (a header or a CRC page). */
 struct cs_psync {
 	uint64_t gen;			/* bumped on every in-memory change */
@@ -72,7 +84,7 @@ struct cs_psync {
 	struct list_head waiters;
 	struct cs_aio_req req;
 	void *buf;			/* aligned 4 KiB, owned while in flight */
-	int page;			/* -1: header, else CRC page index */
+	int page;			/* CS_PS_HDR, CS_PS_DATA, else CRC page index */
 	struct cs_chunk *ch;
 };
 
@@ -89,6 +101,7 @@ struct cs_chunk {
 	uint32_t *crc;			/* nblocks entries, stored form, aligned */
 	uint32_t nblocks, ncrc_pages;
 	struct cs_psync hdr;
+	struct cs_psync dsync;		/* group flush of the data file */
 	struct cs_psync *crc_sync;	/* ncrc_pages */
 	uint64_t hdr_seq;
 
@@ -152,6 +165,8 @@ struct cs_wop {
 	int phase;
 	struct cs_aio_req rq[3];
 	struct cs_pwait hdr_w;
+	struct cs_pwait data_w[3];	/* per write slot, group flush */
+	bool grouped;			/* data written without RWF_DSYNC */
 	struct cs_pwait *crc_w;
 	unsigned int ncrc_w;
 };

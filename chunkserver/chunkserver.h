@@ -33,7 +33,7 @@ struct cs_opts {
 	int64_t aio_depth;
 	int64_t rpc_timeout_ms;
 	int64_t clean_ms;
-	int64_t max_chunk_size_unused;
+	bool group_flush;
 };
 
 struct cs_stats {

@@ -96,6 +96,7 @@ int main(int argc, char **argv)
 	cs->o.aio_depth = 512;
 	cs->o.rpc_timeout_ms = 5000;
 	cs->o.clean_ms = 1000;
+	cs->o.group_flush = true;
 	const struct sl_option opts[] = {
 		{ "listen", SL_OPT_STR, &cs->o.listen, "address to serve on (host:port)" },
 		{ "advertise", SL_OPT_STR, &cs->o.advertise, "address given to the master and peers (default: --listen)" },
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
 		{ "foreground", SL_OPT_BOOL, &cs->o.foreground, "stay in the foreground (always; there is no daemon mode)" },
 		{ "aio_depth", SL_OPT_INT, &cs->o.aio_depth, "kernel AIO queue depth", 16, 65536 },
 		{ "rpc_timeout_ms", SL_OPT_INT, &cs->o.rpc_timeout_ms, "timeout of one call to a peer or the master", 100, 600000 },
+		{ "group_flush", SL_OPT_BOOL, &cs->o.group_flush, "share one data-file flush among concurrent writes" },
 		{ "clean_ms", SL_OPT_INT, &cs->o.clean_ms, "interval of clearing idle dirty-region bits", 10, 600000 },
 		{ NULL },
 	};
@@ -147,6 +149,7 @@ int main(int argc, char **argv)
 	}
 	cs->env.aio = cs->aio;
 	cs->env.io_error = cs_disks_io_error;
+	cs->env.group_flush = cs->o.group_flush;
 	cs->env.arg = &cs->disks;
 	if (cs_disks_open(&cs->disks, &cs->o.data_dirs, &cs->env, err, sizeof(err))) {
 		sl_err("%s", err);

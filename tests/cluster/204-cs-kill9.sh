@@ -43,7 +43,7 @@ for n in $(seq 1 200); do
 	[ "$(wc -l <"$SCRATCH/acked")" -gt 40 ] && break
 	sleep 0.01
 done
-eval "kill -9 \$CSPID$pi"
+kill9_cs $pi
 for j in "${wpids[@]}"; do wait "$j"; done
 nacked=$(wc -l <"$SCRATCH/acked")
 

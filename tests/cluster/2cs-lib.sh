@@ -35,9 +35,11 @@ start_cs() {
 
 # wait_serving I: the chunkserver answers CS_STATUS (and, with a master, has its id).
 wait_serving() {
-	local i=$1 n out
+	local i=$1 n out pid
+	eval "pid=\$CSPID$i"
 	for n in $(seq 1 100); do
-		out=$("$P" "$(csaddr "$i")" status 2>/dev/null | head -1)
+		kill -0 "$pid" 2>/dev/null || fail "chunkserver $i exited: $(tail -n 1 "$SCRATCH/cs$i.log")"
+		out=$(timeout 5 "$P" "$(csaddr "$i")" status 2>/dev/null | head -1)
 		if [ -n "$out" ]; then
 			[ "${WITH_MASTER:-yes}" = yes ] || return 0
 			case $out in cs_id=0\ *) ;; *) return 0 ;; esac
@@ -53,6 +55,13 @@ stop_cs() {
 	kill -TERM "$pid" 2>/dev/null
 	for n in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$pid" 2>/dev/null && fail "chunkserver $1 did not stop on SIGTERM"
+	wait "$pid" 2>/dev/null
+}
+
+# kill9_cs I: kill -9 and reap it (its port is free afterwards).
+kill9_cs() {
+	local pid; eval "pid=\$CSPID$1"
+	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 }
 

@@ -423,6 +423,8 @@ static void test_clean_and_persist(void)
 	CU_ASSERT_EQUAL(cs_chunk_open(&env, dir, 9, &ch), SL_E_NOENT);
 }
 
+static bool group_flush;
+
 static int setup(void)
 {
 	char cwd[2048], p[4200];
@@ -437,7 +439,14 @@ static int setup(void)
 		return -1;
 	env.aio = cs_aio_new(128);
 	env.io_error = on_io_error;
+	env.group_flush = group_flush;
 	return env.aio ? 0 : -1;
+}
+
+static int setup_group(void)
+{
+	group_flush = true;
+	return setup();
 }
 
 static int teardown(void)
@@ -456,16 +465,20 @@ int main(void)
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
-	s = CU_add_suite("chunk_store", setup, teardown);
-	CU_add_test(s, "write and read, zeros in holes, bounds", test_write_read);
-	CU_add_test(s, "sub-block writes keep block checksums right", test_sub_block);
-	CU_add_test(s, "version fencing and persistence", test_version);
-	CU_add_test(s, "unmap punches holes that read zeros", test_unmap);
-	CU_add_test(s, "write same", test_write_same);
-	CU_add_test(s, "compare and write", test_caw);
-	CU_add_test(s, "checksum mismatch detected, never returned", test_checksum_mismatch);
-	CU_add_test(s, "torn write recovered from the dirty-region log", test_torn_write_recovery);
-	CU_add_test(s, "concurrent writes, dirty clean, reopen", test_clean_and_persist);
+	/* the same tests with per-write RWF_DSYNC and with group flushes */
+	for (int g = 0; g < 2; g++) {
+		s = CU_add_suite(g ? "chunk_store (group flush)" : "chunk_store (RWF_DSYNC)",
+				 g ? setup_group : setup, teardown);
+		CU_add_test(s, "write and read, zeros in holes, bounds", test_write_read);
+		CU_add_test(s, "sub-block writes keep block checksums right", test_sub_block);
+		CU_add_test(s, "version fencing and persistence", test_version);
+		CU_add_test(s, "unmap punches holes that read zeros", test_unmap);
+		CU_add_test(s, "write same", test_write_same);
+		CU_add_test(s, "compare and write", test_caw);
+		CU_add_test(s, "checksum mismatch detected, never returned", test_checksum_mismatch);
+		CU_add_test(s, "torn write recovered from the dirty-region log", test_torn_write_recovery);
+		CU_add_test(s, "concurrent writes, dirty clean, reopen", test_clean_and_persist);
+	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
