@@ -22,12 +22,13 @@ start_master() {
 	pids+=("$MPID")
 }
 
-# start_cs I [extra options]: chunkserver I (1..) on its own data dir.
+# start_cs I [extra options]: chunkserver I (1..) on its own data dir
+# ($DATA_DIRS instead, when set).
 start_cs() {
 	local i=$1; shift
-	local mopt=()
+	local mopt=() dd=${DATA_DIRS:-$SCRATCH/cs$1}
 	[ "${WITH_MASTER:-yes}" = yes ] && mopt=(--masters "$MADDR")
-	"$CS" --listen "$(csaddr "$i")" --data-dirs "$SCRATCH/cs$i" --host "h$i" "${mopt[@]}" "$@" \
+	"$CS" --listen "$(csaddr "$i")" --data-dirs "$dd" --host "h$i" "${mopt[@]}" "$@" \
 		2>>"$SCRATCH/cs$i.log" &
 	eval "CSPID$i=$!"
 	pids+=("$!")
