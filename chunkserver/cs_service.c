@@ -381,6 +381,12 @@ static void copy_next(struct copy *k);
 
 static void copy_finish(struct copy *k, int status)
 {
+	k->ch->ops_in_flight--;		/* the hold that kept CS_DELETE away */
+	if (status != SL_OK && k->ch->version == 0) {
+		/* never completed: it must not linger as a replica */
+		if (cs_delete_chunk(k->cs, k->chunk_id, 0))
+			sl_warn("chunk %016" PRIx64 ": cannot remove the incomplete copy", k->chunk_id);
+	}
 	if (status != SL_OK)
 		sl_err("chunk %016" PRIx64 ": copy failed at %" PRIu64 ": %s", k->chunk_id, k->off,
 		       sl_status_str(status));
@@ -505,6 +511,7 @@ void cs_copy_from_peer(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *r
 	k->epoch = req->ref->epoch;
 	k->done = done;
 	k->arg = arg;
+	ch->ops_in_flight++;
 	k->src = cs_peer_conn(cs, req->source->addr);
 	if (!k->src)
 		return copy_finish(k, SL_E_INVAL);

@@ -26,7 +26,7 @@ start_master() {
 # ($DATA_DIRS instead, when set).
 start_cs() {
 	local i=$1; shift
-	local mopt=() dd=${DATA_DIRS:-$SCRATCH/cs$1}
+	local mopt=() dd=${DATA_DIRS:-$SCRATCH/cs$i}
 	[ "${WITH_MASTER:-yes}" = yes ] && mopt=(--masters "$MADDR")
 	"$CS" --listen "$(csaddr "$i")" --data-dirs "$dd" --host "h$i" "${mopt[@]}" "$@" \
 		2>>"$SCRATCH/cs$i.log" &

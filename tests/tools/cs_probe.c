@@ -10,6 +10,7 @@
  *   cs_probe ADDR info   CHUNK
  *   cs_probe ADDR status
  *   cs_probe ADDR delete CHUNK
+ *   cs_probe ADDR copy   CHUNK VERSION SOURCE_ADDR CHUNK_SIZE   CS_COPY_FROM_PEER
  *   cs_probe MASTERS vcreate NAME SIZE [CHUNK_SHIFT]    prints volume id
  *   cs_probe MASTERS lookup VOLUME INDEX [write]        prints chunk_id version epoch primary
  *
@@ -289,6 +290,21 @@ int main(int argc, char **argv)
 				printf("disk=%u path=%s failed=%d chunks=%" PRIu64 "\n", s->disks[i]->index,
 				       s->disks[i]->path, s->disks[i]->failed, s->disks[i]->chunks);
 		}
+	} else if (!strcmp(cmd, "copy") && argc >= 7) {
+		Shoal__CsCopyFromPeerReq rq = SHOAL__CS_COPY_FROM_PEER_REQ__INIT;
+		Shoal__ServerAddr src = SHOAL__SERVER_ADDR__INIT;
+
+		if (num(argv[3], &a) || num(argv[4], &b) || num(argv[6], &len))
+			goto out;
+		ref.chunk_id = a;
+		ref.version = ref.epoch = b;
+		src.addr = argv[5];
+		rq.ref = &ref;
+		rq.source = &src;
+		rq.chunk_size = len;
+		r = call(loop, c, SL_MSG_CS_COPY_FROM_PEER, &rq.base, NULL, 0, &rep, NULL, NULL);
+		if (r == SL_OK && rep)
+			printf("bytes_copied=%" PRIu64 "\n", ((Shoal__CsCopyFromPeerRep *)rep)->bytes_copied);
 	} else if (!strcmp(cmd, "delete") && argc >= 4) {
 		Shoal__CsDeleteReq rq = SHOAL__CS_DELETE_REQ__INIT;
 
