@@ -13,9 +13,10 @@
  * Invariants:
  *  - Header updates alternate slots and only one is in flight at a time, so
  *    a torn header write leaves the other slot, the previous state, valid.
- *  - A block's data and its CRC entry are both written with RWF_DSYNC on
- *    O_DIRECT before a write completes: acknowledged = durable, checksum
- *    included.
+ *  - A block's data and its CRC entry are both on stable storage before a
+ *    write completes (O_DIRECT with RWF_DSYNC, or for grouped data writes
+ *    an fdatasync issued after the write finished): acknowledged = durable,
+ *    checksum included.
  *  - Dirty regions (64 per chunk): a region's bit is durable in the header
  *    before any data or CRC write to it is issued, and cleared only after
  *    every write to it completed.  After a crash, a set bit means a write may

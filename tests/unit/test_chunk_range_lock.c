@@ -19,7 +19,7 @@ static void test_order(void)
 	cs_range_lock(&l, &a, 0, 8192, granted, (void *)1);
 	cs_range_lock(&l, &b, 8192, 16384, granted, (void *)2);	/* disjoint: now */
 	cs_range_lock(&l, &c, 4096, 12288, granted, (void *)3);	/* overlaps a and b */
-	cs_range_lock(&l, &d, 12288, 16384, granted, (void *)4);	/* overlaps b and waiter c */
+	cs_range_lock(&l, &d, 8192, 16384, granted, (void *)4);	/* overlaps b and waiter c */
 	cs_range_lock(&l, &e, 100000, 100001, granted, (void *)5);	/* disjoint: now */
 	CU_ASSERT_EQUAL(norder, 3);
 	CU_ASSERT_EQUAL(order[0], 1);
@@ -38,6 +38,21 @@ static void test_order(void)
 	CU_ASSERT(cs_range_lock_idle(&l));
 }
 
+static void test_adjacent(void)
+{
+	struct cs_range_lock l;
+	struct cs_range a, b;
+
+	cs_range_lock_init(&l);
+	norder = 0;
+	cs_range_lock(&l, &a, 0, 4096, granted, (void *)1);
+	cs_range_lock(&l, &b, 4096, 8192, granted, (void *)2);	/* touching, not overlapping */
+	CU_ASSERT_EQUAL(norder, 2);
+	cs_range_unlock(&l, &a);
+	cs_range_unlock(&l, &b);
+	CU_ASSERT(cs_range_lock_idle(&l));
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -47,6 +62,7 @@ int main(void)
 		return 1;
 	s = CU_add_suite("range_lock", NULL, NULL);
 	CU_add_test(s, "order of overlapping ranges", test_order);
+	CU_add_test(s, "adjacent ranges run in parallel", test_adjacent);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
