@@ -92,6 +92,8 @@ bool cs_primary_live(struct chunkserver *cs, struct cs_chunk *ch);
 size_t cs_primary_renew_list(struct chunkserver *cs, uint64_t *ids, size_t max);
 void cs_primary_renewed(struct chunkserver *cs, uint64_t chunk_id, uint64_t sent_ms);
 void cs_primary_drop(struct chunkserver *cs, struct cs_chunk *ch);
+/* At exit, after the loop stopped: frees every lease state. */
+void cs_primary_free_all(struct chunkserver *cs);
 
 /* master_link.c */
 int cs_master_start(struct chunkserver *cs);

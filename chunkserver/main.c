@@ -90,8 +90,9 @@ int main(int argc, char **argv)
 
 	if (!cs)
 		return 1;
-	cs->o.listen = strdup("127.0.0.1:7400");
-	cs->o.log_level = strdup("info");
+	/* string defaults are literals: sl_config_load copies them to the heap */
+	cs->o.listen = (char *)"127.0.0.1:7400";
+	cs->o.log_level = (char *)"info";
 	cs->o.foreground = true;
 	cs->o.aio_depth = 512;
 	cs->o.rpc_timeout_ms = 5000;
@@ -178,7 +179,7 @@ int main(int argc, char **argv)
 		cs->disks.n, (unsigned long long)cs->disks.nchunks);
 
 	r = sl_loop_run(cs->loop);
-	rc = r ? 1 : 0;
+	rc = r < 0 ? 1 : 0;
 
 	cs_master_stop(cs);
 	sl_timer_cancel(cs->loop, &cs->clean_timer);
@@ -192,6 +193,7 @@ out_disks:
 		cs_aio_detach(cs->aio);
 		settle_all(cs);
 	}
+	cs_primary_free_all(cs);
 	cs_disks_close(&cs->disks);
 out_loop:
 	cs_aio_free(cs->aio);

@@ -144,6 +144,23 @@ void cs_primary_drop(struct chunkserver *cs, struct cs_chunk *ch)
 	}
 }
 
+void cs_primary_free_all(struct chunkserver *cs)
+{
+	unsigned int h, i;
+
+	for (h = 0; h < CS_PRIM_HASH; h++) {
+		struct cs_prim *p, *n;
+
+		for (p = cs->prim_hash[h]; p; p = n) {
+			n = p->next;
+			for (i = 0; i < p->nrep; i++)
+				free(p->rep_addr[i]);
+			free(p);
+		}
+		cs->prim_hash[h] = NULL;
+	}
+}
+
 size_t cs_primary_renew_list(struct chunkserver *cs, uint64_t *ids, size_t max)
 {
 	uint64_t now = sl_now_ms();
