@@ -1,0 +1,128 @@
+# report.awk: tests/bench/run's raw lines into Markdown tables (POSIX awk).
+#
+# Input, one line per run:
+#   side=shoal|baseline wl=NAME rep=N ops=N iops=X mbps=X lat_mean_us=X
+#   lat_p50_us=N lat_p99_us=N errors=N cs_ticks=N srv_ticks=N load=X rc=N
+# Every figure reported is the median over the repetitions of a workload
+# (prefill, rep 0, is shown on its own).  Needs -v hz=CLK_TCK.
+
+function med(key,    n, i, j, t, a) {
+	n = cnt[key]
+	if (n == 0)
+		return ""
+	for (i = 1; i <= n; i++)
+		a[i] = val[key, i]
+	for (i = 2; i <= n; i++) {	# insertion sort: a handful of values
+		t = a[i]
+		for (j = i - 1; j >= 1 && a[j] > t; j--)
+			a[j + 1] = a[j]
+		a[j + 1] = t
+	}
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+
+function add(key, v) {
+	cnt[key]++
+	val[key, cnt[key]] = v + 0
+}
+
+function fmt(v) {
+	if (v == "")
+		return "-"
+	return v >= 100 ? sprintf("%.0f", v) : sprintf("%.2f", v)
+}
+
+{
+	delete f
+	for (i = 1; i <= NF; i++) {
+		split($i, kv, "=")
+		f[kv[1]] = kv[2]
+	}
+	s = f["side"]
+	w = f["wl"]
+	if (w == "prefill") {
+		prefill[s] = f["mbps"]
+		next
+	}
+	seen[w] = 1
+	add(s SUBSEP w SUBSEP "iops", f["iops"])
+	add(s SUBSEP w SUBSEP "mbps", f["mbps"])
+	add(s SUBSEP w SUBSEP "mean", f["lat_mean_us"])
+	add(s SUBSEP w SUBSEP "p50", f["lat_p50_us"])
+	add(s SUBSEP w SUBSEP "p99", f["lat_p99_us"])
+	errs[s] += f["errors"]
+	if (f["ops"] > 0) {
+		add(s SUBSEP w SUBSEP "cs", f["cs_ticks"] * 1e6 / hz / f["ops"])
+		add(s SUBSEP w SUBSEP "srv", f["srv_ticks"] * 1e6 / hz / f["ops"])
+	}
+	add(s SUBSEP w SUBSEP "load", f["load"])
+}
+
+END {
+	name["rr1"] = "4K randread QD1"
+	name["rr32"] = "4K randread QD32"
+	name["rw1"] = "4K randwrite QD1"
+	name["rw32"] = "4K randwrite QD32"
+	name["sr"] = "1M seq read QD8"
+	name["sw"] = "1M seq write QD8"
+
+	# workload, metric, comparison, target
+	nt = split("rr32 iops ge 0.8|rr1 iops ge 0.7|rw32 iops ge 0.5|rw1 mean le 2.0|sw mbps ge 0.33|sr mbps ge 0.8", tg, "|")
+	unit["iops"] = "IOPS"
+	unit["mbps"] = "MB/s"
+	unit["mean"] = "mean latency (us)"
+	print "| Workload | Metric | Shoal | Baseline | Shoal/baseline | Target | Met |"
+	print "|---|---|--:|--:|--:|---|---|"
+	for (i = 1; i <= nt; i++) {
+		split(tg[i], t, " ")
+		sv = med("shoal" SUBSEP t[1] SUBSEP t[2])
+		bv = med("baseline" SUBSEP t[1] SUBSEP t[2])
+		if (sv == "" || bv == "" || bv == 0) {
+			r = "-"; met = "not run"
+		} else {
+			r = sprintf("%.2f", sv / bv)
+			met = (t[3] == "ge" ? sv / bv >= t[4] : sv / bv <= t[4]) ? "yes" : "**no**"
+		}
+		printf "| %s | %s | %s | %s | %s | %s %s | %s |\n", name[t[1]], unit[t[2]], fmt(sv), fmt(bv), r,
+		       t[3] == "ge" ? ">=" : "<=", t[4], met
+	}
+
+	print ""
+	print "All workloads (medians; latency in microseconds):"
+	print ""
+	print "| Workload | Shoal IOPS | Shoal MB/s | Shoal mean / p50 / p99 | Baseline IOPS | Baseline MB/s | Baseline mean / p50 / p99 |"
+	print "|---|--:|--:|--:|--:|--:|--:|"
+	split("rr1 rr32 rw1 rw32 sr sw", order, " ")
+	for (i = 1; i <= 6; i++) {
+		w = order[i]
+		if (!(w in seen))
+			continue
+		line = "| " name[w]
+		split("shoal baseline", sides, " ")
+		for (k = 1; k <= 2; k++) {
+			s = sides[k]
+			line = line sprintf(" | %s | %s | %s / %s / %s", fmt(med(s SUBSEP w SUBSEP "iops")),
+					    fmt(med(s SUBSEP w SUBSEP "mbps")), fmt(med(s SUBSEP w SUBSEP "mean")),
+					    fmt(med(s SUBSEP w SUBSEP "p50")), fmt(med(s SUBSEP w SUBSEP "p99")))
+		}
+		print line " |"
+	}
+
+	print ""
+	print "Server CPU time per I/O (utime+stime from /proc/PID/stat over each run / its operations; microseconds, medians):"
+	print ""
+	print "| Workload | Shoal chunkservers (sum of 3) | Shoal gateway (tgtd + bs_shoal) | Shoal total | Baseline tgtd |"
+	print "|---|--:|--:|--:|--:|"
+	for (i = 1; i <= 6; i++) {
+		w = order[i]
+		if (!(w in seen))
+			continue
+		c = med("shoal" SUBSEP w SUBSEP "cs")
+		g = med("shoal" SUBSEP w SUBSEP "srv")
+		printf "| %s | %s | %s | %s | %s |\n", name[w], fmt(c), fmt(g), fmt(c + g),
+		       fmt(med("baseline" SUBSEP w SUBSEP "srv"))
+	}
+	print ""
+	printf "Prefill (one sequential 1 MiB QD8 pass): Shoal %s MB/s, baseline %s MB/s.", fmt(prefill["shoal"]), fmt(prefill["baseline"])
+	printf " I/O errors: Shoal %d, baseline %d.\n", errs["shoal"], errs["baseline"]
+}
