@@ -14,7 +14,7 @@ PORT_BASE=${PORT_BASE:-17400}
 start_master
 for i in 1 2 3; do start_cs $i; done
 for i in 1 2 3; do wait_serving $i; done
-vol=$("$P" "$MADDR" vcreate v204 $((64 << 20)) 22) || fail "volume create failed"
+vol=$("$P" "$MADDR" vcreate v204 $((64 << 20)) 23) || fail "volume create failed"
 read -r cid ver epoch prim < <("$P" "$MADDR" lookup "$vol" 0 write) || fail "lookup failed"
 pi=0
 for i in 1 2 3; do [ "$(csaddr $i)" = "$prim" ] && pi=$i; done
@@ -30,18 +30,18 @@ for k in $(seq 0 39); do
 done
 [ "$(wc -l <"$SCRATCH/acked")" = 40 ] || fail "not every write before the kill was acknowledged"
 
-# 20 more in flight at once; kill -9 the primary right after the first acks
+# 24 more of 128 KiB in flight at once; kill -9 the primary right after the first acks
 wpids=()
-for k in $(seq 40 59); do
-	off=$(( k * 65536 ))
-	head -c 16384 /dev/urandom >"$SCRATCH/w$k"
+for k in $(seq 40 63); do
+	off=$(( (k - 40) * 131072 + (3 << 20) ))
+	head -c 131072 /dev/urandom >"$SCRATCH/w$k"
 	( "$P" "$prim" write "$cid" "$ver" $off "$SCRATCH/w$k" primary 2>/dev/null &&
 		echo "$off $SCRATCH/w$k" >>"$SCRATCH/acked" ) &
 	wpids+=("$!")
 done
-for n in $(seq 1 200); do
+for n in $(seq 1 2000); do
 	[ "$(wc -l <"$SCRATCH/acked")" -gt 40 ] && break
-	sleep 0.01
+	sleep 0.002
 done
 kill9_cs $pi
 for j in "${wpids[@]}"; do wait "$j"; done
