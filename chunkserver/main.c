@@ -137,6 +137,18 @@ int main(int argc, char **argv)
 		rc = 2;
 		goto out_opts;
 	}
+	{
+		struct sockaddr_in sa;
+
+		if (sl_parse_addr(cs->o.listen, &sa, true) < 0 ||
+		    (cs->o.advertise && cs->o.advertise[0] && sl_parse_addr(cs->o.advertise, &sa, false) < 0)) {
+			fprintf(stderr, "shoal-chunkserver: --%s: '%s' is not host:port\n",
+				sl_parse_addr(cs->o.listen, &sa, true) < 0 ? "listen" : "advertise",
+				sl_parse_addr(cs->o.listen, &sa, true) < 0 ? cs->o.listen : cs->o.advertise);
+			rc = 2;
+			goto out_opts;
+		}
+	}
 	sl_log_open("shoal-chunkserver", level, cs->o.syslog);
 	cs->addr = cs->o.advertise && cs->o.advertise[0] ? cs->o.advertise : cs->o.listen;
 	raise_nofile();
@@ -199,7 +211,8 @@ out_loop:
 	cs_aio_free(cs->aio);
 	if (cs->loop)
 		sl_loop_free(cs->loop);
-	sl_info("stopped");
+	if (rc == 0)
+		sl_info("stopped");
 out_opts:
 	sl_config_free(opts);
 	free(cs);
