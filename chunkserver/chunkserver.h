@@ -42,6 +42,13 @@ struct cs_stats {
 	uint64_t stale_refused;
 };
 
+/* Outcome of a re-replication order from the master, reported in the next heartbeat. */
+#define CS_MAX_COPY_RESULTS 1024
+struct cs_copy_result {
+	uint64_t chunk_id, version, bytes;
+	uint32_t status;
+};
+
 #define CS_PRIM_HASH 1024
 #define CS_MAX_REPLICAS 16
 struct cs_prim;
@@ -65,6 +72,8 @@ struct chunkserver {
 	struct sl_timer hb_timer;
 	uint64_t hb_sent_ms;
 	bool hb_inflight;
+	struct cs_copy_result copies[CS_MAX_COPY_RESULTS];	/* not yet reported */
+	unsigned int ncopies;
 
 	struct sl_timer clean_timer;
 	int sig_fd;

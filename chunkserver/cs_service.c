@@ -476,6 +476,40 @@ static void copy_next(struct copy *k)
 		copy_finish(k, r);
 }
 
+static void copy_fence_done(struct sl_conn *c, int status, const struct sl_msg *rep, void *arg)
+{
+	struct copy *k = arg;
+
+	if (status == SL_OK)
+		status = rep->hdr.status;
+	if (status != SL_OK)
+		return copy_finish(k, status);
+	copy_next(k);
+}
+
+/*
+ * Re-replication fence: move the source to the copy's version before the
+ * first read, so a write of the old version still in flight towards the
+ * source is refused there rather than landing after we read that range.
+ */
+static void copy_fence(struct copy *k, uint64_t source_version)
+{
+	Shoal__CsSetVersionReq rq = SHOAL__CS_SET_VERSION_REQ__INIT;
+	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
+	int r;
+
+	ref.chunk_id = k->chunk_id;
+	ref.version = k->version;
+	ref.epoch = k->epoch;
+	rq.ref = &ref;
+	rq.chunk_size = k->ch->chunk_size;
+	rq.old_version = source_version;
+	r = sl_rpc_call(k->src, SL_MSG_CS_SET_VERSION, &rq.base, NULL, 0,
+			(uint32_t)k->cs->o.rpc_timeout_ms, copy_fence_done, k);
+	if (r)
+		copy_finish(k, r);
+}
+
 void cs_copy_from_peer(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *req,
 		       void (*done)(void *arg, int status, uint64_t bytes), void *arg)
 {
@@ -515,6 +549,8 @@ void cs_copy_from_peer(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *r
 	k->src = cs_peer_conn(cs, req->source->addr);
 	if (!k->src)
 		return copy_finish(k, SL_E_INVAL);
+	if (req->source_version && req->source_version != req->ref->version)
+		return copy_fence(k, req->source_version);
 	copy_next(k);
 }
 

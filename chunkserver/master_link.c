@@ -9,7 +9,8 @@
  *
  * One timer drives it; at most one master call is in flight.  Heartbeats
  * carry lease renewals for chunks this server is primary of and used
- * recently, and replicas lost to a failed disk (cleared once acknowledged).
+ * recently, replicas lost to a failed disk and the outcome of re-replication
+ * orders (HeartbeatRep.replicate), each cleared once acknowledged.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -184,15 +185,41 @@ static void send_register(struct chunkserver *cs)
 	}
 }
 
+struct repl_order {
+	struct chunkserver *cs;
+	uint64_t chunk_id, version;
+};
+
+/* The copy logged itself; queue its outcome for the master's re-replication. */
 static void replicate_done(void *arg, int status, uint64_t bytes)
 {
-	/* logged by the copy itself; the master learns the result from reports */
+	struct repl_order *o = arg;
+	struct chunkserver *cs = o->cs;
+
+	if (cs->ncopies < CS_MAX_COPY_RESULTS)
+		cs->copies[cs->ncopies++] = (struct cs_copy_result){ o->chunk_id, o->version, bytes,
+								     (uint32_t)status };
+	free(o);
+}
+
+static void replicate(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *rq)
+{
+	struct repl_order *o = calloc(1, sizeof(*o));
+
+	if (!o || !rq->ref) {
+		free(o);
+		return;		/* unreported: the master times the order out */
+	}
+	o->cs = cs;
+	o->chunk_id = rq->ref->chunk_id;
+	o->version = rq->ref->version;
+	cs_copy_from_peer(cs, rq, replicate_done, o);
 }
 
 struct hb_call {
 	struct chunkserver *cs;
 	uint64_t sent_ms;
-	unsigned int nlost;
+	unsigned int nlost, ncopies;
 };
 
 static void heartbeat_done(int status, const ProtobufCMessage *reply, void *arg)
@@ -221,8 +248,14 @@ static void heartbeat_done(int status, const ProtobufCMessage *reply, void *arg)
 			(cs->disks.nlost - h->nlost) * sizeof(*cs->disks.lost));
 		cs->disks.nlost -= h->nlost;
 	}
-	for (i = 0; i < rep->n_replicate; i++)
-		cs_copy_from_peer(cs, rep->replicate[i], replicate_done, NULL);
+	/* copy results reported: forget them too */
+	if (h->ncopies && h->ncopies <= cs->ncopies) {
+		memmove(cs->copies, cs->copies + h->ncopies,
+			(cs->ncopies - h->ncopies) * sizeof(*cs->copies));
+		cs->ncopies -= h->ncopies;
+	}
+	for (i = 0; i < rep->n_replicate && i < CS_MAX_COPY_RESULTS; i++)
+		replicate(cs, rep->replicate[i]);
 	if (rep->reregister) {
 		sl_info("master: asked to register again");
 		cs->registered = false;
@@ -236,18 +269,31 @@ static void send_heartbeat(struct chunkserver *cs)
 	Shoal__HeartbeatReq rq = SHOAL__HEARTBEAT_REQ__INIT;
 	Shoal__DiskStatus *store;
 	Shoal__ChunkVersion *cv = NULL, **pcv = NULL;
+	Shoal__CopyResult *cr = NULL, **pcr = NULL;
 	uint64_t *renew = calloc(MAX_RENEW, sizeof(*renew));
 	struct hb_call *h = calloc(1, sizeof(*h));
-	unsigned int i, nlost = cs->disks.nlost;
+	unsigned int i, nlost = cs->disks.nlost, ncopies = cs->ncopies;
 	int r;
 
 	if (nlost) {
 		cv = calloc(nlost, sizeof(*cv));
 		pcv = calloc(nlost, sizeof(*pcv));
 	}
-	if (!renew || !h || (nlost && (!cv || !pcv))) {
+	if (ncopies) {
+		cr = calloc(ncopies, sizeof(*cr));
+		pcr = calloc(ncopies, sizeof(*pcr));
+	}
+	if (!renew || !h || (nlost && (!cv || !pcv)) || (ncopies && (!cr || !pcr))) {
 		free(h);
 		goto out;
+	}
+	for (i = 0; i < ncopies; i++) {
+		shoal__copy_result__init(&cr[i]);
+		cr[i].chunk_id = cs->copies[i].chunk_id;
+		cr[i].version = cs->copies[i].version;
+		cr[i].status = cs->copies[i].status;
+		cr[i].bytes = cs->copies[i].bytes;
+		pcr[i] = &cr[i];
 	}
 	for (i = 0; i < nlost; i++) {
 		shoal__chunk_version__init(&cv[i]);
@@ -259,6 +305,7 @@ static void send_heartbeat(struct chunkserver *cs)
 	h->cs = cs;
 	h->sent_ms = sl_now_ms();
 	h->nlost = nlost;
+	h->ncopies = ncopies;
 	rq.cs_id = cs->disks.cs_id;
 	rq.disks = disk_list(cs, &store);
 	rq.n_disks = rq.disks ? cs->disks.n : 0;
@@ -267,6 +314,8 @@ static void send_heartbeat(struct chunkserver *cs)
 	rq.lease_renew = renew;
 	rq.n_lost = nlost;
 	rq.lost = pcv;
+	rq.n_copies = ncopies;
+	rq.copies = pcr;
 	cs->hb_inflight = true;
 	r = sl_master_call(cs->mc, SL_MSG_M_HEARTBEAT, &rq.base, cs->heartbeat_ms * 2,
 			   heartbeat_done, h);
@@ -280,6 +329,8 @@ out:
 	free(renew);
 	free(cv);
 	free(pcv);
+	free(cr);
+	free(pcr);
 	if (!cs->hb_inflight)
 		arm(cs, cs->heartbeat_ms);
 }
