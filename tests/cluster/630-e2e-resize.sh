@@ -27,7 +27,7 @@ adm --json volume info v630 | grep -q '"size": 25165824' || fail "volume info af
 # rescan on gateway 1: reopen the LU in place
 tgtadm -C "$(gw_control_port 1)" --op update --mode logicalunit --tid 1 --lun 1 \
 	--params online=0,path=v630 >"$SCRATCH/update.txt" 2>&1 || fail "tgtadm update on gateway 1: $(cat "$SCRATCH/update.txt")"
-wait_until 10 "READ CAPACITY(16) through gateway 1 shows 24M" test "$(capacity "$U1")" = $((24 * M))
+wait_until 10 "READ CAPACITY(16) through gateway 1 shows 24M" capacity_is "$U1" $((24 * M))
 tgtadm -C "$(gw_control_port 1)" --op show --mode target | grep -q 'Online: Yes' || fail "LU not online after the update"
 
 qio "$U1" "read -P 0x61 0 $M" "read -P 0x62 $((8 * M - 4096)) 4096" "read -P 0 $((8 * M)) $((16 * M))" ||

@@ -87,6 +87,7 @@ capacity() {
 }
 
 # wait_until SECONDS WHAT CMD...: poll CMD every 0.2 s until it succeeds.
+# CMD is run anew each time: give a function, not an expanded $(...).
 wait_until() {
 	local secs=$1 what=$2 end
 	shift 2
@@ -100,6 +101,8 @@ wait_until() {
 
 # Chunk data files on every chunkserver's disks.
 chunk_files() { find "$DIR"/cs-*/disk-*/ -type f -name '*.data' 2>/dev/null | wc -l; }
+chunk_files_are() { [ "$(chunk_files)" = "$1" ]; }
+capacity_is() { [ "$(capacity "$1")" = "$2" ]; }
 
 # bg_wait PID WHAT: wait for a background job started by a scenario.
 bg_wait() {
