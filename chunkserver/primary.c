@@ -84,6 +84,7 @@ struct pop {
 	uint64_t failed[CS_MAX_REPLICAS];
 	unsigned int nfailed, rep_try;
 	bool answer_when_live;		/* write done; waits for the survivors' new version */
+	bool asked;			/* re-asked the master once for a newer version */
 	struct list_head wait;
 };
 
@@ -726,7 +727,13 @@ static void pop_run(struct pop *op)
 	struct chunkserver *cs = op->cs;
 	struct cs_prim *p = op->p;
 
-	if (!prim_live(p)) {
+	/*
+	 * A client that knows a newer version than our lease (the master moved
+	 * the set, e.g. after a lost disk elsewhere) makes us ask again; one
+	 * that knows an older one is stale.
+	 */
+	if (!prim_live(p) || (op->version > p->version && !op->asked)) {
+		op->asked = op->version > p->version;
 		list_add_tail(&op->wait, &p->waiters);
 		if (p->state != P_ACQUIRING && p->state != P_SETTING)
 			prim_acquire(p);
