@@ -1,8 +1,9 @@
 # report.awk: tests/bench/run's raw lines into Markdown tables (POSIX awk).
 #
-# Input, one line per run:
+# Input, one line per run (key=value fields; unknown keys are ignored):
 #   side=shoal|baseline wl=NAME rep=N ops=N iops=X mbps=X lat_mean_us=X
-#   lat_p50_us=N lat_p99_us=N errors=N cs_ticks=N srv_ticks=N load=X rc=N
+#   lat_p50_us=N lat_p99_us=N errors=N cs_ticks=N srv_ticks=N cs_faults=N
+#   srv_faults=N disk_writes=N disk_flushes=N load=X rc=N
 # Every figure reported is the median over the repetitions of a workload
 # (prefill, rep 0, is shown on its own).  Needs -v hz=CLK_TCK.
 
@@ -54,6 +55,10 @@ function fmt(v) {
 	if (f["ops"] > 0) {
 		add(s SUBSEP w SUBSEP "cs", f["cs_ticks"] * 1e6 / hz / f["ops"])
 		add(s SUBSEP w SUBSEP "srv", f["srv_ticks"] * 1e6 / hz / f["ops"])
+		add(s SUBSEP w SUBSEP "csf", f["cs_faults"] / f["ops"])
+		add(s SUBSEP w SUBSEP "srvf", f["srv_faults"] / f["ops"])
+		add(s SUBSEP w SUBSEP "dw", f["disk_writes"] / f["ops"])
+		add(s SUBSEP w SUBSEP "df", f["disk_flushes"] / f["ops"])
 	}
 	add(s SUBSEP w SUBSEP "load", f["load"])
 }
@@ -121,6 +126,21 @@ END {
 		g = med("shoal" SUBSEP w SUBSEP "srv")
 		printf "| %s | %s | %s | %s | %s |\n", name[w], fmt(c), fmt(g), fmt(c + g),
 		       fmt(med("baseline" SUBSEP w SUBSEP "srv"))
+	}
+	print ""
+	print "Minor page faults and data-disk writes/flushes per I/O (medians; the disk counters are machine-wide):"
+	print ""
+	print "| Workload | Shoal faults: chunkservers / gateway | Baseline tgtd faults | Shoal disk writes / flushes | Baseline disk writes / flushes |"
+	print "|---|--:|--:|--:|--:|"
+	for (i = 1; i <= 6; i++) {
+		w = order[i]
+		if (!(w in seen))
+			continue
+		printf "| %s | %s / %s | %s | %s / %s | %s / %s |\n", name[w],
+		       fmt(med("shoal" SUBSEP w SUBSEP "csf")), fmt(med("shoal" SUBSEP w SUBSEP "srvf")),
+		       fmt(med("baseline" SUBSEP w SUBSEP "srvf")),
+		       fmt(med("shoal" SUBSEP w SUBSEP "dw")), fmt(med("shoal" SUBSEP w SUBSEP "df")),
+		       fmt(med("baseline" SUBSEP w SUBSEP "dw")), fmt(med("baseline" SUBSEP w SUBSEP "df"))
 	}
 	print ""
 	printf "Prefill (one sequential 1 MiB QD8 pass): Shoal %s MB/s, baseline %s MB/s.", fmt(prefill["shoal"]), fmt(prefill["baseline"])
