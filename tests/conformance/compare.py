@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """compare.py: judge iscsi-test-cu runs of Shoal against stock tgt's.
 
-usage: compare.py EXPECTED_FAILURES BASELINE_LOG SHOAL_LOG [LABEL]
+usage: compare.py [--require SUITE]... EXPECTED_FAILURES BASELINE_LOG SHOAL_LOG [LABEL]
 
 Each log is the concatenated output of one or more iscsi-test-cu runs.  A
 test's outcome is 'pass', 'skip' (CUnit counts it passed but the test said
@@ -9,6 +9,10 @@ test's outcome is 'pass', 'skip' (CUnit counts it passed but the test said
 fails on Shoal, unless EXPECTED_FAILURES lists it (each line: the test's
 FAMILY.Suite.Test glob or Suite.Test, whitespace, the reason).  Prints the
 counts for both sides and every difference.
+
+--require SUITE: the suite must also have run on Shoal with at least one
+test passed and none failed, whatever the baseline did (and expected
+failures do not excuse it).
 """
 import fnmatch
 import re
@@ -70,15 +74,34 @@ def counts(r):
 	return c
 
 
+def check_required(shoal, suites):
+	"""Names of the required suites that did not pass on Shoal."""
+	bad = []
+	for s in suites:
+		r = {t: v for t, v in shoal.items() if t.startswith(s + '.')}
+		c = counts(r)
+		ok = c['pass'] > 0 and c['fail'] == 0
+		print('  required suite %s on shoal: %d passed, %d failed, %d skipped: %s' %
+		      (s, c['pass'], c['fail'], c['skip'], 'ok' if ok else 'NOT PASSED'))
+		if not ok:
+			bad.append(s)
+	return bad
+
+
 def main():
-	if len(sys.argv) < 4:
+	args = sys.argv[1:]
+	required = []
+	while len(args) >= 2 and args[0] == '--require':
+		required.append(args[1])
+		args = args[2:]
+	if len(args) < 3 or args[0].startswith('-'):
 		sys.exit(__doc__)
-	exp = load_expected(sys.argv[1])
-	base = parse(sys.argv[2])
-	shoal = parse(sys.argv[3])
-	label = sys.argv[4] if len(sys.argv) > 4 else 'run'
+	exp = load_expected(args[0])
+	base = parse(args[1])
+	shoal = parse(args[2])
+	label = args[3] if len(args) > 3 else 'run'
 	if not shoal:
-		print('%s: no test results in %s' % (label, sys.argv[3]))
+		print('%s: no test results in %s' % (label, args[2]))
 		return 1
 	cb, cs = counts(base), counts(shoal)
 	print('%-28s %6s %6s %6s %6s' % (label, 'tests', 'passed', 'failed', 'skipped'))
@@ -92,14 +115,17 @@ def main():
 			if b == 'pass' and not allowed:
 				bad.append(t)
 				print('  REGRESSION %s: passes on stock tgt, fails on shoal' % t)
-			elif b != 'fail':
+			elif allowed:
 				print('  note %s: fails on shoal (%s on stock; listed as expected)' % (t, b))
+			elif b != 'fail':
+				print('  note %s: fails on shoal (%s on stock, so not judged)' % (t, b))
 		elif b is not None and b != v:
 			print('  %s: stock %s, shoal %s' % (t, b, v))
 	for t in sorted(set(base) - set(shoal)):
 		if base[t] == 'pass':
 			bad.append(t)
 			print('  MISSING %s: passes on stock tgt, did not run on shoal' % t)
+	bad += check_required(shoal, required)
 	return 1 if bad else 0
 
 
