@@ -23,6 +23,7 @@
 /* soft flags */
 #define CHUNK_F_GRANTING	0x01	/* a lease/version change is in Raft: answer BUSY */
 #define CHUNK_F_CONFIRMED	0x02	/* the replicas are known to exist at this version */
+#define CHUNK_F_COPYING		0x04	/* re-replication job: no lease granted or renewed */
 
 struct chunk {
 	uint64_t id;			/* log; 0 marks a free slot */

@@ -50,6 +50,7 @@ struct cs {
 	uint64_t last_hb_ms;
 	uint64_t capacity, used;
 	uint32_t load;
+	uint64_t room;		/* bytes a new replica may take on its best disk (fill threshold) */
 	uint64_t *del;		/* chunk ids to tell it to delete */
 	uint32_t ndel, del_cap;
 };

@@ -13,7 +13,7 @@ static bool in_wait(const struct lease_clock *lc)
 enum lease_verdict lease_for_lookup(const struct lease_clock *lc, const struct chunk *c,
 				    lease_up_fn up, void *arg, uint32_t *primary)
 {
-	if (c->flags & CHUNK_F_GRANTING)
+	if (c->flags & (CHUNK_F_GRANTING | CHUNK_F_COPYING))
 		return LEASE_BUSY;
 	if (lease_live(lc, c)) {
 		*primary = c->primary;
@@ -39,8 +39,8 @@ enum lease_verdict lease_for_lookup(const struct lease_clock *lc, const struct c
 	return LEASE_UNAVAIL;
 }
 
-enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct chunk *c,
-				     uint32_t who, bool who_up)
+static enum lease_verdict request_verdict(const struct lease_clock *lc, const struct chunk *c,
+					  uint32_t who, bool who_up)
 {
 	if (c->flags & CHUNK_F_GRANTING)
 		return LEASE_BUSY;
@@ -54,6 +54,20 @@ enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct 
 	if (chunk_rep_pos(c, who) < 0 || !who_up)
 		return LEASE_REFUSE;
 	return LEASE_GRANT;
+}
+
+enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct chunk *c,
+				     uint32_t who, bool who_up)
+{
+	/* A chunk being copied lets its lease run out: no grant, no renewal. */
+	if (c->flags & CHUNK_F_COPYING)
+		return LEASE_BUSY;
+	return request_verdict(lc, c, who, who_up);
+}
+
+bool lease_held(const struct lease_clock *lc, const struct chunk *c, uint32_t who)
+{
+	return request_verdict(lc, c, who, true) == LEASE_LIVE;
 }
 
 void lease_start(const struct lease_clock *lc, struct chunk *c)

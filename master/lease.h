@@ -10,7 +10,9 @@
  *    primary's own (request send time + lease_ms);
  *  - a new leader does not know the old one's expiries, so for one full
  *    lease_ms after it became ready (wait_until) it grants only to the
- *    recorded primary (as a renewal, no bump) and answers BUSY otherwise.
+ *    recorded primary (as a renewal, no bump) and answers BUSY otherwise;
+ *  - a chunk marked COPYING (replication.h) gets no grant and no renewal,
+ *    so its lease runs out and no write can start until the copy joined.
  *
  * Per chunk (leader view):
  *
@@ -50,6 +52,8 @@ enum lease_verdict lease_for_lookup(const struct lease_clock *lc, const struct c
 /* Server `who` asks for (or to renew) the lease. */
 enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct chunk *c,
 				     uint32_t who, bool who_up);
+/* Whether `who` holds the lease now (a copy in progress does not revoke a live lease). */
+bool lease_held(const struct lease_clock *lc, const struct chunk *c, uint32_t who);
 /* The lease of c->primary runs from now (after a grant applied, or a renewal). */
 void lease_start(const struct lease_clock *lc, struct chunk *c);
 void lease_drop(struct chunk *c);

@@ -18,6 +18,7 @@ master_shoal_master_SOURCES = \
 	master/raft_glue.c master/raft_glue.h \
 	master/m_service.c master/m_service.h \
 	master/m_chunk.c \
+	master/replication.c master/replication.h \
 	master/main.c
 master_shoal_master_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/master
 master_shoal_master_CFLAGS = $(AM_CFLAGS) $(RAFT_CFLAGS) $(UV_CFLAGS) $(PROTOBUF_C_CFLAGS)

@@ -334,7 +334,7 @@ int h_replica_failed(struct master *m, struct m_op *op)
 	if (!c)
 		return SL_E_NOENT;
 	clock_now(m);
-	if (rq->cs_id != c->primary || lease_for_request(&m->lc, c, c->primary, true) != LEASE_LIVE)
+	if (rq->cs_id != c->primary || !lease_held(&m->lc, c, c->primary))
 		return (c->flags & CHUNK_F_GRANTING) ? SL_E_BUSY : SL_E_NOT_PRIMARY;
 	for (int i = 0; i < c->nrep; i++) {
 		bool failed = false;

@@ -157,16 +157,22 @@ void fill_loc(struct master *m, const struct chunk *c, uint32_t index, struct lo
 	lb->loc.replicas = lb->rep_ptrs;
 }
 
-static void update_disks(struct cs *cs, Shoal__DiskStatus **disks, size_t n)
+static void update_disks(struct master *m, struct cs *cs, Shoal__DiskStatus **disks, size_t n)
 {
-	uint64_t cap = 0, used = 0;
+	uint64_t cap = 0, used = 0, room = 0;
 	for (size_t i = 0; i < n; i++)
 		if (!disks[i]->failed) {
+			uint64_t u = disks[i]->used < disks[i]->capacity ? disks[i]->used : disks[i]->capacity;
+			/* room below the fill threshold (re-replication never goes past it) */
+			uint64_t limit = disks[i]->capacity / 100 * (uint64_t)m->disk_full_percent;
 			cap += disks[i]->capacity;
-			used += disks[i]->used < disks[i]->capacity ? disks[i]->used : disks[i]->capacity;
+			used += u;
+			if (limit > u && limit - u > room)
+				room = limit - u;
 		}
 	cs->capacity = cap;
 	cs->used = used;
+	cs->room = room;
 }
 
 static void cs_seen(struct cs *cs)
@@ -187,7 +193,7 @@ static void register_reply(struct m_op *op, uint32_t id, int status)
 	struct cs *cs = cs_by_id(&m->fsm->css, id);
 	if (status == SL_OK && cs) {
 		cs_seen(cs);
-		update_disks(cs, rq->disks, rq->n_disks);
+		update_disks(m, cs, rq->disks, rq->n_disks);
 		struct rg_status st;
 		rg_get_status(m->rg, &st);
 		rep.cs_id = id;
@@ -292,7 +298,7 @@ static int h_heartbeat(struct master *m, struct m_op *op)
 	if (rq->n_disks > CS_MAX_DISKS || rq->n_lease_renew > HB_RENEW_MAX)
 		return SL_E_INVAL;
 	cs_seen(cs);
-	update_disks(cs, rq->disks, rq->n_disks);
+	update_disks(m, cs, rq->disks, rq->n_disks);
 	cs->load = rq->load;
 	clock_now(m);
 	uint64_t *renewed = malloc((rq->n_lease_renew + 1) * sizeof(*renewed));
@@ -324,6 +330,11 @@ static int h_heartbeat(struct master *m, struct m_op *op)
 			lease_drop(c);
 		submit(m, &w, lost_done, NULL);
 	}
+	/* Re-replication: finished copies in, new copy orders out (replication.h). */
+	struct repl_hb_out ro;
+	repl_heartbeat(m, cs, rq, &ro);
+	rep.replicate = ro.ptrs;
+	rep.n_replicate = ro.n;
 	/* Garbage collection: hand out queued deletions. */
 	uint32_t nd = cs->ndel < HB_DELETE_MAX ? cs->ndel : HB_DELETE_MAX;
 	rep.delete_chunks = cs->del;
@@ -333,6 +344,7 @@ static int h_heartbeat(struct master *m, struct m_op *op)
 		memmove(cs->del, cs->del + nd, (cs->ndel - nd) * sizeof(*cs->del));
 		cs->ndel -= nd;
 	}
+	repl_hb_free(&ro);
 	free(renewed);
 	return 0;
 }
@@ -510,13 +522,13 @@ static int h_cluster_status(struct master *m, struct m_op *op)
 	}
 	rep.volumes = m->fsm->vols.count;
 	rep.chunks = m->fsm->chunks.count;
+	/* Under-replicated: fewer good members (up, active) than the volume's count. */
 	chunk_map_for_each(&m->fsm->chunks, c, idx) {
 		struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
-		bool under = v && c->nrep < v->replicas;
-		for (int k = 0; k < c->nrep && !under; k++)
-			under = !cs_up_cb(c->rep[k], m);
-		rep.under_replicated += under;
+		rep.under_replicated += v && repl_good_count(m, c) < (int)v->replicas;
 	}
+	rep.replications_running = m->repl->njobs;
+	rep.replicated_bytes = m->repl->replicated_bytes;
 	rep.leader_addr = (char *)m->self_addr;
 	rep.term = st.term;
 	op_end(op, SL_OK, &rep.base);
@@ -643,6 +655,7 @@ void m_service_on_ready(void *arg)
 	/* We cannot know the old leader's lease expiries: wait one lease period. */
 	m->lc.wait_until = m->lc.now + m->lc.lease_ms;
 	cs_registry_reset_soft(&m->fsm->css, m->lc.now);
+	repl_reset(m);
 	chunk_map_for_each(&m->fsm->chunks, c, idx) {
 		c->lease_expiry = 0;
 		c->live = 0;
@@ -657,6 +670,7 @@ void m_service_on_lost(void *arg)
 {
 	struct master *m = arg;
 	sl_timer_cancel(m->loop, &m->tick);
+	repl_reset(m);
 }
 
 void m_service_tick(struct sl_timer *t, void *arg)
@@ -665,5 +679,6 @@ void m_service_tick(struct sl_timer *t, void *arg)
 	if (!rg_ready(m->rg))
 		return;
 	cs_registry_check(&m->fsm->css, now_ms(), m->cs_timeout_ms);
+	repl_tick(m);
 	sl_timer_arm(m->loop, t, m->heartbeat_ms);
 }

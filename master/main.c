@@ -156,6 +156,11 @@ int main(int argc, char **argv)
 		.heartbeat_ms = 1000,
 		.cs_timeout_ms = 5000,
 		.election_timeout_ms = 500,
+		.repl_max_per_server = 2,
+		.repl_max_cluster = 32,
+		.repl_rate_mb = 0,
+		.repl_timeout_ms = 60000,
+		.disk_full_percent = 90,
 	};
 	m.listen = "";
 	m.raft_listen = "";
@@ -171,6 +176,11 @@ int main(int argc, char **argv)
 		{ "heartbeat_ms", SL_OPT_INT, &m.heartbeat_ms, "chunkserver heartbeat interval (ms)", 50, 60000 },
 		{ "cs_timeout_ms", SL_OPT_INT, &m.cs_timeout_ms, "chunkserver marked down after this silence (ms)", 100, 3600000 },
 		{ "election_timeout_ms", SL_OPT_INT, &m.election_timeout_ms, "Raft election timeout (ms; Raft heartbeat = 1/6)", 100, 60000 },
+		{ "replication_max_per_server", SL_OPT_INT, &m.repl_max_per_server, "re-replication copies at once per chunkserver (as source or target)", 1, 1024 },
+		{ "replication_max_cluster", SL_OPT_INT, &m.repl_max_cluster, "re-replication copies at once in the cluster", 1, 65536 },
+		{ "replication_rate", SL_OPT_INT, &m.repl_rate_mb, "re-replication data started per second in the cluster (MiB/s; 0: unlimited)", 0, 1048576 },
+		{ "replication_timeout_ms", SL_OPT_INT, &m.repl_timeout_ms, "a copy not finished in this time is abandoned and retried (ms)", 1000, 3600000 },
+		{ "disk_full_percent", SL_OPT_INT, &m.disk_full_percent, "never copy a replica onto a disk filled beyond this (percent)", 1, 100 },
 		{ "log_level", SL_OPT_STR, &m.log_level, "error, warn, info or debug", 0, 0 },
 		{ "syslog", SL_OPT_BOOL, &m.syslog, "log to syslog instead of stderr", 0, 0 },
 		{ NULL, 0, NULL, NULL, 0, 0 },
@@ -214,7 +224,8 @@ int main(int argc, char **argv)
 	m.rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	m.fsm = fsm_new();
 	m.loop = sl_loop_new();
-	if (!m.fsm || !m.loop) {
+	m.repl = repl_new((uint32_t)m.repl_max_cluster);
+	if (!m.fsm || !m.loop || !m.repl) {
 		sl_err("out of memory");
 		goto out;
 	}
@@ -264,6 +275,7 @@ out:
 	if (m.loop)
 		sl_loop_free(m.loop);
 	fsm_free(m.fsm);
+	repl_free(m.repl);
 	sl_config_free(opts);
 	return ret;
 }

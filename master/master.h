@@ -13,6 +13,7 @@
 #include "fsm.h"
 #include "lease.h"
 #include "raft_glue.h"
+#include "replication.h"
 
 #define MASTER_ADDR_MAX 128
 
@@ -24,6 +25,8 @@ struct master {
 	char *data_dir;
 	struct sl_str_list masters;
 	int64_t lease_ms, heartbeat_ms, cs_timeout_ms, election_timeout_ms;
+	int64_t repl_max_per_server, repl_max_cluster, repl_rate_mb, repl_timeout_ms;
+	int64_t disk_full_percent;
 	char *log_level;
 	bool syslog;
 
@@ -40,7 +43,8 @@ struct master {
 	/* leader soft state */
 	struct lease_clock lc;		/* wait_until = ready time + lease_ms */
 	uint64_t rng;			/* placement */
-	struct sl_timer tick;		/* chunkserver liveness */
+	struct sl_timer tick;		/* chunkserver liveness, re-replication */
+	struct repl *repl;		/* replication.h */
 	uint64_t ops_pending;
 	bool closing;
 };

@@ -1,0 +1,472 @@
+/*
+ * Re-replication and drain: scheduling, throttles, heartbeat orders and
+ * the commit of a finished copy.  State machine and invariants: see
+ * replication.h.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "status.h"
+#include "placement.h"
+#include "m_service.h"
+#include "replication.h"
+
+#define REPL_ACTIVE_LEASES	10	/* "recent I/O": lease expired within this many lease periods */
+#define REPL_BACKOFF_MS		3000	/* a failed chunk waits this long (or 5 heartbeats) */
+
+struct repl *repl_new(uint32_t max_cluster)
+{
+	struct repl *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->cap = max_cluster ? max_cluster : 1;
+	r->jobs = calloc(r->cap, sizeof(*r->jobs));
+	if (!r->jobs) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void repl_free(struct repl *r)
+{
+	if (!r)
+		return;
+	free(r->jobs);
+	free(r);
+}
+
+void repl_reset(struct master *m)
+{
+	struct repl *r = m->repl;
+	r->njobs = 0;
+	r->nbackoff = 0;
+	r->tokens = 0;
+	r->tokens_ms = sl_now_ms();
+	r->under_replicated = 0;
+}
+
+bool repl_member_good(struct master *m, uint32_t cs_id)
+{
+	struct cs *cs = cs_by_id(&m->fsm->css, cs_id);
+	return cs && cs->up && cs->admin == CS_ACTIVE;
+}
+
+int repl_good_count(struct master *m, const struct chunk *c)
+{
+	int n = 0;
+	for (int i = 0; i < c->nrep; i++)
+		n += repl_member_good(m, c->rep[i]);
+	return n;
+}
+
+/* ---- jobs ---- */
+
+static struct repl_job *job_find(struct repl *r, uint64_t chunk_id)
+{
+	for (uint32_t i = 0; i < r->njobs; i++)
+		if (r->jobs[i].chunk_id == chunk_id)
+			return &r->jobs[i];
+	return NULL;
+}
+
+static uint32_t server_jobs(const struct repl *r, uint32_t cs_id)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < r->njobs; i++)
+		n += (r->jobs[i].source == cs_id) + (r->jobs[i].target == cs_id);
+	return n;
+}
+
+static bool backed_off(struct repl *r, uint64_t chunk_id, uint64_t now)
+{
+	for (uint32_t i = 0; i < r->nbackoff; i++)
+		if (r->backoff[i].chunk_id == chunk_id)
+			return r->backoff[i].until_ms > now;
+	return false;
+}
+
+static void backoff_add(struct master *m, uint64_t chunk_id, uint64_t now)
+{
+	struct repl *r = m->repl;
+	uint64_t wait = 5 * (uint64_t)m->heartbeat_ms > REPL_BACKOFF_MS ? 5 * (uint64_t)m->heartbeat_ms
+									  : REPL_BACKOFF_MS;
+	uint32_t i, w = 0;
+
+	/* drop expired entries, then append (the oldest goes when full) */
+	for (i = 0; i < r->nbackoff; i++)
+		if (r->backoff[i].until_ms > now && r->backoff[i].chunk_id != chunk_id)
+			r->backoff[w++] = r->backoff[i];
+	r->nbackoff = w;
+	if (r->nbackoff == REPL_BACKOFF_MAX) {
+		memmove(r->backoff, r->backoff + 1, (REPL_BACKOFF_MAX - 1) * sizeof(r->backoff[0]));
+		r->nbackoff--;
+	}
+	r->backoff[r->nbackoff++] = (struct repl_backoff){ chunk_id, now + wait };
+}
+
+/* Removes chunk_id from cs's delete queue: it is about to hold it legitimately. */
+static void unqueue_delete(struct cs *cs, uint64_t chunk_id)
+{
+	uint32_t w = 0;
+	for (uint32_t i = 0; i < cs->ndel; i++)
+		if (cs->del[i] != chunk_id)
+			cs->del[w++] = cs->del[i];
+	cs->ndel = w;
+}
+
+/* Ends a job (chunk back to normal); failed ones back off and leave nothing behind. */
+static void job_end(struct master *m, struct repl_job *j, int status, const char *why)
+{
+	struct repl *r = m->repl;
+	struct chunk *c = chunk_map_by_id(&m->fsm->chunks, j->chunk_id);
+	uint64_t now = sl_now_ms();
+
+	if (c)
+		c->flags &= ~CHUNK_F_COPYING;
+	if (status == SL_OK) {
+		r->completed++;
+		r->replicated_bytes += j->bytes;
+		sl_info("chunk %llu: copied to cs %u from cs %u (%llu bytes, %llu ms)",
+			(unsigned long long)j->chunk_id, j->target, j->source,
+			(unsigned long long)j->bytes, (unsigned long long)(now - j->start_ms));
+	} else {
+		r->failed++;
+		sl_warn("chunk %llu: copy to cs %u from cs %u abandoned: %s (%s)",
+			(unsigned long long)j->chunk_id, j->target, j->source, sl_status_str(status), why);
+		backoff_add(m, j->chunk_id, now);
+		if (j->state >= R_SENT) {
+			/* whatever the target holds is outside the set: it goes */
+			struct cs *t = cs_by_id(&m->fsm->css, j->target);
+			if (t && (!c || chunk_rep_pos(c, j->target) < 0))
+				cs_queue_delete(t, j->chunk_id);
+		}
+	}
+	*j = r->jobs[--r->njobs];
+}
+
+/* ---- commit ---- */
+
+struct commit_ctx {
+	struct master *m;
+	uint64_t chunk_id;
+	uint64_t version;
+};
+
+static void commit_applied(void *arg, int status, uint64_t res)
+{
+	struct commit_ctx *x = arg;
+	struct master *m = x->m;
+	struct repl_job *j = job_find(m->repl, x->chunk_id);
+
+	if (status == SL_OK)
+		status = FSM_RES_STATUS(res);
+	if (j && j->state == R_COMMIT && j->version == x->version)
+		job_end(m, j, status, status == SL_OK ? "" : "set change refused");
+	free(x);
+}
+
+static void job_commit(struct master *m, struct repl_job *j, struct chunk *c)
+{
+	struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
+	uint32_t rep[SL_MAX_REPLICAS];
+	uint8_t n = 0;
+	int drop = -1;
+	struct wbuf w;
+
+	/* One bad member leaves as the target joins, when the set would outgrow the volume's count. */
+	if (v && c->nrep + 1u > v->replicas) {
+		for (int i = 0; i < c->nrep && drop < 0; i++) {
+			struct cs *cs = cs_by_id(&m->fsm->css, c->rep[i]);
+			if (!cs || !cs->up || cs->admin == CS_REMOVED)
+				drop = i;
+		}
+		for (int i = 0; i < c->nrep && drop < 0; i++)
+			if (!repl_member_good(m, c->rep[i]))
+				drop = i;
+	}
+	for (int i = 0; i < c->nrep; i++)
+		if (i != drop)
+			rep[n++] = c->rep[i];
+	if (n >= SL_MAX_REPLICAS) {
+		job_end(m, j, SL_E_RANGE, "replica set full");
+		return;
+	}
+	rep[n++] = j->target;
+	uint32_t primary = c->primary;
+	if (drop >= 0 && c->rep[drop] == primary)
+		primary = rep[0];
+	struct commit_ctx *x = calloc(1, sizeof(*x));
+	if (!x) {
+		job_end(m, j, SL_E_INTERNAL, "out of memory");
+		return;
+	}
+	x->m = m;
+	x->chunk_id = c->id;
+	x->version = j->version;
+	j->state = R_COMMIT;
+	wbuf_init(&w);
+	fsm_enc_set_replicas(&w, 0, 0, c->id, j->version, rep, n, primary);
+	if (submit(m, &w, commit_applied, x)) {
+		free(x);
+		job_end(m, j, SL_E_NOT_LEADER, "cannot submit");
+	}
+}
+
+/* ---- heartbeat: results in, orders out ---- */
+
+void repl_heartbeat(struct master *m, struct cs *cs, const Shoal__HeartbeatReq *rq,
+		    struct repl_hb_out *out)
+{
+	struct repl *r = m->repl;
+	uint64_t now = sl_now_ms();
+	size_t n = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < rq->n_copies && i < LOOKUP_MAX; i++) {
+		const Shoal__CopyResult *res = rq->copies[i];
+		struct repl_job *j = job_find(r, res->chunk_id);
+		if (!j || j->target != cs->id || j->state != R_SENT || res->version != j->version + 1)
+			continue;	/* late or duplicate report of an ended job */
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, j->chunk_id);
+		j->bytes = res->bytes;
+		if (res->status != SL_OK) {
+			job_end(m, j, res->status > SL_E_MAX ? SL_E_INTERNAL : (int)res->status,
+				"target reported");
+		} else if (!c || c->version != j->version) {
+			job_end(m, j, SL_E_STALE_VERSION, "the set changed during the copy");
+		} else {
+			job_commit(m, j, c);
+		}
+	}
+	for (uint32_t i = 0; i < r->njobs; i++)
+		n += r->jobs[i].target == cs->id && r->jobs[i].state == R_ASSIGNED;
+	if (!n)
+		return;
+	out->reqs = calloc(n, sizeof(*out->reqs));
+	out->ptrs = calloc(n, sizeof(*out->ptrs));
+	out->refs = calloc(n, sizeof(*out->refs));
+	out->srcs = calloc(n, sizeof(*out->srcs));
+	if (!out->reqs || !out->ptrs || !out->refs || !out->srcs) {
+		repl_hb_free(out);
+		return;		/* the orders go with the next heartbeat */
+	}
+	for (uint32_t i = 0; i < r->njobs && out->n < n; i++) {
+		struct repl_job *j = &r->jobs[i];
+		struct cs *src = cs_by_id(&m->fsm->css, j->source);
+		size_t k = out->n;
+		if (j->target != cs->id || j->state != R_ASSIGNED || !src)
+			continue;
+		shoal__chunk_ref__init(&out->refs[k]);
+		out->refs[k].chunk_id = j->chunk_id;
+		out->refs[k].version = j->version + 1;
+		out->refs[k].epoch = j->version + 1;
+		shoal__server_addr__init(&out->srcs[k]);
+		out->srcs[k].cs_id = src->id;
+		out->srcs[k].addr = src->addr;
+		shoal__cs_copy_from_peer_req__init(&out->reqs[k]);
+		out->reqs[k].ref = &out->refs[k];
+		out->reqs[k].source = &out->srcs[k];
+		out->reqs[k].chunk_size = j->chunk_size;
+		out->reqs[k].source_version = j->version;
+		out->ptrs[k] = &out->reqs[k];
+		out->n++;
+		unqueue_delete(cs, j->chunk_id);
+		j->state = R_SENT;
+		j->sent_ms = now;
+	}
+}
+
+void repl_hb_free(struct repl_hb_out *out)
+{
+	free(out->reqs);
+	free(out->ptrs);
+	free(out->refs);
+	free(out->srcs);
+	memset(out, 0, sizeof(*out));
+}
+
+/* ---- tick: advance jobs ---- */
+
+static void advance_jobs(struct master *m, uint64_t now)
+{
+	struct repl *r = m->repl;
+
+	for (uint32_t i = 0; i < r->njobs;) {
+		struct repl_job *j = &r->jobs[i];
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, j->chunk_id);
+		struct cs *t = cs_by_id(&m->fsm->css, j->target);
+		struct cs *s = cs_by_id(&m->fsm->css, j->source);
+		uint32_t before = r->njobs;
+
+		if (j->state == R_COMMIT) {
+			i++;
+			continue;	/* Raft answers */
+		}
+		if (!c) {
+			job_end(m, j, SL_E_NOENT, "chunk deleted");
+		} else if (!t || !t->up || t->admin != CS_ACTIVE) {
+			job_end(m, j, SL_E_UNAVAIL, "target not usable");
+		} else if (!s || !s->up || chunk_rep_pos(c, j->source) < 0) {
+			job_end(m, j, SL_E_UNAVAIL, "source gone");
+		} else if (now - j->start_ms > (uint64_t)m->repl_timeout_ms) {
+			job_end(m, j, SL_E_TIMEDOUT, "no result in time");
+		} else if (j->state == R_WAIT_LEASE && !(c->flags & CHUNK_F_GRANTING) &&
+			   !lease_live(&m->lc, c)) {
+			/* no write can start now: the copy's version is fixed */
+			j->version = c->version;
+			j->state = R_ASSIGNED;
+		} else if (j->state >= R_ASSIGNED && c->version != j->version) {
+			job_end(m, j, SL_E_STALE_VERSION, "the set changed");
+		}
+		if (r->njobs == before)
+			i++;
+	}
+}
+
+/* ---- tick: start jobs ---- */
+
+struct need {
+	uint32_t key;		/* good replicas * 2 + idle */
+	uint32_t slot;		/* chunk map slot */
+};
+
+static int need_cmp(const void *a, const void *b)
+{
+	const struct need *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key < y->key ? -1 : 1;
+	return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static bool same_domain(const struct cs *a, const struct cs *b, bool racks)
+{
+	if (racks)
+		return a->rack[0] && !strcmp(a->rack, b->rack);
+	return a->host[0] && !strcmp(a->host, b->host);
+}
+
+/* A target for c outside its set; 0 when none may take it now. */
+static uint32_t pick_target(struct master *m, const struct chunk *c, uint64_t size)
+{
+	int tier_n[3] = { 0 };
+	struct place_cand tiers[3][64];
+	struct cs *cs;
+	uint32_t out;
+
+	list_for_each_entry(cs, &m->fsm->css.list, node) {
+		if (!cs_usable(cs) || chunk_rep_pos(c, cs->id) >= 0 || cs->room < size ||
+		    server_jobs(m->repl, cs->id) >= (uint32_t)m->repl_max_per_server)
+			continue;
+		/* tier 0: no good member shares its rack; 1: nor its host; 2: any */
+		bool rack_clash = false, host_clash = false;
+		for (int i = 0; i < c->nrep; i++) {
+			struct cs *o = cs_by_id(&m->fsm->css, c->rep[i]);
+			if (!o || !repl_member_good(m, o->id))
+				continue;
+			rack_clash |= same_domain(cs, o, true);
+			host_clash |= same_domain(cs, o, false);
+		}
+		int t = !rack_clash && !host_clash ? 0 : !host_clash ? 1 : 2;
+		if (tier_n[t] < 64)
+			tiers[t][tier_n[t]++] = (struct place_cand){ cs->id, cs->host, cs->rack, cs->room };
+	}
+	for (int t = 0; t < 3; t++)
+		if (tier_n[t] && placement_pick(tiers[t], tier_n[t], 1, 1, size, &m->rng, &out) == 1)
+			return out;
+	return 0;
+}
+
+/* A source in c's set: up (draining is fine), least busy. */
+static uint32_t pick_source(struct master *m, const struct chunk *c)
+{
+	uint32_t best = 0, best_jobs = UINT32_MAX;
+	for (int i = 0; i < c->nrep; i++) {
+		struct cs *cs = cs_by_id(&m->fsm->css, c->rep[i]);
+		if (!cs || !cs->up || cs->admin == CS_REMOVED)
+			continue;
+		uint32_t n = server_jobs(m->repl, cs->id);
+		if (n < (uint32_t)m->repl_max_per_server && n < best_jobs) {
+			best = cs->id;
+			best_jobs = n;
+		}
+	}
+	return best;
+}
+
+static void start_jobs(struct master *m, uint64_t now)
+{
+	struct repl *r = m->repl;
+	struct chunk *c;
+	uint32_t idx, nneed = 0, cap = 0;
+	struct need *need = NULL;
+	uint64_t under = 0;
+
+	/* refill the rate bucket: at most one second's worth (or one chunk) may pile up */
+	if (m->repl_rate_mb > 0) {
+		double rate = (double)m->repl_rate_mb * 1048576.0;
+		r->tokens += rate * (double)(now - r->tokens_ms) / 1000.0;
+		if (r->tokens > rate)
+			r->tokens = rate;
+	}
+	r->tokens_ms = now;
+
+	chunk_map_for_each(&m->fsm->chunks, c, idx) {
+		struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
+		int good = repl_good_count(m, c);
+		if (!v || good >= (int)v->replicas)
+			continue;
+		under++;
+		if ((c->flags & (CHUNK_F_COPYING | CHUNK_F_GRANTING)) || backed_off(r, c->id, now))
+			continue;
+		if (nneed == cap) {
+			uint32_t ncap = cap ? cap * 2 : 256;
+			struct need *nn = realloc(need, ncap * sizeof(*nn));
+			if (!nn)
+				break;
+			need = nn;
+			cap = ncap;
+		}
+		bool active = c->lease_expiry &&
+			      c->lease_expiry + REPL_ACTIVE_LEASES * (uint64_t)m->lease_ms > now;
+		need[nneed++] = (struct need){ (uint32_t)good * 2 + !active, idx };
+	}
+	r->under_replicated = under;
+	if (nneed)
+		qsort(need, nneed, sizeof(*need), need_cmp);
+	for (uint32_t i = 0; i < nneed && r->njobs < r->cap; i++) {
+		c = chunk_map_slot(&m->fsm->chunks, need[i].slot);
+		struct volume *v = c ? volume_by_id(&m->fsm->vols, c->vol) : NULL;
+		if (!v)
+			continue;
+		uint64_t size = 1ull << v->chunk_shift;
+		/* over the rate: next tick (a full bucket lets a chunk larger than it go) */
+		if (m->repl_rate_mb > 0 && r->tokens < (double)size &&
+		    r->tokens < (double)m->repl_rate_mb * 1048576.0)
+			break;
+		uint32_t src = pick_source(m, c);
+		uint32_t tgt = src ? pick_target(m, c, size) : 0;
+		if (!src || !tgt)
+			continue;
+		struct cs *tcs = cs_by_id(&m->fsm->css, tgt);
+		struct repl_job *j = &r->jobs[r->njobs++];
+		*j = (struct repl_job){ .chunk_id = c->id, .chunk_size = size, .source = src,
+					.target = tgt, .state = R_WAIT_LEASE, .start_ms = now };
+		c->flags |= CHUNK_F_COPYING;
+		/* reserve the room on the target until its next heartbeat says otherwise */
+		tcs->room = tcs->room > size ? tcs->room - size : 0;
+		if (m->repl_rate_mb > 0)
+			r->tokens -= (double)size;
+		sl_debug("chunk %llu: %d good replica(s), copying to cs %u from cs %u",
+			 (unsigned long long)c->id, need[i].key / 2, tgt, src);
+	}
+	free(need);
+}
+
+void repl_tick(struct master *m)
+{
+	uint64_t now = sl_now_ms();
+	clock_now(m);
+	advance_jobs(m, now);
+	start_jobs(m, now);
+}

@@ -1,0 +1,210 @@
+# Sourced by the failure scenarios tests/cluster/7NN-*.sh (not a scenario
+# itself).  Each scenario brings up its own cluster with scripts/shoal-cluster
+# in $SCRATCH/c on its $PORT_BASE with short timeouts (lease 2 s, heartbeat
+# 300 ms, chunkserver down after 2 s), drives I/O only through real
+# initiators (qemu-io over iSCSI), bounds every wait, and on exit stops what
+# it started by PID.
+#
+# The verifying load (load_start / load_stop / load_verify): a background
+# loop of qemu-io sessions, each writing LOAD_BATCH slots of LOAD_SLOT bytes
+# with a pattern unique to that write and reading each back in the same
+# session.  A session counts only when every command in it succeeded; its
+# writes are then recorded as acknowledged (slot, pattern) in $SCRATCH/ack.
+# Any failed command, or a command slower than the gateway deadline, stops
+# the load with the reason in $SCRATCH/load.err.  load_verify reads every
+# slot back and compares it with the last acknowledged pattern.
+#
+# Environment (set by tests/cluster/run): BUILD, SCRATCH, PORT_BASE, SHOAL_SRC.
+set -uo pipefail
+
+: "${BUILD:?set BUILD to the build directory}" "${SCRATCH:?}" "${PORT_BASE:?}"
+SRC=${SHOAL_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+CLUSTER=$SRC/scripts/shoal-cluster
+DIR=$SCRATCH/c
+SCEN=$(basename "$0" .sh)
+IQN_BASE=iqn.2024-01.org.shoal.test:s${SCEN%%-*}
+# tgtd control ports 330-339 (one per ten scenarios): tgtd takes -C up to 1023 only
+CONTROL_BASE=${CONTROL_BASE:-$((330 + (10#${SCEN%%-*} - 700) / 10))}
+
+LEASE_MS=2000
+HB_MS=300
+CS_TIMEOUT_MS=2000
+REPL_PER_SERVER=${REPL_PER_SERVER:-4}
+DEADLINE_MS=20000		# every SCSI command, in the gateway
+LOAD_SLOT=$((128 * 1024))
+LOAD_BATCH=8
+declare -a BG_PIDS=()
+declare -a CLEANUP_HOOKS=()
+
+log() { echo "[$SCEN $(date +%T)] $*"; }
+fail() { echo "FAIL $SCEN: $*"; exit 1; }
+
+cleanup() {
+	local f p h
+	set +e
+	[ -n "${LOAD_PID:-}" ] && kill -9 "$LOAD_PID" 2>/dev/null
+	for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	[ -f "$DIR/cluster.env" ] && "$CLUSTER" down "$DIR" >/dev/null 2>&1
+	for f in "$DIR"/run/*.pid; do
+		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
+	done
+	for h in "${CLEANUP_HOOKS[@]}"; do eval "$h"; done
+}
+trap cleanup EXIT
+
+now_ms() { date +%s%3N; }
+
+# cluster_up [shoal-cluster up options...]
+cluster_up() {
+	SHOAL_CLUSTER_CONF_EXTRA="master: { lease_ms = $LEASE_MS; heartbeat_ms = $HB_MS;
+	cs_timeout_ms = $CS_TIMEOUT_MS; replication_max_per_server = $REPL_PER_SERVER; };
+chunkserver: { rpc_timeout_ms = 1000; };
+gateway: { deadline_ms = $DEADLINE_MS; rpc_timeout_ms = 1000; };" \
+		"$CLUSTER" up "$DIR" --port-base "$PORT_BASE" --control-port-base "$CONTROL_BASE" --build "$BUILD" "$@" >"$SCRATCH/up.log" 2>&1 ||
+		{ tail -n 8 "$SCRATCH/up.log"; fail "shoal-cluster up $*"; }
+	eval "$("$CLUSTER" env "$DIR")"
+	log "cluster up ($*) in $DIR"
+}
+
+adm() { "$SHOAL_ADMIN" --config "$SHOAL_CONF" "$@"; }
+
+gw_adm() {
+	local cp=SHOAL_GW$1_CONTROL_PORT cd=SHOAL_GW$1_CONF_DIR
+	shift
+	adm --control-port "${!cp}" --conf-dir "${!cd}" "$@"
+}
+
+vol_create() {
+	adm volume create "$@" >"$SCRATCH/vol-$1.txt" 2>&1 || fail "volume create $*: $(tail -n 1 "$SCRATCH/vol-$1.txt")"
+}
+
+# lun_export K VOLUME TARGET TID LUN
+lun_export() {
+	gw_adm "$1" lun export "$2" --target "$IQN_BASE-$3" --tid "$4" --lun "$5" >"$SCRATCH/export.txt" 2>&1 ||
+		fail "lun export $2 on gateway $1: $(tail -n 1 "$SCRATCH/export.txt")"
+}
+
+url() { local p=SHOAL_GW$1_PORTAL; echo "iscsi://${!p}/$IQN_BASE-$2/$3"; }
+
+# ---- cluster state (JSON from shoal-admin) ----
+
+status_json() { adm --timeout-ms 3000 --json cluster status 2>/dev/null; }
+cs_json() { adm --timeout-ms 3000 --json chunkserver list 2>/dev/null; }
+# status_field NAME
+status_field() { status_json | jq -r ".$1" 2>/dev/null; }
+# Replicas held by servers in state STATE (sum of set memberships).
+replicas_in_state() { cs_json | jq "[.[] | select(.state == \"$1\") | .chunks] | add // 0" 2>/dev/null; }
+cs_chunks() { cs_json | jq ".[] | select(.id == $1) | .chunks" 2>/dev/null; }
+cs_state() { cs_json | jq -r ".[] | select(.id == $1) | .state" 2>/dev/null; }
+
+# Every chunk has REPLICAS members, all on up servers, and nothing is under-replicated.
+fully_replicated() {
+	local want=$1 s chunks under up
+	s=$(status_json) || return 1
+	chunks=$(jq .chunks <<<"$s") under=$(jq .under_replicated <<<"$s")
+	[ "$under" = 0 ] || return 1
+	up=$(replicas_in_state up)
+	[ -n "$up" ] && [ "$up" = $((want * chunks)) ]
+}
+
+# wait_until SECONDS WHAT CMD...
+wait_until() {
+	local secs=$1 what=$2 end
+	shift 2
+	end=$((SECONDS + secs))
+	while ((SECONDS < end)); do
+		"$@" && return 0
+		sleep 0.3
+	done
+	fail "$what: not within ${secs}s"
+}
+
+cs_pid() { cat "$DIR/run/chunkserver-$1.pid" 2>/dev/null; }
+
+# ---- the verifying load ----
+
+# Longest command of a qemu-io output, in ms ("... ops; 00.01 sec (..." or "0:01:02.50 sec").
+max_cmd_ms() {
+	awk '/ ops; / { t = $0; sub(/.* ops; /, "", t); sub(/ sec.*/, "", t);
+		n = split(t, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i];
+		if (s * 1000 > m) m = s * 1000 } END { printf "%d\n", m }'
+}
+
+# load_loop URL NSLOTS: runs until $SCRATCH/load.stop exists (at most 20000 sessions).
+load_loop() {
+	local u=$1 nslots=$2 k=0 b s p out rc ms
+	local -a cmds recs
+	while [ ! -f "$SCRATCH/load.stop" ] && ((k < 20000)); do
+		cmds=() recs=()
+		for ((b = 0; b < LOAD_BATCH; b++)); do
+			s=$(((k * LOAD_BATCH + b) % nslots))
+			p=$(((k * LOAD_BATCH + b) % 251 + 1))
+			cmds+=(-c "write -P $p $((s * LOAD_SLOT)) $LOAD_SLOT" -c "read -P $p $((s * LOAD_SLOT)) $LOAD_SLOT")
+			recs+=("$s $p")
+		done
+		out=$(timeout -k 5 $((DEADLINE_MS / 1000 * 2 * LOAD_BATCH + 30)) qemu-io -f raw "${cmds[@]}" "$u" 2>&1)
+		rc=$?
+		if [ $rc -ne 0 ] || grep -qiE 'fail|error|mismatch|abort|can.t' <<<"$out"; then
+			echo "session $k rc $rc: $(grep -iE 'fail|error|mismatch|abort|can.t' <<<"$out" | head -n 2 | tr '\n' ' ')" \
+				>"$SCRATCH/load.err"
+			return 1
+		fi
+		ms=$(max_cmd_ms <<<"$out")
+		echo "$ms" >>"$SCRATCH/load.lat"
+		if ((ms > DEADLINE_MS)); then
+			echo "session $k: a command took $ms ms (deadline $DEADLINE_MS)" >"$SCRATCH/load.err"
+			return 1
+		fi
+		printf '%s\n' "${recs[@]}" >>"$SCRATCH/ack"
+		k=$((k + 1))
+	done
+}
+
+# load_start URL NSLOTS
+load_start() {
+	rm -f "$SCRATCH/load.stop" "$SCRATCH/load.err" "$SCRATCH/ack" "$SCRATCH/load.lat"
+	touch "$SCRATCH/ack" "$SCRATCH/load.lat"
+	load_loop "$1" "$2" &
+	LOAD_PID=$!
+	LOAD_T0=$(now_ms)
+	log "verifying load started on $1 ($2 slots of $LOAD_SLOT bytes, pid $LOAD_PID)"
+}
+
+load_acked() { wc -l <"$SCRATCH/ack"; }
+load_ok() { [ ! -s "$SCRATCH/load.err" ] && kill -0 "$LOAD_PID" 2>/dev/null; }
+load_check() { [ ! -s "$SCRATCH/load.err" ] || fail "load: $(cat "$SCRATCH/load.err")"; }
+
+# load_wait_acks N SECONDS: until N more writes were acknowledged.
+load_wait_acks() {
+	local want=$(($(load_acked) + $1))
+	_acked_enough() { load_check; [ "$(load_acked)" -ge "$want" ]; }
+	wait_until "$2" "$1 more acknowledged writes" _acked_enough
+}
+
+load_stop() {
+	touch "$SCRATCH/load.stop"
+	local end=$((SECONDS + DEADLINE_MS / 1000 * 2 * LOAD_BATCH + 40))
+	while kill -0 "$LOAD_PID" 2>/dev/null && ((SECONDS < end)); do sleep 0.2; done
+	kill -0 "$LOAD_PID" 2>/dev/null && fail "load did not stop"
+	wait "$LOAD_PID" 2>/dev/null
+	LOAD_PID=
+	load_check
+	log "load stopped: $(load_acked) writes acknowledged and read back in session, longest command $(sort -n "$SCRATCH/load.lat" | tail -n 1) ms"
+}
+
+# load_verify URL: every slot holds its last acknowledged pattern.
+load_verify() {
+	local u=$1 s p out n=0
+	local -A last=()
+	local -a cmds=()
+	while read -r s p; do last[$s]=$p; done <"$SCRATCH/ack"
+	for s in "${!last[@]}"; do
+		cmds+=(-c "read -P ${last[$s]} $((s * LOAD_SLOT)) $LOAD_SLOT")
+		n=$((n + 1))
+	done
+	((n > 0)) || fail "nothing was acknowledged"
+	out=$(timeout -k 5 300 qemu-io -f raw "${cmds[@]}" "$u" 2>&1) || fail "verify session failed: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
+	grep -qiE 'fail|error|mismatch' <<<"$out" && fail "acknowledged data lost: $(grep -iE 'fail|error|mismatch' <<<"$out" | head -n 2 | tr '\n' ' ')"
+	[ "$(grep -c '^read ' <<<"$out")" -eq "$n" ] || fail "not every verify read completed"
+	log "all $n slots hold their last acknowledged pattern"
+}
