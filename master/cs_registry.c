@@ -15,9 +15,33 @@ void cs_registry_free(struct cs_registry *r)
 	list_for_each_entry_safe(cs, n, &r->list, node) {
 		list_del_init(&cs->node);
 		free(cs->del);
+		cs_set_disks(cs, NULL, 0);
 		free(cs);
 	}
 	r->count = 0;
+}
+
+bool cs_set_disks(struct cs *cs, const struct cs_disk_info *d, uint32_t n)
+{
+	struct cs_disk_info *nd = n ? calloc(n, sizeof(*nd)) : NULL;
+	if (n && !nd)
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		nd[i] = d[i];
+		nd[i].path = strdup(d[i].path ? d[i].path : "");
+		if (!nd[i].path) {
+			while (i--)
+				free(nd[i].path);
+			free(nd);
+			return false;
+		}
+	}
+	for (uint32_t i = 0; i < cs->ndisks; i++)
+		free(cs->disks[i].path);
+	free(cs->disks);
+	cs->disks = nd;
+	cs->ndisks = n;
+	return true;
 }
 
 struct cs *cs_by_id(const struct cs_registry *r, uint32_t id)

@@ -36,6 +36,14 @@ enum cs_admin {
 	CS_REMOVED = 2,
 };
 
+/* A disk as last reported (soft). */
+struct cs_disk_info {
+	char *path;
+	uint32_t index;
+	bool failed;
+	uint64_t capacity, used, chunks;
+};
+
 struct cs {
 	struct list_head node;
 	/* log */
@@ -51,6 +59,8 @@ struct cs {
 	uint64_t capacity, used;
 	uint32_t load;
 	uint64_t room;		/* bytes a new replica may take on its best disk (fill threshold) */
+	struct cs_disk_info *disks;	/* last reported, for chunkserver list */
+	uint32_t ndisks;
 	uint64_t *del;		/* chunk ids to tell it to delete */
 	uint32_t ndel, del_cap;
 };
@@ -72,6 +82,8 @@ void cs_queue_delete(struct cs *cs, uint64_t chunk_id);
 int cs_registry_check(struct cs_registry *r, uint64_t now, uint64_t timeout_ms);
 /* A new leader: every server up, last heartbeat = now. */
 void cs_registry_reset_soft(struct cs_registry *r, uint64_t now);
+/* Replaces the reported disks (paths copied); false on ENOMEM (the old list is kept). */
+bool cs_set_disks(struct cs *cs, const struct cs_disk_info *d, uint32_t n);
 /* Usable for new replicas: up and active. */
 static inline bool cs_usable(const struct cs *cs)
 {

@@ -160,6 +160,11 @@ void fill_loc(struct master *m, const struct chunk *c, uint32_t index, struct lo
 static void update_disks(struct master *m, struct cs *cs, Shoal__DiskStatus **disks, size_t n)
 {
 	uint64_t cap = 0, used = 0, room = 0;
+	struct cs_disk_info info[CS_MAX_DISKS] = { 0 };
+	for (size_t i = 0; i < n && i < CS_MAX_DISKS; i++)
+		info[i] = (struct cs_disk_info){ disks[i]->path, disks[i]->index, disks[i]->failed,
+						 disks[i]->capacity, disks[i]->used, disks[i]->chunks };
+	cs_set_disks(cs, info, n < CS_MAX_DISKS ? (uint32_t)n : CS_MAX_DISKS);
 	for (size_t i = 0; i < n; i++)
 		if (!disks[i]->failed) {
 			uint64_t u = disks[i]->used < disks[i]->capacity ? disks[i]->used : disks[i]->capacity;
@@ -465,15 +470,21 @@ static int h_cs_state(struct master *m, struct m_op *op, uint8_t admin)
 static int h_cs_list(struct master *m, struct m_op *op)
 {
 	Shoal__CsListRep rep = SHOAL__CS_LIST_REP__INIT;
-	uint32_t n = m->fsm->css.count, i = 0, idx;
-	Shoal__CsInfo *ci = calloc(n + 1, sizeof(*ci));
-	Shoal__CsInfo **cp = calloc(n + 1, sizeof(*cp));
+	uint32_t n = m->fsm->css.count, i = 0, idx, nd = 0, d = 0;
 	struct cs *cs;
 	struct chunk *c;
 	uint64_t now = now_ms();
-	if (!ci || !cp) {
+	list_for_each_entry(cs, &m->fsm->css.list, node)
+		nd += cs->ndisks;
+	Shoal__CsInfo *ci = calloc(n + 1, sizeof(*ci));
+	Shoal__CsInfo **cp = calloc(n + 1, sizeof(*cp));
+	Shoal__DiskStatus *ds = calloc(nd + 1, sizeof(*ds));
+	Shoal__DiskStatus **dp = calloc(nd + 1, sizeof(*dp));
+	if (!ci || !cp || !ds || !dp) {
 		free(ci);
 		free(cp);
+		free(ds);
+		free(dp);
 		return SL_E_INTERNAL;
 	}
 	list_for_each_entry(cs, &m->fsm->css.list, node) {
@@ -484,6 +495,18 @@ static int h_cs_list(struct master *m, struct m_op *op)
 		ci[i].rack = cs->rack;
 		ci[i].state = (char *)cs_state_name(cs);
 		ci[i].last_heartbeat_ms = now - cs->last_hb_ms;
+		ci[i].disks = &dp[d];
+		ci[i].n_disks = cs->ndisks;
+		for (uint32_t k = 0; k < cs->ndisks && d < nd; k++, d++) {
+			shoal__disk_status__init(&ds[d]);
+			ds[d].index = cs->disks[k].index;
+			ds[d].path = cs->disks[k].path;
+			ds[d].capacity = cs->disks[k].capacity;
+			ds[d].used = cs->disks[k].used;
+			ds[d].failed = cs->disks[k].failed;
+			ds[d].chunks = cs->disks[k].chunks;
+			dp[d] = &ds[d];
+		}
 		cp[i] = &ci[i];
 		i++;
 	}
@@ -497,6 +520,8 @@ static int h_cs_list(struct master *m, struct m_op *op)
 	op_end(op, SL_OK, &rep.base);
 	free(ci);
 	free(cp);
+	free(ds);
+	free(dp);
 	return 0;
 }
 
