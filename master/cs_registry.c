@@ -104,6 +104,7 @@ int cs_registry_check(struct cs_registry *r, uint64_t now, uint64_t timeout_ms)
 	list_for_each_entry(cs, &r->list, node)
 		if (cs->up && now - cs->last_hb_ms > timeout_ms) {
 			cs->up = false;
+			cs->need_report = true;
 			sl_warn("chunkserver %u (%s) down: no heartbeat for %llu ms", cs->id, cs->addr,
 				(unsigned long long)(now - cs->last_hb_ms));
 			n++;

@@ -13,6 +13,10 @@
  *                           ^                                        |
  *                           +----------- heartbeat / register -------+
  *
+ * A server that was DOWN is asked to register again (HeartbeatRep.reregister)
+ * until its chunk report arrived: deletions handed out in replies it never
+ * saw are re-derived from what it reports.
+ *
  * A new leader starts every server UP with last_hb = now: it gets one full
  * timeout to hear from them before declaring any down.  Admin state
  * (persistent): ACTIVE -> DRAINING -> REMOVED; only ACTIVE servers receive
@@ -61,6 +65,7 @@ struct cs {
 	uint64_t room;		/* bytes a new replica may take on its best disk (fill threshold) */
 	struct cs_disk_info *disks;	/* last reported, for chunkserver list */
 	uint32_t ndisks;
+	bool need_report;	/* was down: deletions sent meanwhile may be lost, ask for a chunk report */
 	uint64_t *del;		/* chunk ids to tell it to delete */
 	uint32_t ndel, del_cap;
 };

@@ -253,12 +253,15 @@ static int h_chunk_report(struct master *m, struct m_op *op)
 	if (!cs || cs->admin == CS_REMOVED)
 		return SL_E_NOENT;
 	cs_seen(cs);
+	cs->need_report = false;
 	uint64_t *del = malloc((rq->n_chunks + 1) * sizeof(*del));
 	if (!del)
 		return SL_E_INTERNAL;
 	for (size_t i = 0; i < rq->n_chunks; i++) {
 		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->chunks[i]->chunk_id);
 		int pos = c ? chunk_rep_pos(c, cs->id) : -1;
+		if (pos < 0 && c && repl_copying_to(m, c->id, cs->id))
+			continue;	/* a copy to it finished and is about to join the set */
 		if (pos < 0) {
 			/* Unknown chunk (deleted volume) or not in the set: stale. */
 			del[rep.n_delete_chunks++] = rq->chunks[i]->chunk_id;
@@ -305,6 +308,7 @@ static int h_heartbeat(struct master *m, struct m_op *op)
 	cs_seen(cs);
 	update_disks(m, cs, rq->disks, rq->n_disks);
 	cs->load = rq->load;
+	rep.reregister = cs->need_report;
 	clock_now(m);
 	uint64_t *renewed = malloc((rq->n_lease_renew + 1) * sizeof(*renewed));
 	if (!renewed)

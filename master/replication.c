@@ -105,6 +105,12 @@ static void backoff_add(struct master *m, uint64_t chunk_id, uint64_t now)
 	r->backoff[r->nbackoff++] = (struct repl_backoff){ chunk_id, now + wait };
 }
 
+bool repl_copying_to(struct master *m, uint64_t chunk_id, uint32_t cs_id)
+{
+	struct repl_job *j = job_find(m->repl, chunk_id);
+	return j && j->target == cs_id && j->state >= R_SENT;
+}
+
 /* Removes chunk_id from cs's delete queue: it is about to hold it legitimately. */
 static void unqueue_delete(struct cs *cs, uint64_t chunk_id)
 {

@@ -81,6 +81,8 @@ void repl_reset(struct master *m);
 /* Once per tick on the ready leader: advance jobs, then start new ones. */
 void repl_tick(struct master *m);
 
+/* Whether a copy of chunk_id to cs_id is running (its replica must not be deleted). */
+bool repl_copying_to(struct master *m, uint64_t chunk_id, uint32_t cs_id);
 /* A good member holds current data on a server that should keep it. */
 bool repl_member_good(struct master *m, uint32_t cs_id);
 /* Good members of c's set. */

@@ -1,0 +1,162 @@
+#!/bin/bash
+# 720: a chunkserver isolated in a network namespace (all its traffic
+# dropped by nftables), then healed, under a verifying iSCSI load.
+#
+# Chunkservers 1-3 run on 127.0.0.1 (launcher); chunkserver X runs in its
+# own namespace behind a veth pair (10.207.20.1 host side, .2 inside) and
+# listens on 10.207.20.2.  It reaches the master and its peers, which the
+# launcher puts on 127.0.0.1, through two plain TCP relays (inside the
+# namespace 127.0.0.1:P -> 10.207.20.1:P, on the host 10.207.20.1:P ->
+# 127.0.0.1:P), so every byte it exchanges crosses the veth pair and the
+# drop rules in its namespace cut all of it.  Nothing leaves this machine.
+#
+# Pass when: the load never fails or exceeds the gateway deadline while X is
+# cut off; X's chunks get 3 replicas on the other servers; after the heal X
+# comes back up, never serves a stale replica (a client read of each chunk
+# it held, at the version it held, is refused, and each such replica is
+# deleted or re-joined at the current version), catches up (a drain of
+# chunkserver 1 moves replicas onto X, which then serves them as primary
+# or secondary), and every acknowledged write reads back.  Needs root.
+. "$(dirname "$0")/7fail-lib.sh"
+
+[ "$(id -u)" = 0 ] || fail "needs root (network namespace, veth, nftables)"
+command -v nft >/dev/null || fail "needs nft (Debian package nftables)"
+command -v python3 >/dev/null || fail "needs python3 (TCP relay)"
+P=$BUILD/tests/tools/cs_probe
+[ -x "$P" ] || fail "$P not built"
+
+M=$((1024 * 1024))
+SIZE_MB=16
+NSLOTS=$((SIZE_MB * M / LOAD_SLOT))
+NS=shoal720-$$
+VH=v720h$$ VN=v720n$$
+VH=${VH:0:15} VN=${VN:0:15}
+HOST_IP=10.207.20.1 NS_IP=10.207.20.2
+XPORT=$((PORT_BASE + 10))
+
+cluster_up --chunkservers 3 --gateways 1
+MPORT=$PORT_BASE
+CSPORTS="$((PORT_BASE + 2)) $((PORT_BASE + 3)) $((PORT_BASE + 4))"
+
+# ---- the namespace, the relays and chunkserver X ----
+ip netns add "$NS" || fail "ip netns add failed"
+CLEANUP_HOOKS+=("ip netns del '$NS' 2>/dev/null; ip link del '$VH' 2>/dev/null")
+ip link add "$VH" type veth peer name "$VN" || fail "cannot create a veth pair"
+ip link set "$VN" netns "$NS" || fail "cannot move $VN into $NS"
+ip addr add "$HOST_IP/30" dev "$VH" && ip link set "$VH" up || fail "host side of the veth"
+ip netns exec "$NS" sh -c "ip addr add $NS_IP/30 dev $VN && ip link set $VN up && ip link set lo up" ||
+	fail "namespace side of the veth"
+
+RELAY='
+import asyncio, sys
+lhost, thost, ports = sys.argv[1], sys.argv[2], [int(p) for p in sys.argv[3:]]
+async def pipe(r, w):
+    try:
+        while True:
+            d = await r.read(65536)
+            if not d:
+                break
+            w.write(d)
+            await w.drain()
+    except Exception:
+        pass
+    finally:
+        w.close()
+async def handle(port, r, w):
+    try:
+        r2, w2 = await asyncio.wait_for(asyncio.open_connection(thost, port), 5)
+    except Exception:
+        w.close()
+        return
+    await asyncio.gather(pipe(r, w2), pipe(r2, w))
+async def main():
+    srv = [await asyncio.start_server(lambda r, w, p=p: handle(p, r, w), lhost, p) for p in ports]
+    print("relay ready", flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in srv))
+asyncio.run(main())
+'
+# shellcheck disable=SC2086
+python3 -c "$RELAY" "$HOST_IP" 127.0.0.1 $MPORT $CSPORTS >"$SCRATCH/relay-host.log" 2>&1 &
+BG_PIDS+=($!)
+# shellcheck disable=SC2086
+ip netns exec "$NS" python3 -c "$RELAY" 127.0.0.1 "$HOST_IP" $MPORT $CSPORTS >"$SCRATCH/relay-ns.log" 2>&1 &
+BG_PIDS+=($!)
+_relays() { grep -q ready "$SCRATCH/relay-host.log" && grep -q ready "$SCRATCH/relay-ns.log"; }
+wait_until 10 "TCP relays ready" _relays
+
+mkdir -p "$SCRATCH/x/disk-1"
+ip netns exec "$NS" "$BUILD/chunkserver/shoal-chunkserver" --config "$SHOAL_CONF" \
+	--listen "$NS_IP:$XPORT" --data-dirs "$SCRATCH/x/disk-1" --masters "127.0.0.1:$MPORT" \
+	--host csx >"$SCRATCH/cs-x.log" 2>&1 &
+XPID=$!
+BG_PIDS+=($XPID)
+X=""
+_x_up() { X=$(cs_json | jq -r ".[] | select(.addr == \"$NS_IP:$XPORT\") | select(.state == \"up\") | .id"); [ -n "$X" ]; }
+wait_until 15 "chunkserver X registered through the namespace" _x_up
+log "chunkserver X (id $X, pid $XPID) serving on $NS_IP:$XPORT in netns $NS"
+
+vol_create v720 ${SIZE_MB}M --chunk-size 1M --replicas 3
+lun_export 1 v720 t 1 1
+U=$(url 1 t 1)
+load_start "$U" "$NSLOTS"
+load_wait_acks "$NSLOTS" 120
+wait_until 20 "3 replicas of every chunk" fully_replicated 3
+held=$(cs_chunks "$X")
+((held > 0)) || fail "chunkserver X holds no replica"
+
+# What X holds now, at which version (to prove later it never serves it).
+: >"$SCRATCH/x-held"
+for ((id = 1; id <= SIZE_MB; id++)); do
+	v=$("$P" "$NS_IP:$XPORT" info $id 2>/dev/null | sed -n 's/^version=\([0-9]*\).*/\1/p')
+	[ -n "$v" ] && echo "$id $v" >>"$SCRATCH/x-held"
+done
+log "X holds $(wc -l <"$SCRATCH/x-held") replicas ($held set memberships); isolating it"
+
+# ---- partition: drop everything in and out of the namespace's veth ----
+ip netns exec "$NS" nft -f - <<EOF || fail "nft drop rules failed"
+table inet iso {
+	chain in { type filter hook input priority 0; policy accept; iifname "$VN" drop; }
+	chain out { type filter hook output priority 0; policy accept; oifname "$VN" drop; }
+}
+EOF
+t0=$(now_ms)
+_x_down() { load_check; [ "$(cs_state "$X")" = down ]; }
+wait_until 15 "X marked down" _x_down
+_healed() { load_check; fully_replicated 3; }
+wait_until 60 "3 replicas of every chunk without X" _healed
+[ "$(cs_chunks "$X")" = 0 ] || fail "X is still in $(cs_chunks "$X") sets"
+log "X cut off: marked down, its chunks back to 3 replicas elsewhere in $(($(now_ms) - t0)) ms"
+load_wait_acks $((4 * LOAD_BATCH)) 60
+
+# ---- heal ----
+ip netns exec "$NS" nft delete table inet iso || fail "cannot remove the drop rules"
+_x_back() { load_check; [ "$(cs_state "$X")" = up ]; }
+wait_until 20 "X up again after the heal" _x_back
+log "partition healed; X up again"
+
+# Stale replicas are never served: a client read at the version X held is
+# refused, and each replica is soon deleted (X is in no set).
+while read -r id v; do
+	if out=$("$P" "$NS_IP:$XPORT" read "$id" "$v" 0 4096 primary 2>&1 >/dev/null); then
+		fail "X served chunk $id at its stale version $v"
+	fi
+done <"$SCRATCH/x-held"
+_stale_gone() {
+	local id v
+	while read -r id v; do
+		"$P" "$NS_IP:$XPORT" info "$id" >/dev/null 2>&1 && return 1
+	done <"$SCRATCH/x-held"
+	return 0
+}
+wait_until 20 "X's stale replicas deleted" _stale_gone
+log "X refused every stale read and deleted its $(wc -l <"$SCRATCH/x-held") stale replicas"
+
+# Catching up: drain chunkserver 1; X is the only place its replicas can go.
+adm chunkserver drain 1 >/dev/null 2>&1 || fail "drain of chunkserver 1 failed"
+_x_caught_up() { load_check; [ "$(cs_chunks 1)" = 0 ] && fully_replicated 3; }
+wait_until 60 "drain of chunkserver 1 onto X" _x_caught_up
+log "X caught up: it now holds $(cs_chunks "$X") replicas"
+load_wait_acks $((4 * LOAD_BATCH)) 60
+load_stop
+load_verify "$U"
+log "PASS: partition of X survived under load, stale replicas never served, X caught up"
