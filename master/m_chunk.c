@@ -289,6 +289,32 @@ static void lease_done(void *arg, int status, uint64_t res)
 	lease_reply(op, status);
 }
 
+/*
+ * A new lease is the moment to leave down servers out of the set: the new
+ * primary would otherwise spend its set-version round on them, fail, and
+ * ask again, for as long as they stay down.  They leave only while at least
+ * min_replicas stay (below that writes must stop, and do: set-version fails).
+ * Encodes one SET_REPLICAS entry (set, primary and version bump together)
+ * into w and returns true when some replica is down.
+ */
+static bool grant_drops_down(struct master *m, struct chunk *c, uint32_t primary, struct wbuf *w)
+{
+	struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
+	uint32_t keep[SL_MAX_REPLICAS];
+	uint8_t n = 0;
+
+	for (int i = 0; i < c->nrep; i++) {
+		struct cs *r = cs_by_id(&m->fsm->css, c->rep[i]);
+
+		if (c->rep[i] == primary || (r && r->up && r->admin != CS_REMOVED))
+			keep[n++] = c->rep[i];
+	}
+	if (n == c->nrep || (v && n < v->min_replicas))
+		return false;
+	fsm_enc_set_replicas(w, 0, 0, c->id, c->version, keep, n, primary);
+	return true;
+}
+
 int h_lease(struct master *m, struct m_op *op)
 {
 	Shoal__LeaseReq *rq = (Shoal__LeaseReq *)op->req;
@@ -314,6 +340,8 @@ int h_lease(struct master *m, struct m_op *op)
 		return 0;
 	case LEASE_GRANT:
 		wbuf_init(&w);
+		if (grant_drops_down(m, c, cs->id, &w))
+			return submit_grant(m, op, c, &w, lease_done);
 		fsm_enc_lease_grant(&w, c->id, c->version, cs->id);
 		return submit_grant(m, op, c, &w, lease_done);
 	case LEASE_BUSY:
@@ -334,8 +362,17 @@ int h_replica_failed(struct master *m, struct m_op *op)
 	if (!c)
 		return SL_E_NOENT;
 	clock_now(m);
-	if (rq->cs_id != c->primary || !lease_held(&m->lc, c, c->primary))
-		return (c->flags & CHUNK_F_GRANTING) ? SL_E_BUSY : SL_E_NOT_PRIMARY;
+	/*
+	 * The primary of the current version may drop replicas even after its
+	 * lease ran out here: the set-version or write round that found the
+	 * failure can outlast a short lease, and dropping a replica grants
+	 * nobody anything.  A deposed primary (older epoch) is refused.
+	 */
+	if (c->flags & CHUNK_F_GRANTING)
+		return SL_E_BUSY;
+	if (rq->cs_id != c->primary ||
+	    (rq->epoch != c->version && !lease_held(&m->lc, c, c->primary)))
+		return SL_E_NOT_PRIMARY;
 	for (int i = 0; i < c->nrep; i++) {
 		bool failed = false;
 		for (size_t k = 0; k < rq->n_failed; k++)
