@@ -237,7 +237,7 @@ void repl_heartbeat(struct master *m, struct cs *cs, const Shoal__HeartbeatReq *
 		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, j->chunk_id);
 		j->bytes = res->bytes;
 		if (res->status != SL_OK) {
-			job_end(m, j, res->status > SL_E_MAX ? SL_E_INTERNAL : (int)res->status,
+			job_end(m, j, res->status >= SL_E_MAX ? SL_E_INTERNAL : (int)res->status,
 				"target reported");
 		} else if (!c || c->version != j->version) {
 			job_end(m, j, SL_E_STALE_VERSION, "the set changed during the copy");

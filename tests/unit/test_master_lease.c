@@ -200,6 +200,34 @@ static void test_replica_set_bump(void)
 	fsm_free(f);
 }
 
+/* A chunk being copied (re-replication): its live lease runs out, unrenewed, and nobody gets a new one. */
+static void test_copying_lets_lease_run_out(void)
+{
+	struct fsm *f = fsm_new();
+	struct chunk *c = setup(f);
+	struct lease_clock lc = { .now = 1000, .wait_until = 0, .lease_ms = 5000 };
+	uint32_t p = 0;
+
+	CU_ASSERT_EQUAL(grant(f, &lc, c, 1), SL_OK);
+	c->flags |= CHUNK_F_COPYING;
+	lc.now = 3000;
+	/* no renewal, no lookup answer, but the holder still holds it (failed-replica reports) */
+	CU_ASSERT_EQUAL(lease_for_request(&lc, c, 1, true), LEASE_BUSY);
+	CU_ASSERT_EQUAL(lease_for_lookup(&lc, c, up_all, NULL, &p), LEASE_BUSY);
+	CU_ASSERT(lease_held(&lc, c, 1));
+	CU_ASSERT(!lease_held(&lc, c, 2));
+	/* expired: still no grant while copying */
+	lc.now = 6000;
+	CU_ASSERT(!lease_live(&lc, c));
+	CU_ASSERT(!lease_held(&lc, c, 1));
+	CU_ASSERT_EQUAL(lease_for_request(&lc, c, 2, true), LEASE_BUSY);
+	CU_ASSERT_EQUAL(lease_for_lookup(&lc, c, up_all, NULL, &p), LEASE_BUSY);
+	/* copy joined: leases again, with a bump */
+	c->flags &= ~CHUNK_F_COPYING;
+	CU_ASSERT_EQUAL(lease_for_request(&lc, c, 2, true), LEASE_GRANT);
+	fsm_free(f);
+}
+
 int main(void)
 {
 	if (CU_initialize_registry() != CUE_SUCCESS)
@@ -209,6 +237,7 @@ int main(void)
 	CU_add_test(s, "no overlapping primaries (random)", test_no_overlap_random);
 	CU_add_test(s, "post-failover wait", test_post_failover_wait);
 	CU_add_test(s, "replica-set change bumps", test_replica_set_bump);
+	CU_add_test(s, "copying lets the lease run out", test_copying_lets_lease_run_out);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	unsigned failed = CU_get_number_of_failures();
