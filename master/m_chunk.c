@@ -17,6 +17,17 @@
 #include "placement.h"
 #include "m_service.h"
 
+/*
+ * A chunk whose set is smaller than its volume's min_replicas serves no I/O
+ * (no lease, reads included) until re-replication has grown it again:
+ * writes must not land on fewer copies, and its members stay identical.
+ */
+bool chunk_below_min(struct master *m, const struct chunk *c)
+{
+	struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
+	return v && c->nrep < v->min_replicas;
+}
+
 static uint64_t now_ms_since_ready(struct master *m)
 {
 	return sl_now_ms() - (m->lc.wait_until - m->lc.lease_ms);
@@ -138,6 +149,10 @@ static void lookup_continue(struct m_op *op)
 		struct wbuf w;
 		if (!c)
 			continue;
+		if (chunk_below_min(m, c)) {
+			op->status = SL_E_UNAVAIL;
+			break;
+		}
 		switch (lease_for_lookup(&m->lc, c, cs_up_cb, m, &p)) {
 		case LEASE_LIVE:
 			break;
@@ -333,6 +348,8 @@ int h_lease(struct master *m, struct m_op *op)
 	if (rq->epoch && rq->epoch == c->version && c->primary == cs->id)
 		c->flags |= CHUNK_F_CONFIRMED;
 	op->created = !(c->flags & CHUNK_F_CONFIRMED);
+	if (chunk_below_min(m, c))
+		return SL_E_UNAVAIL;
 	switch (lease_for_request(&m->lc, c, cs->id, cs->up && cs->admin != CS_REMOVED)) {
 	case LEASE_LIVE:
 		lease_start(&m->lc, c);
@@ -349,6 +366,17 @@ int h_lease(struct master *m, struct m_op *op)
 	default:
 		return SL_E_NOT_PRIMARY;
 	}
+}
+
+static void below_min_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	struct chunk *c = chunk_map_by_id(&op->m->fsm->chunks, op->chunk_id);
+	if (c)
+		lease_drop(c);	/* no primary until the set is large enough again */
+	if (status == SL_OK)
+		status = FSM_RES_STATUS(res);
+	op_end(op, status == SL_OK ? SL_E_UNAVAIL : status, NULL);
 }
 
 int h_replica_failed(struct master *m, struct m_op *op)
@@ -389,11 +417,19 @@ int h_replica_failed(struct master *m, struct m_op *op)
 		lease_reply(op, SL_OK);
 		return 0;
 	}
+	/*
+	 * The failed replicas missed a write the primary applied: they leave
+	 * the set whatever remains (set = truth; keeping them would let the
+	 * members differ).  Below min_replicas the write fails with UNAVAIL
+	 * (retryable) and the chunk serves nothing until re-replicated.
+	 */
 	struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
-	if (v && n < v->min_replicas)
-		return SL_E_UNAVAIL;
+	bool below = v && n < v->min_replicas;
+	if (below)
+		sl_warn("chunk %llu: %u of %u replicas left, below min_replicas %u: I/O stops until re-replicated",
+			(unsigned long long)c->id, n, c->nrep, v->min_replicas);
 	wbuf_init(&w);
 	fsm_enc_set_replicas(&w, 0, 0, c->id, c->version, keep, n, c->primary);
-	return submit_grant(m, op, c, &w, lease_done);
+	return submit_grant(m, op, c, &w, below ? below_min_done : lease_done);
 }
 

@@ -315,7 +315,7 @@ static int h_heartbeat(struct master *m, struct m_op *op)
 		return SL_E_INTERNAL;
 	for (size_t i = 0; i < rq->n_lease_renew; i++) {
 		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lease_renew[i]);
-		if (c && lease_for_request(&m->lc, c, cs->id, true) == LEASE_LIVE) {
+		if (c && !chunk_below_min(m, c) && lease_for_request(&m->lc, c, cs->id, true) == LEASE_LIVE) {
 			lease_start(&m->lc, c);
 			renewed[rep.n_renewed++] = c->id;
 		}

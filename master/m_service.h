@@ -42,6 +42,7 @@ void fill_loc(struct master *m, const struct chunk *c, uint32_t index, struct lo
 
 /* m_chunk.c: each returns 0 when it answered or will answer, else the status to answer with. */
 int h_lookup(struct master *m, struct m_op *op);
+bool chunk_below_min(struct master *m, const struct chunk *c);
 int h_lease(struct master *m, struct m_op *op);
 int h_replica_failed(struct master *m, struct m_op *op);
 

@@ -13,6 +13,8 @@
 
 #define REPL_ACTIVE_LEASES	10	/* "recent I/O": lease expired within this many lease periods */
 #define REPL_BACKOFF_MS		3000	/* a failed chunk waits this long (or 5 heartbeats) */
+#define REPL_TIER_MAX		256	/* target candidates considered per failure-domain tier */
+#define REPL_TRIES_PER_SLOT	8	/* chunks examined per free job slot and tick (bounds a tick) */
 
 struct repl *repl_new(uint32_t max_cluster)
 {
@@ -356,7 +358,7 @@ static bool same_domain(const struct cs *a, const struct cs *b, bool racks)
 static uint32_t pick_target(struct master *m, const struct chunk *c, uint64_t size)
 {
 	int tier_n[3] = { 0 };
-	struct place_cand tiers[3][64];
+	struct place_cand tiers[3][REPL_TIER_MAX];
 	struct cs *cs;
 	uint32_t out;
 
@@ -374,7 +376,7 @@ static uint32_t pick_target(struct master *m, const struct chunk *c, uint64_t si
 			host_clash |= same_domain(cs, o, false);
 		}
 		int t = !rack_clash && !host_clash ? 0 : !host_clash ? 1 : 2;
-		if (tier_n[t] < 64)
+		if (tier_n[t] < REPL_TIER_MAX)
 			tiers[t][tier_n[t]++] = (struct place_cand){ cs->id, cs->host, cs->rack, cs->room };
 	}
 	for (int t = 0; t < 3; t++)
@@ -440,7 +442,8 @@ static void start_jobs(struct master *m, uint64_t now)
 	r->under_replicated = under;
 	if (nneed)
 		qsort(need, nneed, sizeof(*need), need_cmp);
-	for (uint32_t i = 0; i < nneed && r->njobs < r->cap; i++) {
+	uint32_t tries = (r->cap - r->njobs) * REPL_TRIES_PER_SLOT;
+	for (uint32_t i = 0; i < nneed && i < tries && r->njobs < r->cap; i++) {
 		c = chunk_map_slot(&m->fsm->chunks, need[i].slot);
 		struct volume *v = c ? volume_by_id(&m->fsm->vols, c->vol) : NULL;
 		if (!v)
