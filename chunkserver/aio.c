@@ -9,6 +9,10 @@
 #include "evloop.h"
 #include "log.h"
 
+#ifdef SHOAL_CRASH_SIM
+#include "crash_sim.h"
+#endif
+
 #define REAP_BATCH 64
 
 struct cs_aio {
@@ -20,6 +24,9 @@ struct cs_aio {
 	unsigned int queued;
 	struct sl_loop *loop;
 	struct cs_aio_stats st;
+#ifdef SHOAL_CRASH_SIM
+	struct cs_csim *csim;		/* test builds: every request goes here */
+#endif
 };
 
 struct cs_aio *cs_aio_new(unsigned int depth)
@@ -39,6 +46,13 @@ struct cs_aio *cs_aio_new(unsigned int depth)
 		errno = -r;
 		goto fail_efd;
 	}
+#ifdef SHOAL_CRASH_SIM
+	a->csim = cs_csim_new();
+	if (!a->csim) {
+		io_destroy(a->ctx);
+		goto fail_efd;
+	}
+#endif
 	return a;
 
 fail_efd:
@@ -78,6 +92,11 @@ static void enqueue(struct cs_aio *a, struct cs_aio_req *r)
 	io_set_eventfd(&r->iocb, a->efd);
 	r->iocb.data = r;
 	INIT_LIST_HEAD(&r->wait);
+#ifdef SHOAL_CRASH_SIM
+	a->st.submitted++;
+	cs_csim_submit(a->csim, r);
+	return;
+#endif
 	list_add_tail(&r->wait, &a->fifo);
 	a->queued++;
 	if (a->in_kernel >= a->depth)
@@ -114,6 +133,23 @@ int cs_aio_reap(struct cs_aio *a, int timeout_ms)
 
 	if (read(a->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		return -errno;
+#ifdef SHOAL_CRASH_SIM
+	{
+		uint64_t deadline = sl_now_us() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
+
+		(void)ev;
+		(void)ts;
+		(void)i;
+		for (;;) {
+			n = cs_csim_pump(a->csim, &a->st.errors);
+			a->st.completed += n;
+			total += n;
+			if (total || !cs_csim_pending(a->csim) || sl_now_us() >= deadline)
+				return total;
+			usleep((useconds_t)(cs_csim_wait_us(a->csim) ? cs_csim_wait_us(a->csim) : 100));
+		}
+	}
+#endif
 	if (timeout_ms > 0 && a->in_kernel > 0) {
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
@@ -153,17 +189,31 @@ static void on_eventfd(struct sl_loop *loop, int fd, uint32_t events, void *arg)
 		sl_err("aio: io_getevents: %s", strerror(-r));
 }
 
+#ifdef SHOAL_CRASH_SIM
+static void csim_kick(void *arg)
+{
+	on_eventfd(NULL, -1, 0, arg);
+}
+#endif
+
 int cs_aio_attach(struct cs_aio *a, struct sl_loop *loop)
 {
 	int r = sl_loop_add_fd(loop, a->efd, EPOLLIN, on_eventfd, a);
 
 	if (r == 0)
 		a->loop = loop;
+#ifdef SHOAL_CRASH_SIM
+	if (r == 0)
+		cs_csim_attach(a->csim, loop, csim_kick, a);
+#endif
 	return r;
 }
 
 void cs_aio_detach(struct cs_aio *a)
 {
+#ifdef SHOAL_CRASH_SIM
+	cs_csim_attach(a->csim, NULL, NULL, NULL);
+#endif
 	if (a->loop)
 		sl_loop_del_fd(a->loop, a->efd);
 	a->loop = NULL;
@@ -171,13 +221,16 @@ void cs_aio_detach(struct cs_aio *a)
 
 unsigned int cs_aio_in_flight(const struct cs_aio *a)
 {
+#ifdef SHOAL_CRASH_SIM
+	return cs_csim_pending(a->csim);
+#endif
 	return a->in_kernel + a->queued;
 }
 
 void cs_aio_get_stats(const struct cs_aio *a, struct cs_aio_stats *st)
 {
 	*st = a->st;
-	st->in_flight = a->in_kernel + a->queued;
+	st->in_flight = cs_aio_in_flight(a);
 }
 
 void cs_aio_free(struct cs_aio *a)
@@ -190,6 +243,9 @@ void cs_aio_free(struct cs_aio *a)
 	while (cs_aio_in_flight(a) && sl_now_ms() < deadline)
 		cs_aio_reap(a, 100);
 	io_destroy(a->ctx);
+#ifdef SHOAL_CRASH_SIM
+	cs_csim_free(a->csim);
+#endif
 	close(a->efd);
 	free(a);
 }

@@ -9,6 +9,14 @@ chunkserver_libcsstore_la_SOURCES = \
 	chunkserver/chunk_store.c chunkserver/chunk_store.h
 chunkserver_libcsstore_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 chunkserver_libcsstore_la_LIBADD = $(AIO_LIBS)
+# Test builds (configure --enable-crash-sim): aio.c hands every request to
+# the crash-simulating backend (crash_sim.h).
+if CRASH_SIM
+chunkserver_libcsstore_la_SOURCES += chunkserver/crash_sim.c chunkserver/crash_sim.h
+chunkserver_libcsstore_la_CPPFLAGS = $(AM_CPPFLAGS) -DSHOAL_CRASH_SIM
+else
+EXTRA_DIST += chunkserver/crash_sim.c chunkserver/crash_sim.h
+endif
 
 sbin_PROGRAMS += chunkserver/shoal-chunkserver
 chunkserver_shoal_chunkserver_SOURCES = \
