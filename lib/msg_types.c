@@ -15,6 +15,7 @@ static const struct sl_msg_type_info types[] = {
 	T(SL_MSG_CS_CHUNK_INFO, "cs-chunk-info", shoal__cs_chunk_info_req, shoal__cs_chunk_info_rep),
 	T(SL_MSG_CS_COPY_FROM_PEER, "cs-copy-from-peer", shoal__cs_copy_from_peer_req, shoal__cs_copy_from_peer_rep),
 	T(SL_MSG_CS_STATUS, "cs-status", shoal__empty, shoal__cs_status_rep),
+	T(SL_MSG_CS_DIGEST, "cs-digest", shoal__cs_digest_req, shoal__cs_digest_rep),
 
 	T(SL_MSG_M_REGISTER_CS, "register-cs", shoal__register_cs_req, shoal__register_cs_rep),
 	T(SL_MSG_M_CHUNK_REPORT, "chunk-report", shoal__chunk_report_req, shoal__chunk_report_rep),

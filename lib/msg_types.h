@@ -23,6 +23,7 @@ enum sl_msg_type {
 	SL_MSG_CS_CHUNK_INFO,
 	SL_MSG_CS_COPY_FROM_PEER,
 	SL_MSG_CS_STATUS,
+	SL_MSG_CS_DIGEST,
 
 	/* master service: 200.. */
 	SL_MSG_M_REGISTER_CS = 200,
