@@ -55,13 +55,24 @@ trap cleanup EXIT
 now_ms() { date +%s%3N; }
 
 # cluster_up [shoal-cluster up options...]
+# Ports 33000+ lie in the kernel's ephemeral range (32768-60999): a client
+# socket may hold one for a moment, so an "Address already in use" start
+# is retried (at most 3 attempts).
 cluster_up() {
-	SHOAL_CLUSTER_CONF_EXTRA="master: { lease_ms = $LEASE_MS; heartbeat_ms = $HB_MS;
+	local try
+	for try in 1 2 3; do
+		SHOAL_CLUSTER_CONF_EXTRA="master: { lease_ms = $LEASE_MS; heartbeat_ms = $HB_MS;
 	cs_timeout_ms = $CS_TIMEOUT_MS; replication_max_per_server = $REPL_PER_SERVER; };
 chunkserver: { rpc_timeout_ms = 1000; };
 gateway: { deadline_ms = $DEADLINE_MS; rpc_timeout_ms = 1000; };" \
-		"$CLUSTER" up "$DIR" --port-base "$PORT_BASE" --control-port-base "$CONTROL_BASE" --build "$BUILD" "$@" >"$SCRATCH/up.log" 2>&1 ||
-		{ tail -n 8 "$SCRATCH/up.log"; fail "shoal-cluster up $*"; }
+			"$CLUSTER" up "$DIR" --port-base "$PORT_BASE" --control-port-base "$CONTROL_BASE" \
+			--build "$BUILD" "$@" >"$SCRATCH/up.log" 2>&1 && break
+		grep -q "Address already in use" "$SCRATCH/up.log" && ((try < 3)) ||
+			{ tail -n 8 "$SCRATCH/up.log"; fail "shoal-cluster up $*"; }
+		log "a port was taken (ephemeral range); retrying the start"
+		"$CLUSTER" down "$DIR" >/dev/null 2>&1
+		sleep 2
+	done
 	eval "$("$CLUSTER" env "$DIR")"
 	log "cluster up ($*) in $DIR"
 }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# 750: writes stop below min_replicas rather than land on a single copy.
+# 745: writes stop below min_replicas rather than land on a single copy.
 # Three chunkservers, a 3-replica volume (min_replicas 2, the default),
 # gateway deadline 6 s.  Two chunkservers are killed: a write then fails
 # after about the deadline (the primary applied it locally, the master
@@ -16,8 +16,8 @@ P=$BUILD/tests/tools/cs_probe
 [ -x "$P" ] || fail "$P not built"
 
 cluster_up --chunkservers 3 --gateways 1
-vol_create v750 ${SIZE_MB}M --chunk-size 1M --replicas 3
-lun_export 1 v750 t 1 1
+vol_create v745 ${SIZE_MB}M --chunk-size 1M --replicas 3
+lun_export 1 v745 t 1 1
 U=$(url 1 t 1)
 
 qio_out() { timeout -k 5 120 qemu-io -f raw "$@" "$U" 2>&1; }
