@@ -143,8 +143,9 @@ static void job_end(struct master *m, struct repl_job *j, int status, const char
 		sl_warn("chunk %llu: copy to cs %u from cs %u abandoned: %s (%s)",
 			(unsigned long long)j->chunk_id, j->target, j->source, sl_status_str(status), why);
 		backoff_add(m, j->chunk_id, now);
-		if (j->state >= R_SENT) {
-			/* whatever the target holds is outside the set: it goes */
+		if (j->state >= R_SENT && status != SL_E_NOT_LEADER) {
+			/* whatever the target holds is outside the set: it goes (not when
+			 * leadership was lost: the commit may still apply) */
 			struct cs *t = cs_by_id(&m->fsm->css, j->target);
 			if (t && (!c || chunk_rep_pos(c, j->target) < 0))
 				cs_queue_delete(t, j->chunk_id);
