@@ -11,10 +11,12 @@ chunkserver_libcsstore_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 chunkserver_libcsstore_la_LIBADD = $(AIO_LIBS)
 # Test builds (configure --enable-crash-sim): aio.c hands every request to
 # the crash-simulating backend (crash_sim.h).
+chunkserver_libcsstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(CS_CRASH_SIM_CPPFLAGS)
 if CRASH_SIM
 chunkserver_libcsstore_la_SOURCES += chunkserver/crash_sim.c chunkserver/crash_sim.h
-chunkserver_libcsstore_la_CPPFLAGS = $(AM_CPPFLAGS) -DSHOAL_CRASH_SIM
+CS_CRASH_SIM_CPPFLAGS = -DSHOAL_CRASH_SIM
 else
+CS_CRASH_SIM_CPPFLAGS =
 EXTRA_DIST += chunkserver/crash_sim.c chunkserver/crash_sim.h
 endif
 
