@@ -283,9 +283,12 @@ int main(int argc, char **argv)
 			size_t i;
 
 			printf("cs_id=%" PRIu64 " chunks=%" PRIu64 " reads=%" PRIu64 " writes=%" PRIu64
-			       " checksum_errors=%" PRIu64 " repaired_blocks=%" PRIu64 " resync_bytes=%" PRIu64 "\n",
+			       " checksum_errors=%" PRIu64 " repaired_blocks=%" PRIu64 " resync_bytes=%" PRIu64
+			       " scrubbed_bytes=%" PRIu64 " scrub_passes=%" PRIu64 " reconciled_regions=%" PRIu64
+			       " torn_regions=%" PRIu64 " unrepaired_blocks=%" PRIu64 "\n",
 			       s->cs_id, s->chunks, s->reads, s->writes, s->checksum_errors,
-			       s->repaired_blocks, s->resync_bytes);
+			       s->repaired_blocks, s->resync_bytes, s->scrubbed_bytes, s->scrub_passes,
+			       s->reconciled_regions, s->torn_regions, s->unrepaired_blocks);
 			for (i = 0; i < s->n_disks; i++)
 				printf("disk=%u path=%s failed=%d chunks=%" PRIu64 "\n", s->disks[i]->index,
 				       s->disks[i]->path, s->disks[i]->failed, s->disks[i]->chunks);
