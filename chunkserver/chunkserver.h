@@ -53,6 +53,8 @@ struct cs_copy_result {
 #define CS_MAX_REPLICAS 16
 struct cs_prim;
 
+#define CS_MAX_DEFERRED_DELETES 1024
+
 struct chunkserver {
 	struct cs_opts o;
 	const char *addr;		/* advertised "host:port" */
@@ -74,6 +76,14 @@ struct chunkserver {
 	bool hb_inflight;
 	struct cs_copy_result copies[CS_MAX_COPY_RESULTS];	/* not yet reported */
 	unsigned int ncopies;
+	/*
+	 * Deletions the master ordered while the replica was busy (I/O in
+	 * flight).  The master sends each order once, so they are retried at
+	 * every heartbeat until done; a full list drops the newest (the next
+	 * chunk report brings them back as orphans).
+	 */
+	uint64_t deferred_del[CS_MAX_DEFERRED_DELETES];
+	unsigned int ndeferred_del;
 
 	struct sl_timer clean_timer;
 	int sig_fd;

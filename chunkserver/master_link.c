@@ -58,6 +58,17 @@ static void arm(struct chunkserver *cs, uint64_t ms)
 	sl_timer_arm(cs->loop, &cs->hb_timer, ms);
 }
 
+static void defer_delete(struct chunkserver *cs, uint64_t id)
+{
+	unsigned int i;
+
+	for (i = 0; i < cs->ndeferred_del; i++)
+		if (cs->deferred_del[i] == id)
+			return;
+	if (cs->ndeferred_del < CS_MAX_DEFERRED_DELETES)
+		cs->deferred_del[cs->ndeferred_del++] = id;
+}
+
 static void delete_list(struct chunkserver *cs, const uint64_t *ids, size_t n)
 {
 	size_t i;
@@ -65,10 +76,30 @@ static void delete_list(struct chunkserver *cs, const uint64_t *ids, size_t n)
 	for (i = 0; i < n; i++) {
 		int r = cs_delete_chunk(cs, ids[i], 0);
 
-		if (r && r != SL_E_NOENT)
+		if (r == SL_E_BUSY) {
+			sl_debug("chunk %016" PRIx64 ": busy; deleting it later", ids[i]);
+			defer_delete(cs, ids[i]);
+		} else if (r && r != SL_E_NOENT) {
 			sl_warn("chunk %016" PRIx64 ": master asked to delete it: %s", ids[i],
 				sl_status_str(r));
+		}
 	}
+}
+
+static void retry_deferred_deletes(struct chunkserver *cs)
+{
+	unsigned int i, keep = 0;
+
+	for (i = 0; i < cs->ndeferred_del; i++) {
+		uint64_t id = cs->deferred_del[i];
+		int r = cs_delete_chunk(cs, id, 0);
+
+		if (r == SL_E_BUSY)
+			cs->deferred_del[keep++] = id;
+		else if (r && r != SL_E_NOENT)
+			sl_warn("chunk %016" PRIx64 ": deferred delete: %s", id, sl_status_str(r));
+	}
+	cs->ndeferred_del = keep;
 }
 
 static void report_done(int status, const ProtobufCMessage *reply, void *arg)
@@ -339,6 +370,7 @@ static void hb_tick(struct sl_timer *t, void *arg)
 {
 	struct chunkserver *cs = arg;
 
+	retry_deferred_deletes(cs);
 	if (cs->hb_inflight)
 		return arm(cs, cs->heartbeat_ms);
 	if (!cs->registered)
