@@ -34,12 +34,15 @@ struct cs_opts {
 	int64_t rpc_timeout_ms;
 	int64_t clean_ms;
 	bool group_flush;
+	int64_t scrub_rate;		/* bytes/s, 0: off (scrub.c) */
+	int64_t scrub_interval_s;
 };
 
 struct cs_stats {
 	uint64_t reads, writes, bytes_read, bytes_written;
 	uint64_t checksum_errors, repaired_blocks, resync_bytes;
 	uint64_t stale_refused;
+	uint64_t scrubbed_bytes, scrub_passes, reconciled_regions, unrepaired_blocks;
 };
 
 /* Outcome of a re-replication order from the master, reported in the next heartbeat. */
@@ -52,6 +55,7 @@ struct cs_copy_result {
 #define CS_PRIM_HASH 1024
 #define CS_MAX_REPLICAS 16
 struct cs_prim;
+struct cs_scrub;
 
 #define CS_MAX_DEFERRED_DELETES 1024
 
@@ -88,6 +92,7 @@ struct chunkserver {
 	struct sl_timer clean_timer;
 	int sig_fd;
 	unsigned int load;		/* requests in flight */
+	struct cs_scrub *scrub;		/* scrub.c */
 	struct cs_stats st;
 };
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "chunkserver.h"
+#include "integrity.h"
 #include "log.h"
 #include "msg_types.h"
 #include "status.h"
@@ -253,6 +254,7 @@ static void handle_set_version(struct chunkserver *cs, struct sl_conn *c, const 
 
 	if (!req->ref || req->ref->chunk_id == 0 || req->ref->version == 0)
 		return reply_status(c, m, SL_E_INVAL);
+	cs_scrub_note_peers(cs, req->ref->chunk_id, req->peers, req->n_peers);
 	ch = cs_disks_find(&cs->disks, req->ref->chunk_id);
 	if (!ch) {
 		if (!req->create)
@@ -358,6 +360,17 @@ static void handle_status(struct chunkserver *cs, struct sl_conn *c, const struc
 	rep.repaired_blocks = cs->st.repaired_blocks;
 	rep.resync_bytes = cs->st.resync_bytes;
 	rep.master_term = cs->term;
+	rep.scrubbed_bytes = cs->st.scrubbed_bytes;
+	rep.scrub_passes = cs->st.scrub_passes;
+	rep.reconciled_regions = cs->st.reconciled_regions;
+	rep.unrepaired_blocks = cs->st.unrepaired_blocks;
+	rep.scrub_rate = (uint64_t)cs->o.scrub_rate;
+	for (i = 0; i < cs->disks.n; i++) {
+		struct cs_chunk *ch;
+
+		list_for_each_entry(ch, &cs->disks.d[i].chunks, link)
+			rep.torn_regions += ch->torn_regions;
+	}
 	sl_rpc_reply(c, m->hdr.req_id, m->hdr.type, SL_OK, &rep.base, NULL, 0);
 	free(ds);
 	free(pds);
@@ -579,7 +592,7 @@ void cs_on_request(struct sl_conn *c, const struct sl_msg *m, void *arg)
 	const struct sl_msg_type_info *ti = sl_msg_type_lookup(m->hdr.type);
 	ProtobufCMessage *pm;
 
-	if (!ti || m->hdr.type < SL_MSG_CS_SET_VERSION || m->hdr.type > SL_MSG_CS_STATUS) {
+	if (!ti || m->hdr.type < SL_MSG_CS_SET_VERSION || m->hdr.type > SL_MSG_CS_DIGEST) {
 		if (m->hdr.type == SL_MSG_ECHO) {
 			pm = sl_msg_unpack(m, false);
 			if (!pm)
@@ -649,6 +662,9 @@ void cs_on_request(struct sl_conn *c, const struct sl_msg *m, void *arg)
 	}
 	case SL_MSG_CS_STATUS:
 		handle_status(cs, c, m);
+		break;
+	case SL_MSG_CS_DIGEST:
+		cs_handle_digest(cs, c, m, (Shoal__CsDigestReq *)pm);
 		break;
 	}
 	sl_msg_free(pm);

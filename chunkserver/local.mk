@@ -27,6 +27,7 @@ chunkserver_shoal_chunkserver_SOURCES = \
 	chunkserver/cs_service.c \
 	chunkserver/primary.c \
 	chunkserver/master_link.c \
+	chunkserver/integrity.h chunkserver/reconcile.c chunkserver/scrub.c \
 	chunkserver/main.c
 chunkserver_shoal_chunkserver_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
 chunkserver_shoal_chunkserver_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(AIO_LIBS)

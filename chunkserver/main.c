@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "chunkserver.h"
+#include "integrity.h"
 #include "log.h"
 #include "status.h"
 
@@ -98,6 +99,8 @@ int main(int argc, char **argv)
 	cs->o.rpc_timeout_ms = 5000;
 	cs->o.clean_ms = 1000;
 	cs->o.group_flush = true;
+	cs->o.scrub_rate = 4 << 20;
+	cs->o.scrub_interval_s = 7 * 86400;
 	const struct sl_option opts[] = {
 		{ "listen", SL_OPT_STR, &cs->o.listen, "address to serve on (host:port)" },
 		{ "advertise", SL_OPT_STR, &cs->o.advertise, "address given to the master and peers (default: --listen)" },
@@ -111,6 +114,8 @@ int main(int argc, char **argv)
 		{ "aio_depth", SL_OPT_INT, &cs->o.aio_depth, "kernel AIO queue depth", 16, 65536 },
 		{ "rpc_timeout_ms", SL_OPT_INT, &cs->o.rpc_timeout_ms, "timeout of one call to a peer or the master", 100, 600000 },
 		{ "group_flush", SL_OPT_BOOL, &cs->o.group_flush, "share one data-file flush among concurrent writes" },
+		{ "scrub_rate", SL_OPT_INT, &cs->o.scrub_rate, "background scrub rate in bytes/s (0: off)", 0, 1ll << 40 },
+		{ "scrub_interval", SL_OPT_INT, &cs->o.scrub_interval_s, "seconds from the end of one scrub pass to the next", 0, 365ll * 86400 },
 		{ "clean_ms", SL_OPT_INT, &cs->o.clean_ms, "interval of clearing idle dirty-region bits", 10, 600000 },
 		{ NULL },
 	};
@@ -185,7 +190,7 @@ int main(int argc, char **argv)
 		goto out_srv;
 	sl_timer_init(&cs->clean_timer, clean_tick, cs);
 	sl_timer_arm(cs->loop, &cs->clean_timer, (uint64_t)cs->o.clean_ms);
-	if (cs_master_start(cs))
+	if (cs_master_start(cs) || cs_scrub_start(cs))
 		goto out_srv;
 	sl_info("serving on %s (advertised %s), %d data dir(s), %llu replicas", cs->o.listen, cs->addr,
 		cs->disks.n, (unsigned long long)cs->disks.nchunks);
@@ -206,6 +211,7 @@ out_disks:
 		settle_all(cs);
 	}
 	cs_primary_free_all(cs);
+	cs_scrub_stop(cs);
 	cs_disks_close(&cs->disks);
 out_loop:
 	cs_aio_free(cs->aio);

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "chunkserver.h"
+#include "integrity.h"
 #include "log.h"
 #include "msg_types.h"
 #include "status.h"
@@ -293,6 +294,39 @@ static int prim_take_lease(struct cs_prim *p, const Shoal__LeaseRep *rep)
 
 static void prim_set_versions(struct cs_prim *p);
 
+/* Reconciliation finished (reconcile.c): a secondary that failed it is dropped like a failed set. */
+static void prim_reconciled(void *arg, uint64_t failed)
+{
+	struct cs_prim *p = arg;
+	unsigned int i;
+
+	p->refs--;
+	for (i = 0; i < p->nrep; i++)
+		if ((failed & (1ull << i)) && p->nset_failed < CS_MAX_REPLICAS)
+			p->set_failed[p->nset_failed++] = p->rep_id[i];
+	if (p->nset_failed) {
+		if (++p->set_rounds > MAX_SET_ROUNDS)
+			return prim_fail_waiters(p, SL_E_UNAVAIL);
+		prim_acquire(p);
+		return;
+	}
+	prim_go_live(p);
+}
+
+size_t cs_primary_secondaries(struct chunkserver *cs, struct cs_chunk *ch, char **addrs, size_t max)
+{
+	struct cs_prim *p = prim_find(cs, ch->id, false);
+	size_t n = 0;
+	unsigned int i;
+
+	if (!p || !prim_live(p) || p->version != ch->version)
+		return 0;
+	for (i = 0; i < p->nrep && n < max; i++)
+		if ((addrs[n] = strdup(p->rep_addr[i])))
+			n++;
+	return n;
+}
+
 static void prim_set_one_done(struct cs_prim *p, uint64_t cs_id, int status)
 {
 	if (status != SL_OK) {
@@ -313,6 +347,20 @@ static void prim_set_one_done(struct cs_prim *p, uint64_t cs_id, int status)
 		/* drop them through the master, then move the survivors */
 		prim_acquire(p);
 		return;
+	}
+	/*
+	 * Every replica is at the new version, so no write of an older lease
+	 * can land any more: make the secondaries equal to us where a crash
+	 * left them different (torn or half-forwarded writes), then serve.
+	 */
+	{
+		struct cs_chunk *ch = cs_disks_find(&p->cs->disks, p->chunk_id);
+
+		if (ch && p->nrep) {
+			p->refs++;
+			cs_reconcile(p->cs, ch, p->nrep, p->rep_addr, prim_reconciled, p);
+			return;
+		}
 	}
 	prim_go_live(p);
 }
@@ -359,6 +407,7 @@ static void prim_set_versions(struct cs_prim *p)
 	Shoal__CsSetVersionReq rq = SHOAL__CS_SET_VERSION_REQ__INIT;
 	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
 	struct cs_chunk *ch = cs_disks_find(&cs->disks, p->chunk_id);
+	char *peers[CS_MAX_REPLICAS + 1];
 	unsigned int i;
 
 	p->state = P_SETTING;
@@ -372,6 +421,12 @@ static void prim_set_versions(struct cs_prim *p)
 	rq.create = p->created;
 	rq.chunk_size = p->chunk_size;
 	rq.old_version = p->old_version;
+	/* every replica learns the set, for its scrubber's repairs */
+	peers[0] = (char *)cs->addr;
+	for (i = 0; i < p->nrep; i++)
+		peers[i + 1] = p->rep_addr[i];
+	rq.n_peers = p->nrep + 1;
+	rq.peers = peers;
 	for (i = 0; i < p->nrep; i++) {
 		struct sl_conn *c = cs_peer_conn(cs, p->rep_addr[i]);
 		struct rcall *k = rcall_new(p, p->rep_id[i], i);
