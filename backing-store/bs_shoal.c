@@ -34,6 +34,7 @@
 #include "tgtadm_error.h"
 
 #include "bs_conf.h"
+#include "malloc_tune.h"
 #include "bs_ident.h"
 #include "bs_sense.h"
 /* by path: tgt has a log.h of its own */
@@ -614,6 +615,8 @@ void register_bs_module(void)
 		VERIFY_10, VERIFY_12, VERIFY_16, WRITE_6, WRITE_10, WRITE_12, WRITE_16,
 		WRITE_SAME, WRITE_SAME_16, WRITE_VERIFY, WRITE_VERIFY_12, WRITE_VERIFY_16,
 	};
+
+	sl_malloc_tune_for_io();
 
 	sl_log_open("bs_shoal", SL_LOG_INFO, false);
 	bs_create_opcode_map(&gw_bst, ops, sizeof(ops));

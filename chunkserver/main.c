@@ -16,6 +16,7 @@
 #include "chunkserver.h"
 #include "integrity.h"
 #include "log.h"
+#include "malloc_tune.h"
 #include "status.h"
 
 static const char usage[] =
@@ -89,6 +90,7 @@ int main(int argc, char **argv)
 	int level, r, rc = 1;
 	sigset_t mask;
 
+	sl_malloc_tune_for_io();
 	if (!cs)
 		return 1;
 	/* string defaults are literals: sl_config_load copies them to the heap */

@@ -18,7 +18,8 @@ lib_libshoal_la_SOURCES = \
 	lib/evloop.c lib/evloop.h \
 	lib/rpc.c lib/rpc.h lib/rpc_internal.h \
 	lib/rpc_server.c lib/rpc_util.c \
-	lib/config.c lib/config.h
+	lib/config.c lib/config.h \
+	lib/malloc_tune.c lib/malloc_tune.h
 nodist_lib_libshoal_la_SOURCES = lib/shoal.pb-c.c lib/shoal.pb-c.h
 # PIC so that the gateway module (a shared object loaded by tgtd) can link it.
 lib_libshoal_la_CFLAGS = $(AM_CFLAGS) -fPIC $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
