@@ -351,11 +351,16 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 		return 0;
 	}
 	case COMPARE_AND_WRITE:
+		/*
+		 * Length checks first: NUMBER OF BLOCKS is one byte, so an
+		 * initiator asking for 256 blocks sends 0 with 2 x 256 blocks of
+		 * data, and only the Data-Out length shows the mismatch.
+		 */
+		if (scsi_get_out_length(cmd) != 2 * (uint64_t)cmd->tl ||
+		    (cmd->tl >> lu->blk_shift) > GW_CAW_MAX_BLOCKS)
+			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_CDB;
 		if (!cmd->tl)
 			return 1;
-		if ((cmd->tl >> lu->blk_shift) > GW_CAW_MAX_BLOCKS ||
-		    scsi_get_out_length(cmd) != 2 * cmd->tl)
-			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_CDB;
 		io->op = SL_IO_CAW;
 		io->length = cmd->tl;
 		io->buf = scsi_get_out_buffer(cmd);
