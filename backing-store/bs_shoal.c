@@ -45,7 +45,8 @@
 #define GW_EXPORT __attribute__((visibility("default")))
 #define GW_CAW_MAX_BLOCKS	128	/* VPD B0 MAXIMUM COMPARE AND WRITE LENGTH (tgt core) */
 #define GW_UNMAP_MAX_DESC	4096
-#define GW_UNMAP_MAX_LBAS	(1u << 24)
+/* VPD B0 MAXIMUM UNMAP LBA COUNT: libiscsi calls anything above 1M blocks insane */
+#define GW_UNMAP_MAX_LBAS	(1u << 20)
 
 /* Layout of the tgt 1.0.85 headers we were built with, as verified against Debian's tgtd. */
 #define TGT_SIZEOF_SCSI_LU	7608
