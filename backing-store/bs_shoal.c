@@ -327,15 +327,17 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 			io->buf = gc->tmp;
 		}
 		io->op = SL_IO_WRITE_SAME;
-		/* UNMAP bit: unmapped blocks read as zeros (LBPRZ), so only a zero block may unmap. */
+		/*
+		 * UNMAP bit (core allows it only on a thin LU): unmap the range
+		 * whatever the data block holds, as tgt's bs_rdwr does.  The LU
+		 * reports LBPRZ=1, so the range then reads as zeros, which is
+		 * what initiators (and libiscsi's WriteSame*.Unmap* tests) expect
+		 * after an unmapping WRITE SAME.
+		 */
 		if (scb[1] & 0x08) {
-			const uint8_t *b = io->buf;
-			uint32_t i;
-
-			for (i = 0; i < bs && !b[i]; i++)
-				;
-			if (i == bs)
-				io->op = SL_IO_UNMAP;
+			io->op = SL_IO_UNMAP;
+			io->buf = NULL;
+			io->blk_len = 0;
 		}
 		return 0;
 	case UNMAP: {
