@@ -40,15 +40,18 @@ void cs_meta_encode(const struct cs_chunk *ch, uint64_t seq, void *page)
 	s->crc = htole32(sl_crc32c(s, offsetof(struct cs_meta_slot, crc)));
 }
 
-/* 0 when the slot is valid, filling *out in host order. */
+/* 0 when the slot is valid (format 1 or 2), filling *out in host order. */
 static int meta_decode(const void *page, struct cs_meta_slot *out)
 {
 	const struct cs_meta_slot *s = page;
+	uint32_t format = le32toh(s->format);
 
-	if (le32toh(s->magic) != CS_META_MAGIC || le32toh(s->format) != CS_META_FORMAT)
+	if (le32toh(s->magic) != CS_META_MAGIC ||
+	    (format != CS_META_FORMAT && format != CS_META_FORMAT_V1))
 		return -1;
 	if (le32toh(s->crc) != sl_crc32c(s, offsetof(struct cs_meta_slot, crc)))
 		return -1;
+	out->format = format;
 	out->seq = le64toh(s->seq);
 	out->chunk_id = le64toh(s->chunk_id);
 	out->chunk_size = le64toh(s->chunk_size);
@@ -93,14 +96,18 @@ static int chunk_alloc(struct cs_store_env *env, struct cs_chunk *ch)
 	ch->data_fd = ch->meta_fd = -1;
 	ch->nblocks = ch->chunk_size >> CS_BLOCK_SHIFT;
 	ch->ncrc_pages = (ch->nblocks * 4 + CS_BLOCK - 1) / CS_BLOCK;
+	ch->ntracks = (uint32_t)(ch->chunk_size >> CS_TRACK_SHIFT);
+	ch->ntrack_pages = (ch->ntracks * 8 + CS_BLOCK - 1) / CS_BLOCK;
+	ch->nmeta_pages = ch->ncrc_pages + ch->ntrack_pages;
 	while ((1ull << shift) < ch->chunk_size)
 		shift++;
 	/* 64 regions, none smaller than 64 KiB */
 	ch->region_shift = shift > 6 + 16 ? shift - 6 : 16;
-	if (posix_memalign((void **)&ch->crc, CS_BLOCK, (size_t)ch->ncrc_pages * CS_BLOCK))
+	if (posix_memalign((void **)&ch->crc, CS_BLOCK, (size_t)ch->nmeta_pages * CS_BLOCK))
 		return SL_E_INTERNAL;
-	memset(ch->crc, 0, (size_t)ch->ncrc_pages * CS_BLOCK);
-	ch->crc_sync = calloc(ch->ncrc_pages, sizeof(*ch->crc_sync));
+	memset(ch->crc, 0, (size_t)ch->nmeta_pages * CS_BLOCK);
+	ch->track = (uint64_t *)((uint8_t *)ch->crc + (size_t)ch->ncrc_pages * CS_BLOCK);
+	ch->crc_sync = calloc(ch->nmeta_pages, sizeof(*ch->crc_sync));
 	if (!ch->crc_sync)
 		return SL_E_INTERNAL;
 	if (posix_memalign(&ch->hdr.buf, CS_BLOCK, CS_BLOCK))
@@ -111,7 +118,7 @@ static int chunk_alloc(struct cs_store_env *env, struct cs_chunk *ch)
 	ch->dsync.page = CS_PS_DATA;
 	ch->dsync.ch = ch;
 	INIT_LIST_HEAD(&ch->dsync.waiters);
-	for (i = 0; i < ch->ncrc_pages; i++) {
+	for (i = 0; i < ch->nmeta_pages; i++) {
 		struct cs_psync *ps = &ch->crc_sync[i];
 
 		if (posix_memalign(&ps->buf, CS_BLOCK, CS_BLOCK))
@@ -136,7 +143,7 @@ void cs_chunk_close(struct cs_chunk *ch)
 	if (ch->meta_fd >= 0)
 		close(ch->meta_fd);
 	if (ch->crc_sync)
-		for (i = 0; i < ch->ncrc_pages; i++)
+		for (i = 0; i < ch->nmeta_pages; i++)
 			free(ch->crc_sync[i].buf);
 	free(ch->crc_sync);
 	free(ch->hdr.buf);
@@ -202,7 +209,7 @@ int cs_chunk_create(struct cs_store_env *env, const char *dir, uint64_t id, uint
 	}
 	ch->meta_fd = open(tpath, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
 	if (ch->meta_fd < 0 ||
-	    ftruncate(ch->meta_fd, CS_META_HDR_LEN + (off_t)ch->ncrc_pages * CS_BLOCK)) {
+	    ftruncate(ch->meta_fd, CS_META_HDR_LEN + (off_t)ch->nmeta_pages * CS_BLOCK)) {
 		r = cs_errno_status(errno);
 		goto fail_unlink;
 	}
@@ -228,7 +235,35 @@ fail:
 	return r;
 }
 
-/* Recomputes the CRCs of every dirty region from the data: see chunk_store.h. */
+/* Synchronous write of meta pages [pg0, pg1] (CRC or track pages, from memory). */
+static int write_meta_pages(struct cs_chunk *ch, uint32_t pg0, uint32_t pg1)
+{
+	for (; pg0 <= pg1; pg0++)
+		if (pwrite(ch->meta_fd, (uint8_t *)ch->crc + (size_t)pg0 * CS_BLOCK, CS_BLOCK,
+			   CS_META_HDR_LEN + (off_t)pg0 * CS_BLOCK) != CS_BLOCK)
+			return -EIO;
+	return 0;
+}
+
+/* Raises tracks [t0, t1) to at least v in memory: true if one changed. */
+static bool raise_tracks(struct cs_chunk *ch, uint32_t t0, uint32_t t1, uint64_t v)
+{
+	bool changed = false;
+
+	for (; t0 < t1 && t0 < ch->ntracks; t0++) {
+		if (le64toh(ch->track[t0]) < v) {
+			ch->track[t0] = htole64(v);
+			changed = true;
+		}
+	}
+	return changed;
+}
+
+/*
+ * Recomputes the CRCs of every dirty region from the data, and raises its
+ * tracks to the replica's version (a torn write there may have been at
+ * any version up to it): see chunk_store.h.
+ */
 static int recover_dirty(struct cs_chunk *ch)
 {
 	uint64_t rsize = 1ull << ch->region_shift;
@@ -253,11 +288,20 @@ static int recover_dirty(struct cs_chunk *ch)
 			ch->crc[first + b] = cs_crc_entry(buf + b * CS_BLOCK);
 		pg = first * 4 / CS_BLOCK;
 		last_pg = (first + rsize / CS_BLOCK - 1) * 4 / CS_BLOCK;
-		for (; pg <= last_pg; pg++) {
-			if (pwrite(ch->meta_fd, (uint8_t *)ch->crc + (size_t)pg * CS_BLOCK, CS_BLOCK,
-				   CS_META_HDR_LEN + (off_t)pg * CS_BLOCK) != CS_BLOCK) {
-				r = -EIO;
-				goto out;
+		r = write_meta_pages(ch, pg, last_pg);
+		if (r)
+			goto out;
+		{
+			uint32_t t0 = (uint32_t)(off >> CS_TRACK_SHIFT);
+			uint32_t t1 = (uint32_t)((off + rsize) >> CS_TRACK_SHIFT);
+
+			if (t1 == t0)
+				t1 = t0 + 1;
+			if (raise_tracks(ch, t0, t1, ch->version)) {
+				r = write_meta_pages(ch, ch->ncrc_pages + t0 * 8 / CS_BLOCK,
+						     ch->ncrc_pages + (t1 - 1) * 8 / CS_BLOCK);
+				if (r)
+					goto out;
 			}
 		}
 		ch->torn_regions++;
@@ -331,10 +375,15 @@ int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct
 	ch->dirty = s[best].dirty;
 	ch->hdr_seq = s[best].seq;
 	ch->hdr.gen = ch->hdr.durable = 1;
-	if (pread(ch->meta_fd, ch->crc, (size_t)ch->ncrc_pages * CS_BLOCK, CS_META_HDR_LEN) !=
-	    (ssize_t)ch->ncrc_pages * CS_BLOCK) {
-		r = SL_E_IO;
-		goto fail;
+	{
+		/* format 1 has no track pages: read the CRC pages only */
+		uint32_t n = s[best].format == CS_META_FORMAT ? ch->nmeta_pages : ch->ncrc_pages;
+
+		if (pread(ch->meta_fd, ch->crc, (size_t)n * CS_BLOCK, CS_META_HDR_LEN) !=
+		    (ssize_t)n * CS_BLOCK) {
+			r = SL_E_IO;
+			goto fail;
+		}
 	}
 	ch->data_fd = open(dpath, O_RDWR | O_DIRECT | O_CLOEXEC);
 	if (ch->data_fd < 0 || fstat(ch->data_fd, &st)) {
@@ -344,6 +393,24 @@ int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct
 	if ((uint64_t)st.st_size != ch->chunk_size && ftruncate(ch->data_fd, (off_t)ch->chunk_size)) {
 		r = cs_errno_status(errno);
 		goto fail;
+	}
+	if (s[best].format == CS_META_FORMAT_V1) {
+		/*
+		 * Upgrade: every track counts as modified at the current version
+		 * (true of every write it holds), durable before the header says
+		 * format 2; a crash in between redoes it.
+		 */
+		raise_tracks(ch, 0, ch->ntracks, ch->version);
+		r = write_meta_pages(ch, ch->ncrc_pages, ch->nmeta_pages - 1);
+		if (!r && fdatasync(ch->meta_fd))
+			r = -errno;
+		if (!r && !ch->dirty)
+			r = write_header_sync(ch);	/* else recover_dirty writes it */
+		if (r) {
+			r = cs_errno_status(r);
+			goto fail;
+		}
+		sl_info("chunk %016" PRIx64 ": meta format 1 upgraded to %d", id, CS_META_FORMAT);
 	}
 	if (ch->dirty) {
 		uint64_t was = ch->dirty;

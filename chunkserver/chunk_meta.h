@@ -6,7 +6,8 @@
 #include <stdint.h>
 
 #define CS_META_MAGIC	0x4d434853u	/* "SHCM" */
-#define CS_META_FORMAT	1
+#define CS_META_FORMAT	2	/* 2: track pages follow the CRC pages */
+#define CS_META_FORMAT_V1	1	/* no track pages: upgraded at open */
 
 /* Little-endian on disk; crc is CRC32C of every byte before it. */
 struct cs_meta_slot {

@@ -9,8 +9,10 @@
  *          set it and wait for the header (cs_psync); read the edge blocks
  *          (or, for COMPARE_AND_WRITE, the whole span) and verify their CRCs
  *   APPLY  compare (CAW), patch the new bytes in, compute the CRCs, update the
- *          in-memory CRC array, then write the data (RWF_DSYNC; UNMAP punches
- *          the block-aligned interior) and wait for every touched CRC page
+ *          in-memory CRC array and raise the tracks to the chunk's version,
+ *          then write the data (RWF_DSYNC; UNMAP punches the block-aligned
+ *          interior) and wait for every touched CRC page and every track
+ *          page with a change not yet durable
  *   DONE   unbusy the regions (their bits are cleared lazily), done()
  *
  * cs_psync is a group commit per 4 KiB page of the .meta file: changes bump
@@ -20,6 +22,7 @@
  * writes into one CRC page share flushes and never overwrite each other's
  * entries with stale content.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -241,9 +244,16 @@ static void wop_prep(struct cs_wop *op)
 	for (i = 0; i < CS_REGIONS; i++)
 		if (m & (1ull << i))
 			ch->region_busy[i]++;
-	if (m & ~ch->dirty) {
-		ch->dirty |= m;
-		ch->hdr.gen++;
+	/*
+	 * Wait also when our bits are set but not yet durable (another write
+	 * set them, its header write is in flight): no data write may be
+	 * issued before its region's bit is on disk.
+	 */
+	if ((m & ~ch->dirty) || ch->hdr.gen > ch->hdr.durable) {
+		if (m & ~ch->dirty) {
+			ch->dirty |= m;
+			ch->hdr.gen++;
+		}
 		op->hdr_w.cb = wop_pwait_done;
 		op->hdr_w.arg = op;
 		op->pending++;
@@ -288,7 +298,7 @@ static bool verify_block(struct cs_wop *op, uint64_t blk_off, const uint8_t *p)
 static void wop_apply(struct cs_wop *op)
 {
 	struct cs_chunk *ch = op->ch;
-	uint32_t pg0, pg1, pg;
+	uint32_t pg0, pg1, pg, t0, t1, t, tp0, tp1;
 	uint64_t b;
 	unsigned int i;
 
@@ -388,19 +398,43 @@ static void wop_apply(struct cs_wop *op)
 		write_span(op, 2, op->a, op->e - op->a);
 	}
 
-	/* every CRC page the span touches becomes durable before done() */
+	/*
+	 * Every CRC page the span touches becomes durable before done(), and
+	 * so does every track page the span touches that holds a change not
+	 * yet durable (ours, or another write's to the same track).
+	 */
 	pg0 = (uint32_t)((op->a >> CS_BLOCK_SHIFT) * 4 / CS_BLOCK);
 	pg1 = (uint32_t)((((op->e - 1) >> CS_BLOCK_SHIFT)) * 4 / CS_BLOCK);
-	op->ncrc_w = pg1 - pg0 + 1;
+	t0 = (uint32_t)(op->a >> CS_TRACK_SHIFT);
+	t1 = (uint32_t)((op->e - 1) >> CS_TRACK_SHIFT);
+	tp0 = ch->ncrc_pages + t0 * 8 / CS_BLOCK;
+	tp1 = ch->ncrc_pages + t1 * 8 / CS_BLOCK;
+	for (t = t0; t <= t1; t++) {
+		if (le64toh(ch->track[t]) < ch->version) {
+			ch->track[t] = htole64(ch->version);
+			ch->crc_sync[ch->ncrc_pages + t * 8 / CS_BLOCK].gen++;
+		}
+	}
+	op->ncrc_w = (pg1 - pg0 + 1) + (tp1 - tp0 + 1);
 	op->crc_w = calloc(op->ncrc_w, sizeof(*op->crc_w));
 	if (!op->crc_w) {
 		op->ncrc_w = 0;
 		wop_fail(op, SL_E_INTERNAL);
 	}
-	for (i = 0, pg = pg0; i < op->ncrc_w; i++, pg++) {
+	for (i = 0, pg = pg0; i < op->ncrc_w && pg <= pg1; i++, pg++) {
 		struct cs_psync *ps = &ch->crc_sync[pg];
 
 		ps->gen++;
+		op->crc_w[i].cb = wop_pwait_done;
+		op->crc_w[i].arg = op;
+		op->pending++;
+		psync_wait(ps, &op->crc_w[i]);
+	}
+	for (pg = tp0; i < op->ncrc_w && pg <= tp1; i++, pg++) {
+		struct cs_psync *ps = &ch->crc_sync[pg];
+
+		if (ps->gen <= ps->durable)
+			continue;
 		op->crc_w[i].cb = wop_pwait_done;
 		op->crc_w[i].arg = op;
 		op->pending++;
@@ -513,6 +547,65 @@ void cs_chunk_clean(struct cs_chunk *ch)
 	ch->dirty &= ~clear;
 	ch->hdr.gen++;
 	psync_kick(&ch->hdr);
+}
+
+/* ---- tracks ---- */
+
+uint64_t cs_track_get(const struct cs_chunk *ch, uint32_t t)
+{
+	return t < ch->ntracks ? le64toh(ch->track[t]) : 0;
+}
+
+static void top_put(struct cs_top *op)
+{
+	if (--op->pending)
+		return;
+	op->ch->ops_in_flight--;
+	free(op->w);
+	op->w = NULL;
+	op->done(op, op->status);
+}
+
+static void top_pwait_done(struct cs_pwait *w, int err)
+{
+	struct cs_top *op = w->arg;
+
+	if (err && op->status == SL_OK)
+		op->status = cs_errno_status(err);
+	top_put(op);
+}
+
+void cs_chunk_merge_tracks(struct cs_top *op)
+{
+	struct cs_chunk *ch = op->ch;
+	uint32_t t, pg;
+
+	op->status = SL_OK;
+	op->w = NULL;
+	if (ch->failed)
+		return op->done(op, SL_E_IO);
+	op->w = calloc(ch->ntrack_pages, sizeof(*op->w));
+	if (!op->w)
+		return op->done(op, SL_E_INTERNAL);
+	for (t = 0; t < ch->ntracks; t++) {
+		if (le64toh(ch->track[t]) < le64toh(op->src[t])) {
+			ch->track[t] = op->src[t];
+			ch->crc_sync[ch->ncrc_pages + t * 8 / CS_BLOCK].gen++;
+		}
+	}
+	ch->ops_in_flight++;
+	op->pending = 1;
+	for (pg = 0; pg < ch->ntrack_pages; pg++) {
+		struct cs_psync *ps = &ch->crc_sync[ch->ncrc_pages + pg];
+
+		if (ps->gen <= ps->durable)
+			continue;
+		op->w[pg].cb = top_pwait_done;
+		op->w[pg].arg = op;
+		op->pending++;
+		psync_wait(ps, &op->w[pg]);
+	}
+	top_put(op);
 }
 
 /* ---- reads ---- */

@@ -9,6 +9,10 @@
  *                                     the higher sequence is current
  *     [8192, ...)    one u32 per 4 KiB data block: crc32c(block) ^ CS_CRC_ZERO
  *                    (so a never-written entry, 0, is the CRC of a hole)
+ *     then, from the next 4 KiB boundary (format 2): one u64 per 64 KiB
+ *                    "track" of data, the highest version a write was
+ *                    applied to it at (0: never written); resync copies
+ *                    only the tracks modified since a stale replica's version
  *
  * Invariants:
  *  - Header updates alternate slots and only one is in flight at a time, so
@@ -23,6 +27,13 @@
  *    be torn there; open() recomputes that region's CRCs from the data (the
  *    write was not acknowledged, either content is allowed).  A CRC mismatch
  *    outside dirty regions is therefore bit rot, never a torn write.
+ *  - Tracks (resync): a track's entry is >= the version of every write
+ *    applied to it.  It is raised in memory when a write is applied and its
+ *    page is durable before the write completes; a write torn by a crash
+ *    lies in a dirty region, whose tracks open() raises to the replica's
+ *    version.  An entry may overstate (copy more), never understate.  A
+ *    format-1 file (no tracks) is upgraded at open with every track at the
+ *    replica's version: all of it counts as modified at that version.
  *  - Every read verifies each block's CRC before the data is handed out; a
  *    mismatch completes the read with SL_E_CHECKSUM and the block's offset.
  *  - Callers order access: they hold the chunk's range lock over the
@@ -43,6 +54,7 @@
 #define CS_BLOCK_SHIFT		12
 #define CS_META_HDR_LEN		8192u
 #define CS_REGIONS		64
+#define CS_TRACK_SHIFT		16	/* resync tracking: 64 KiB tracks */
 #define CS_MIN_CHUNK_SIZE	(1ull << 20)
 #define CS_MAX_CHUNK_SIZE	(1ull << 30)
 
@@ -99,11 +111,18 @@ struct cs_chunk {
 	void *disk;			/* owner's disk, for io_error */
 	unsigned int disk_index;
 
-	uint32_t *crc;			/* nblocks entries, stored form, aligned */
+	/*
+	 * The meta pages after the header, as in the file: ncrc_pages of CRC
+	 * entries (crc), then ntrack_pages of track versions (track); both in
+	 * stored form (little-endian), one aligned buffer.
+	 */
+	uint32_t *crc;			/* nblocks entries */
+	uint64_t *track;		/* ntracks entries */
 	uint32_t nblocks, ncrc_pages;
+	uint32_t ntracks, ntrack_pages, nmeta_pages;
 	struct cs_psync hdr;
 	struct cs_psync dsync;		/* group flush of the data file */
-	struct cs_psync *crc_sync;	/* ncrc_pages */
+	struct cs_psync *crc_sync;	/* nmeta_pages: CRC pages, then track pages */
 	uint64_t hdr_seq;
 
 	unsigned int region_shift;
@@ -210,6 +229,20 @@ void cs_rop_release(struct cs_rop *op);
 void cs_chunk_set_version(struct cs_vop *op);
 /* Clears the persisted bits of dirty regions with no write in flight (lazy). */
 void cs_chunk_clean(struct cs_chunk *ch);
+
+/* Raising tracks to a copy source's (stored form), durable at done(). */
+struct cs_top {
+	struct cs_chunk *ch;
+	const uint64_t *src;		/* ntracks entries, little-endian */
+	void (*done)(struct cs_top *op, int status);
+	void *arg;
+
+	int pending, status;
+	struct cs_pwait *w;
+};
+void cs_chunk_merge_tracks(struct cs_top *op);
+/* Track t's version (host order). */
+uint64_t cs_track_get(const struct cs_chunk *ch, uint32_t t);
 
 /* Block-aligned span of [off, off+len). */
 static inline uint64_t cs_block_down(uint64_t x) { return x & ~(uint64_t)(CS_BLOCK - 1); }

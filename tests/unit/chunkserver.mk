@@ -9,3 +9,10 @@ tests_unit_test_chunk_range_lock_SOURCES = tests/unit/test_chunk_range_lock.c
 tests_unit_test_chunk_range_lock_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
 tests_unit_test_chunk_range_lock_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUF_C_CFLAGS)
 tests_unit_test_chunk_range_lock_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(CUNIT_LIBS) $(AIO_LIBS)
+# resync tracking (per-track modification versions in the .meta file)
+check_PROGRAMS += tests/unit/test_chunk_resync
+TESTS += tests/unit/test_chunk_resync
+tests_unit_test_chunk_resync_SOURCES = tests/unit/test_chunk_resync.c
+tests_unit_test_chunk_resync_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
+tests_unit_test_chunk_resync_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUF_C_CFLAGS)
+tests_unit_test_chunk_resync_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(CUNIT_LIBS) $(AIO_LIBS)
