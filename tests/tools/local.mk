@@ -17,3 +17,8 @@ noinst_PROGRAMS += tests/tools/cs_probe
 tests_tools_cs_probe_SOURCES = tests/tools/cs_probe.c
 tests_tools_cs_probe_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
 tests_tools_cs_probe_LDADD = lib/libshoal.la
+# tests/tools: iscsi_torture, the verifying writer of the crash-torture scenarios (tests/cluster/8NN-*.sh)
+noinst_PROGRAMS += tests/tools/iscsi_torture
+tests_tools_iscsi_torture_SOURCES = tests/tools/iscsi_torture.c
+tests_tools_iscsi_torture_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_torture_LDADD = $(LIBISCSI_LIBS)
