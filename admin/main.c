@@ -25,6 +25,7 @@ static const char usage_text[] =
 	"  volume resize NAME SIZE [--force]\n"
 	"  volume delete NAME\n"
 	"  chunkserver list\n"
+	"  chunkserver status ID|ADDR\n"
 	"  chunkserver drain ID\n"
 	"  chunkserver remove ID [--force]\n"
 	"  cluster status\n"
@@ -47,8 +48,8 @@ static const char usage_text[] =
 	"  -h, --help           this text\n"
 	"  --version            print the version\n"
 	"\n"
-	"exit codes: 0 ok, 1 failed or refused, 2 usage error, 3 no master (or tgtd)\n"
-	"answered in time, 4 not found, 5 already exists\n";
+	"exit codes: 0 ok, 1 failed or refused, 2 usage error, 3 no master (or tgtd,\n"
+	"or the chunkserver asked) answered in time, 4 not found, 5 already exists\n";
 
 /* Global flags and whether each takes a value. */
 static const struct {
@@ -138,7 +139,13 @@ static int load_options(struct admin_ctx *ctx, int gargc, char **gargv)
 	char err[512];
 	int rc;
 
+	static char default_conf_dir[] = ADMIN_DEFAULT_CONF_DIR;
+
+	/* A static default: sl_config_load puts its own copy on the heap. */
+	ctx->conf_dir = default_conf_dir;
 	rc = sl_config_load("admin", opts, gargc, gargv, usage_text, &ctx->config_path, err, sizeof(err));
+	if (ctx->conf_dir == default_conf_dir)
+		ctx->conf_dir = NULL;	/* it failed before copying: nothing to free */
 	if (rc < 0)
 		return admin_err(AX_USAGE, "%s", err);
 	if (ctx->masters.n == 0) {
@@ -191,11 +198,6 @@ int main(int argc, char **argv)
 	gargv = calloc(argc + 1, sizeof(*gargv));
 	cargv = cargv_mem = calloc(argc + 1, sizeof(*cargv));
 	if (!gargv || !cargv) {
-		rc = admin_err(AX_FAILED, "out of memory");
-		goto out;
-	}
-	ctx.conf_dir = strdup(ADMIN_DEFAULT_CONF_DIR);
-	if (!ctx.conf_dir) {
 		rc = admin_err(AX_FAILED, "out of memory");
 		goto out;
 	}
