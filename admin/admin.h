@@ -6,7 +6,8 @@
  *   0  success
  *   1  the operation failed or the cluster (or tgtd) refused it
  *   2  usage error: unknown command or option, bad argument value
- *   3  no master answered within --timeout-ms (or tgtd is not running)
+ *   3  no master answered within --timeout-ms (or tgtd is not running, or
+ *      the chunkserver that chunkserver status asks did not answer)
  *   4  the named volume, chunkserver, target or LUN does not exist
  *   5  the name or number is already taken
  *
@@ -93,6 +94,8 @@ void json_str(FILE *f, const char *s);			/* quoted, escaped */
 /* Command groups; argv[0] is the group name. */
 int cmd_volume(struct admin_ctx *ctx, int argc, char **argv);
 int cmd_chunkserver(struct admin_ctx *ctx, int argc, char **argv);
+/* chunkserver status ID|ADDR (argv[0] is "status"); cmd_chunkserver_status.c */
+int cmd_chunkserver_status(struct admin_ctx *ctx, int argc, char **argv);
 int cmd_cluster(struct admin_ctx *ctx, int argc, char **argv);
 int cmd_master(struct admin_ctx *ctx, int argc, char **argv);
 int cmd_lun(struct admin_ctx *ctx, int argc, char **argv);

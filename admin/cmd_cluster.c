@@ -1,5 +1,6 @@
 /*
- * shoal-admin chunkserver list|drain|remove, cluster status, master status.
+ * shoal-admin chunkserver list|drain|remove, cluster status, master status
+ * (chunkserver status: cmd_chunkserver_status.c).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -151,14 +152,16 @@ int cmd_chunkserver(struct admin_ctx *ctx, int argc, char **argv)
 	const char *sub = argc > 1 ? argv[1] : NULL;
 
 	if (!sub)
-		return admin_err(AX_USAGE, "'chunkserver' needs a subcommand: list, drain, remove");
+		return admin_err(AX_USAGE, "'chunkserver' needs a subcommand: list, status, drain, remove");
 	if (!strcmp(sub, "list"))
 		return cs_list(ctx, argc - 1, argv + 1);
+	if (!strcmp(sub, "status"))
+		return cmd_chunkserver_status(ctx, argc - 1, argv + 1);
 	if (!strcmp(sub, "drain"))
 		return cs_by_id(ctx, argc - 1, argv + 1, SL_MSG_M_CS_DRAIN, "chunkserver drain");
 	if (!strcmp(sub, "remove"))
 		return cs_by_id(ctx, argc - 1, argv + 1, SL_MSG_M_CS_REMOVE, "chunkserver remove");
-	return admin_err(AX_USAGE, "unknown subcommand 'chunkserver %s' (list, drain, remove)", sub);
+	return admin_err(AX_USAGE, "unknown subcommand 'chunkserver %s' (list, status, drain, remove)", sub);
 }
 
 static const char *health(const Shoal__ClusterStatusRep *s)

@@ -6,6 +6,7 @@ admin_shoal_admin_SOURCES = \
 	admin/util.c \
 	admin/cmd_volume.c \
 	admin/cmd_cluster.c \
+	admin/cmd_chunkserver_status.c \
 	admin/cmd_lun.c \
 	admin/lun.h \
 	admin/lun_apply.c \

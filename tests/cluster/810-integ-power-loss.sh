@@ -71,4 +71,41 @@ err=$(cs_stat_sum checksum_errors) unrep=$(cs_stat_sum unrepaired_blocks)
 [ "$err" = 0 ] || fail "torn writes counted as corruption: checksum_errors=$err"
 [ "$unrep" = 0 ] || fail "unrepaired_blocks=$unrep"
 log "checksum_errors 0, unrepaired 0; torn_regions $(cs_stat_sum torn_regions), reconciled_regions $(cs_stat_sum reconciled_regions)"
+
+# shoal-admin chunkserver status: the same counters, by id and by address, text and JSON
+# adm_expect RC PATTERN ARGS...: exit RC; on an error exactly one "shoal-admin:" line matching PATTERN
+adm_expect() {
+	local want=$1 pat=$2 rc
+	shift 2
+	adm --timeout-ms 2000 "$@" >"$SCRATCH/adm.out" 2>"$SCRATCH/adm.err"
+	rc=$?
+	[ "$rc" = "$want" ] || fail "shoal-admin $*: exit $rc, wanted $want: $(head -c 300 "$SCRATCH/adm.err")"
+	if [ "$want" != 0 ]; then
+		[ "$(wc -l <"$SCRATCH/adm.err")" = 1 ] && grep -q "^shoal-admin: .*$pat" "$SCRATCH/adm.err" ||
+			fail "shoal-admin $*: wanted one 'shoal-admin: ...$pat' line, got: $(cat "$SCRATCH/adm.err")"
+	fi
+}
+torn1=$(cs_stat 1 torn_regions)
+adm_expect 0 "" chunkserver status 1
+grep -q "^chunkserver 1 at $(cs_addr 1) (up)$" "$SCRATCH/adm.out" || fail "status 1: $(head -n 1 "$SCRATCH/adm.out")"
+grep -q "^checksum errors: *0 (0 blocks repaired, 0 unrepaired)$" "$SCRATCH/adm.out" || fail "status 1: no checksum line"
+grep -q "^torn regions: *$torn1 " "$SCRATCH/adm.out" || fail "status 1: torn regions not $torn1"
+grep -q "^scrub: *8M/s; [1-9][0-9]* passes complete" "$SCRATCH/adm.out" || fail "status 1: $(grep scrub "$SCRATCH/adm.out")"
+log "shoal-admin chunkserver status 1:"; sed 's/^/    /' "$SCRATCH/adm.out"
+adm_expect 0 "" --json chunkserver status 1
+j=$(jq -r '[.id, .state, .checksum_errors, .unrepaired_blocks, .torn_regions, .scrub_rate, (.scrub_passes > 0), (.disks | length)] | @tsv' \
+	<"$SCRATCH/adm.out" 2>/dev/null) || fail "status --json is not JSON: $(head -c 200 "$SCRATCH/adm.out")"
+[ "$j" = "$(printf '1\tup\t0\t0\t%s\t8388608\ttrue\t1' "$torn1")" ] || fail "status --json: $j"
+adm_expect 0 "" --json chunkserver status "$(cs_addr 3)"
+[ "$(jq .id <"$SCRATCH/adm.out")" = 3 ] && [ "$(jq -r .state <"$SCRATCH/adm.out")" = null ] ||
+	fail "status by address: $(head -c 200 "$SCRATCH/adm.out")"
+adm_expect 2 "needs ID or ADDR" chunkserver status
+adm_expect 2 "unexpected argument" chunkserver status 1 2
+adm_expect 2 "bad value '0' for ID" chunkserver status 0
+adm_expect 2 "bad value 'x' for ID" chunkserver status x
+adm_expect 2 "unknown option '--bogus'" chunkserver status 1 --bogus
+adm_expect 2 "bad chunkserver address '300.1.1.1:5'" chunkserver status 300.1.1.1:5
+adm_expect 4 "chunkserver 99 does not exist" chunkserver status 99
+adm_expect 3 "did not answer within 2000 ms" chunkserver status 127.0.0.1:$((PORT_BASE + 19))
+log "shoal-admin chunkserver status: text, --json, by id and address, bad input: ok"
 echo "PASS 810: 3 crashes, $VERIFIED acknowledged writes verified, 0 findings"
