@@ -45,6 +45,7 @@
 #define GW_EXPORT __attribute__((visibility("default")))
 #define GW_CAW_MAX_BLOCKS	128	/* VPD B0 MAXIMUM COMPARE AND WRITE LENGTH (tgt core) */
 #define GW_UNMAP_MAX_DESC	4096
+#define GW_UNMAP_PAR		16	/* UNMAP ranges in flight per command */
 /* VPD B0 MAXIMUM UNMAP LBA COUNT: libiscsi calls anything above 1M blocks insane */
 #define GW_UNMAP_MAX_LBAS	(1u << 20)
 
@@ -76,8 +77,14 @@ struct gw_cmd {
 	uint64_t info;			/* MISCOMPARE: byte offset */
 	uint8_t *tmp;			/* VERIFY: media copy; WRITE SAME: zero block */
 	uint32_t vlen;			/* VERIFY: bytes compared */
-	uint64_t (*desc)[2];		/* UNMAP: (offset, length) in bytes */
-	uint32_t ndesc, next_desc;
+	uint64_t (*desc)[2];		/* UNMAP: (offset, length) in bytes, sorted, disjoint */
+	uint32_t ndesc;
+	/* UNMAP, under g->lock: ranges are issued from any thread, GW_UNMAP_PAR at a time */
+	struct sl_io *uio;		/* GW_UNMAP_PAR slots */
+	uint32_t ufree;			/* bitmap of idle slots */
+	uint32_t next_desc, uinflight;
+	int ustatus;
+	bool udone;
 	uint32_t direct_sense;		/* (key << 16 | asc) decided at submit */
 };
 
@@ -123,18 +130,72 @@ static void gw_io_done(struct sl_io *io)
 		gw_queue_done(gc, i < gc->vlen ? SL_E_MISCOMPARE : SL_OK);
 		return;
 	}
-	if (gc->opcode == UNMAP && gc->next_desc < gc->ndesc) {
-		int rc;
-
-		io->offset = gc->desc[gc->next_desc][0];
-		io->length = gc->desc[gc->next_desc][1];
-		gc->next_desc++;
-		rc = sl_volume_submit(gc->g->vol, io);
-		if (rc)
-			gw_queue_done(gc, rc);
-		return;
-	}
 	gw_queue_done(gc, SL_OK);
+}
+
+/*
+ * UNMAP: keeps up to GW_UNMAP_PAR ranges in flight until every range is
+ * issued or one failed, then answers once (udone) when the last one in
+ * flight is back.  Runs on the main thread (first call) and on the I/O
+ * thread (completions); the bookkeeping is under g->lock, the submit is not.
+ */
+static void gw_unmap_done(struct sl_io *io);
+
+static void gw_unmap_pump(struct gw_cmd *gc)
+{
+	struct gw_lu *g = gc->g;
+	struct sl_io *io;
+	bool finish;
+	uint32_t d;
+	int slot, rc;
+
+	for (;;) {
+		pthread_mutex_lock(&g->lock);
+		if (gc->ustatus != SL_OK || gc->next_desc >= gc->ndesc || !gc->ufree) {
+			finish = !gc->uinflight && !gc->udone &&
+				 (gc->ustatus != SL_OK || gc->next_desc >= gc->ndesc);
+			if (finish)
+				gc->udone = true;
+			pthread_mutex_unlock(&g->lock);
+			if (finish)
+				gw_queue_done(gc, gc->ustatus);
+			return;
+		}
+		slot = __builtin_ctz(gc->ufree);
+		gc->ufree &= ~(1u << slot);
+		d = gc->next_desc++;
+		gc->uinflight++;
+		pthread_mutex_unlock(&g->lock);
+
+		io = &gc->uio[slot];
+		memset(io, 0, sizeof(*io));
+		io->op = SL_IO_UNMAP;
+		io->offset = gc->desc[d][0];
+		io->length = gc->desc[d][1];
+		io->deadline_ms = g->conf.deadline_ms;
+		io->done = gw_unmap_done;
+		io->arg = gc;
+		rc = sl_volume_submit(g->vol, io);
+		if (rc) {
+			io->status = rc;
+			gw_unmap_done(io);
+			return;
+		}
+	}
+}
+
+static void gw_unmap_done(struct sl_io *io)
+{
+	struct gw_cmd *gc = io->arg;
+	struct gw_lu *g = gc->g;
+
+	pthread_mutex_lock(&g->lock);
+	gc->uinflight--;
+	gc->ufree |= 1u << (io - gc->uio);
+	if (io->status != SL_OK && gc->ustatus == SL_OK)
+		gc->ustatus = io->status;
+	pthread_mutex_unlock(&g->lock);
+	gw_unmap_pump(gc);
 }
 
 static bool gw_is_write(uint8_t op)
@@ -154,6 +215,7 @@ static void gw_cmd_free(struct gw_cmd *gc)
 {
 	free(gc->tmp);
 	free(gc->desc);
+	free(gc->uio);
 	free(gc);
 }
 
@@ -219,13 +281,25 @@ static void gw_complete(int fd, int events, void *data)
 
 /* ---- submission (main thread) ---- */
 
-/* Parses the UNMAP parameter list; 0 or the (key << 16 | asc) to answer with. */
+static int gw_desc_cmp(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+/*
+ * Parses the UNMAP parameter list into gc->desc, sorted and with
+ * overlapping or adjacent ranges merged (an initiator that unmaps block by
+ * block then costs one round trip per chunk, not one per block).  0 or the
+ * (key << 16 | asc) to answer with.
+ */
 static uint32_t gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu)
 {
 	struct scsi_cmd *cmd = gc->cmd;
 	const uint8_t *p = scsi_get_out_buffer(cmd);
-	uint32_t len = scsi_get_out_length(cmd), dlen, i, n;
-	uint64_t nblocks = lu->size >> lu->blk_shift;
+	uint32_t len = scsi_get_out_length(cmd), dlen, i, n, m;
+	uint64_t nblocks = lu->size >> lu->blk_shift, total = 0;
 
 	if (len < 8)
 		return 0;	/* no descriptors: nothing to do */
@@ -245,7 +319,9 @@ static uint32_t gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu)
 
 		if (lba > nblocks || cnt > nblocks - lba)
 			return ILLEGAL_REQUEST << 16 | ASC_LBA_OUT_OF_RANGE;
-		if (cnt > GW_UNMAP_MAX_LBAS)
+		/* SBC: the sum over all descriptors is bounded by MAXIMUM UNMAP LBA COUNT */
+		total += cnt;
+		if (total > GW_UNMAP_MAX_LBAS)
 			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_PARMS;
 		if (!cnt)
 			continue;
@@ -253,6 +329,21 @@ static uint32_t gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu)
 		gc->desc[gc->ndesc][1] = (uint64_t)cnt << lu->blk_shift;
 		gc->ndesc++;
 	}
+	if (gc->ndesc < 2)
+		return 0;
+	qsort(gc->desc, gc->ndesc, sizeof(*gc->desc), gw_desc_cmp);
+	for (m = 0, i = 1; i < gc->ndesc; i++) {
+		uint64_t end = gc->desc[m][0] + gc->desc[m][1];
+
+		if (gc->desc[i][0] <= end) {
+			if (gc->desc[i][0] + gc->desc[i][1] > end)
+				gc->desc[m][1] = gc->desc[i][0] + gc->desc[i][1] - gc->desc[m][0];
+		} else {
+			gc->desc[++m][0] = gc->desc[i][0];
+			gc->desc[m][1] = gc->desc[i][1];
+		}
+	}
+	gc->ndesc = m + 1;
 	return 0;
 }
 
@@ -264,8 +355,9 @@ static bool gw_wce(struct scsi_lu *lu)
 }
 
 /*
- * Fills gc->io for cmd.  Returns 0 to submit, 1 to answer GOOD at once, or
- * (key << 16 | asc) to answer with that sense at once.
+ * Fills gc->io for cmd.  Returns 0 to submit gc->io, 1 to answer GOOD at
+ * once, 2 for an UNMAP to issue through gw_unmap_pump, or (key << 16 | asc)
+ * to answer with that sense at once.
  */
 static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 {
@@ -341,17 +433,19 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 		}
 		return 0;
 	case UNMAP: {
-		uint32_t r = gw_parse_unmap(gc, lu);
+		uint32_t r = gw_parse_unmap(gc, lu), n;
 
 		if (r)
 			return r;
 		if (!gc->ndesc)
 			return 1;
-		io->op = SL_IO_UNMAP;
-		io->offset = gc->desc[0][0];
-		io->length = gc->desc[0][1];
-		gc->next_desc = 1;
-		return 0;
+		n = gc->ndesc < GW_UNMAP_PAR ? gc->ndesc : GW_UNMAP_PAR;
+		gc->uio = calloc(n, sizeof(*gc->uio));
+		if (!gc->uio)
+			return HARDWARE_ERROR << 16 | ASC_INTERNAL_TGT_FAILURE;
+		gc->ufree = (1u << n) - 1;
+		gc->ustatus = SL_OK;
+		return 2;	/* gw_unmap_pump issues the ranges */
 	}
 	case COMPARE_AND_WRITE:
 		/*
@@ -396,6 +490,10 @@ static int gw_submit(struct scsi_cmd *cmd)
 	r = gw_prepare(gc, lu);
 	if (r == 1) {
 		gw_queue_done(gc, SL_OK);
+		return 0;
+	}
+	if (r == 2) {
+		gw_unmap_pump(gc);
 		return 0;
 	}
 	if (r) {
