@@ -204,7 +204,7 @@ static bool gw_is_write(uint8_t op)
 	case WRITE_6: case WRITE_10: case WRITE_12: case WRITE_16:
 	case WRITE_VERIFY: case WRITE_VERIFY_12: case WRITE_VERIFY_16:
 	case WRITE_SAME: case WRITE_SAME_16: case UNMAP: case COMPARE_AND_WRITE:
-	case SYNCHRONIZE_CACHE: case SYNCHRONIZE_CACHE_16:
+	case ORWRITE_16: case SYNCHRONIZE_CACHE: case SYNCHRONIZE_CACHE_16:
 		return true;
 	default:
 		return false;
@@ -381,6 +381,17 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 		io->fua = (gc->opcode != WRITE_6 && (scb[1] & 0x08)) || !gw_wce(lu) ||
 			  gc->opcode == WRITE_VERIFY || gc->opcode == WRITE_VERIFY_12 ||
 			  gc->opcode == WRITE_VERIFY_16;
+		return io->length ? 0 : 1;
+	case ORWRITE_16:
+		/*
+		 * Core has checked range, ORPROTECT and read-only.  The client
+		 * ORs at the chunk primary through COMPARE AND WRITE, so each
+		 * chunk's part is atomic against every other writer.
+		 */
+		io->op = SL_IO_ORWRITE;
+		io->length = cmd->tl < scsi_get_out_length(cmd) ? cmd->tl : scsi_get_out_length(cmd);
+		io->buf = scsi_get_out_buffer(cmd);
+		io->fua = (scb[1] & 0x08) || !gw_wce(lu);
 		return io->length ? 0 : 1;
 	case VERIFY_10: case VERIFY_12: case VERIFY_16:
 		/* Core passes only BYTCHK=1 here; 11b (one block for all) is not supported. */
@@ -713,7 +724,7 @@ void register_bs_module(void)
 {
 	unsigned char ops[] = {
 		ALLOW_MEDIUM_REMOVAL, COMPARE_AND_WRITE, FORMAT_UNIT, INQUIRY, MAINT_PROTOCOL_IN,
-		MODE_SELECT, MODE_SELECT_10, MODE_SENSE, MODE_SENSE_10,
+		MODE_SELECT, MODE_SELECT_10, MODE_SENSE, MODE_SENSE_10, ORWRITE_16,
 		PERSISTENT_RESERVE_IN, PERSISTENT_RESERVE_OUT, PRE_FETCH_10, PRE_FETCH_16,
 		READ_6, READ_10, READ_12, READ_16, READ_CAPACITY, RELEASE, REPORT_LUNS,
 		REQUEST_SENSE, RESERVE, SEND_DIAGNOSTIC, SERVICE_ACTION_IN, START_STOP,

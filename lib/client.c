@@ -267,6 +267,7 @@ int sl_volume_submit(struct sl_volume *v, struct sl_io *io)
 	case SL_IO_READ:
 	case SL_IO_WRITE:
 	case SL_IO_UNMAP:
+	case SL_IO_ORWRITE:
 		if (!io->length || (io->op != SL_IO_UNMAP && !io->buf))
 			return SL_E_INVAL;
 		break;
@@ -288,6 +289,8 @@ int sl_volume_submit(struct sl_volume *v, struct sl_io *io)
 		return SL_E_RANGE;
 	io->status = SL_E_INTERNAL;
 	io->miscompare_offset = 0;
+	if (io->op == SL_IO_ORWRITE)
+		return sl_client_orwrite_start(v, io);
 	op = sl_client_op_new(v, io);
 	if (!op)
 		return SL_E_INTERNAL;

@@ -56,6 +56,7 @@ enum sl_io_op {
 	SL_IO_UNMAP,		/* range reads as zeros afterwards */
 	SL_IO_FLUSH,		/* every acknowledged write is durable */
 	SL_IO_CAW,		/* buf: compare half || write half, each `length` bytes */
+	SL_IO_ORWRITE,		/* each byte becomes old | buf; atomic per chunk (client_orwrite.c) */
 };
 
 struct sl_io {

@@ -67,5 +67,7 @@ void sl_client_io_begin(void *arg);
 void sl_volume_op_put(struct sl_volume *v);
 /* client_io.c: allocate an op for io (any thread); NULL on ENOMEM. */
 void *sl_client_op_new(struct sl_volume *v, struct sl_io *io);
+/* client_orwrite.c: start a validated SL_IO_ORWRITE (any thread); 0 or SL_E_*. */
+int sl_client_orwrite_start(struct sl_volume *v, struct sl_io *io);
 
 #endif
