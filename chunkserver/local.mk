@@ -25,6 +25,7 @@ chunkserver_shoal_chunkserver_SOURCES = \
 	chunkserver/chunkserver.h \
 	chunkserver/disk.c chunkserver/disk.h \
 	chunkserver/cs_service.c \
+	chunkserver/copy.c \
 	chunkserver/primary.c \
 	chunkserver/master_link.c \
 	chunkserver/integrity.h chunkserver/reconcile.c chunkserver/scrub.c \

@@ -432,5 +432,8 @@ void cs_handle_digest(struct chunkserver *cs, struct sl_conn *c, const struct sl
 	rep.n_digest = CS_REGIONS;
 	rep.digest = dig;
 	rep.busy_mask = busy_mask(ch);
-	sl_rpc_reply(c, m->hdr.req_id, m->hdr.type, SL_OK, &rep.base, NULL, 0);
+	if (req->tracks)
+		rep.track_shift = CS_TRACK_SHIFT;
+	sl_rpc_reply(c, m->hdr.req_id, m->hdr.type, SL_OK, &rep.base, req->tracks ? ch->track : NULL,
+		     req->tracks ? (size_t)ch->ntracks * 8 : 0);
 }
