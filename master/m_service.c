@@ -262,6 +262,8 @@ static int h_chunk_report(struct master *m, struct m_op *op)
 		int pos = c ? chunk_rep_pos(c, cs->id) : -1;
 		if (pos < 0 && c && repl_copying_to(m, c->id, cs->id))
 			continue;	/* a copy to it finished and is about to join the set */
+		if (pos < 0 && c && repl_keep_stale(m, c, cs, rq->chunks[i]->version))
+			continue;	/* stale, kept: a resync copies only what changed since */
 		if (pos < 0) {
 			/* Unknown chunk (deleted volume) or not in the set: stale. */
 			del[rep.n_delete_chunks++] = rq->chunks[i]->chunk_id;

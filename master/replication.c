@@ -15,6 +15,7 @@
 #define REPL_BACKOFF_MS		3000	/* a failed chunk waits this long (or 5 heartbeats) */
 #define REPL_TIER_MAX		256	/* target candidates considered per failure-domain tier */
 #define REPL_TRIES_PER_SLOT	8	/* chunks examined per free job slot and tick (bounds a tick) */
+#define REPL_STALE_MS		300000	/* a stale replica no job took by then is deleted */
 
 struct repl *repl_new(uint32_t max_cluster)
 {
@@ -23,7 +24,10 @@ struct repl *repl_new(uint32_t max_cluster)
 		return NULL;
 	r->cap = max_cluster ? max_cluster : 1;
 	r->jobs = calloc(r->cap, sizeof(*r->jobs));
-	if (!r->jobs) {
+	r->stale = calloc(REPL_STALE_MAX, sizeof(*r->stale));
+	if (!r->jobs || !r->stale) {
+		free(r->jobs);
+		free(r->stale);
 		free(r);
 		return NULL;
 	}
@@ -35,6 +39,7 @@ void repl_free(struct repl *r)
 	if (!r)
 		return;
 	free(r->jobs);
+	free(r->stale);
 	free(r);
 }
 
@@ -43,6 +48,7 @@ void repl_reset(struct master *m)
 	struct repl *r = m->repl;
 	r->njobs = 0;
 	r->nbackoff = 0;
+	r->nstale = 0;		/* the servers report again to the new leader */
 	r->tokens = 0;
 	r->tokens_ms = sl_now_ms();
 	r->under_replicated = 0;
@@ -113,6 +119,84 @@ bool repl_copying_to(struct master *m, uint64_t chunk_id, uint32_t cs_id)
 	return j && j->target == cs_id && j->state >= R_SENT;
 }
 
+/* ---- stale replicas kept for a resync ---- */
+
+static void unqueue_delete(struct cs *cs, uint64_t chunk_id);
+
+static struct repl_stale *stale_find(struct repl *r, uint64_t chunk_id, uint32_t cs_id)
+{
+	for (uint32_t i = 0; i < r->nstale; i++)
+		if (r->stale[i].chunk_id == chunk_id && (!cs_id || r->stale[i].cs_id == cs_id))
+			return &r->stale[i];
+	return NULL;
+}
+
+static void stale_drop(struct repl *r, struct repl_stale *s)
+{
+	*s = r->stale[--r->nstale];
+}
+
+bool repl_keep_stale(struct master *m, struct chunk *c, struct cs *cs, uint64_t version)
+{
+	struct repl *r = m->repl;
+	struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
+	struct repl_job *j = job_find(r, c->id);
+	struct repl_stale *s;
+
+	if (!v || !cs_usable(cs) || version == 0 || version >= c->version ||
+	    repl_good_count(m, c) >= (int)v->replicas)
+		return false;
+	if (j && j->target != cs->id && j->state >= R_ASSIGNED)
+		return false;	/* another copy is under way */
+	if (j && j->target == cs->id && j->state < R_SENT)
+		j->since = version;	/* not yet ordered: make it a resync */
+	/* the set change that dropped it queued its deletion: keep it after all */
+	unqueue_delete(cs, c->id);
+	s = stale_find(r, c->id, cs->id);
+	if (!s) {
+		if (r->nstale == REPL_STALE_MAX)
+			return false;
+		s = &r->stale[r->nstale++];
+	}
+	*s = (struct repl_stale){ c->id, version, sl_now_ms(), cs->id };
+	sl_debug("chunk %llu: keeping the replica on cs %u at version %llu for a resync",
+		 (unsigned long long)c->id, cs->id, (unsigned long long)version);
+	return true;
+}
+
+/* Forgets stale replicas no job needs any more, deleting those that are still not in the set. */
+static void stale_sweep(struct master *m, uint64_t now)
+{
+	struct repl *r = m->repl;
+
+	for (uint32_t i = 0; i < r->nstale;) {
+		struct repl_stale *s = &r->stale[i];
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, s->chunk_id);
+		struct volume *v = c ? volume_by_id(&m->fsm->vols, c->vol) : NULL;
+		struct cs *cs = cs_by_id(&m->fsm->css, s->cs_id);
+		struct repl_job *j = job_find(r, s->chunk_id);
+		bool mine = j && j->target == s->cs_id;
+		bool drop = false, del = false;
+
+		if (!cs || !cs->up || cs->admin == CS_REMOVED) {
+			drop = true;	/* its next chunk report decides */
+		} else if (!c || !v) {
+			drop = del = true;
+		} else if (chunk_rep_pos(c, s->cs_id) >= 0) {
+			drop = true;	/* it joined */
+		} else if (!mine && (repl_good_count(m, c) >= (int)v->replicas ||
+				     now - s->seen_ms > REPL_STALE_MS || cs->admin != CS_ACTIVE)) {
+			drop = del = true;
+		}
+		if (del)
+			cs_queue_delete(cs, s->chunk_id);
+		if (drop)
+			stale_drop(r, s);
+		else
+			i++;
+	}
+}
+
 /* Removes chunk_id from cs's delete queue: it is about to hold it legitimately. */
 static void unqueue_delete(struct cs *cs, uint64_t chunk_id)
 {
@@ -132,12 +216,18 @@ static void job_end(struct master *m, struct repl_job *j, int status, const char
 
 	if (c)
 		c->flags &= ~CHUNK_F_COPYING;
+	if (status == SL_OK || (j->state >= R_SENT && status != SL_E_NOT_LEADER)) {
+		/* it joined, or what it held is deleted below */
+		struct repl_stale *s = stale_find(r, j->chunk_id, j->target);
+		if (s)
+			stale_drop(r, s);
+	}
 	if (status == SL_OK) {
 		r->completed++;
 		r->replicated_bytes += j->bytes;
-		sl_info("chunk %llu: copied to cs %u from cs %u (%llu bytes, %llu ms)",
-			(unsigned long long)j->chunk_id, j->target, j->source,
-			(unsigned long long)j->bytes, (unsigned long long)(now - j->start_ms));
+		sl_info("chunk %llu: %s cs %u from cs %u (%llu bytes, %llu ms)",
+			(unsigned long long)j->chunk_id, j->since ? "resynced" : "copied to", j->target,
+			j->source, (unsigned long long)j->bytes, (unsigned long long)(now - j->start_ms));
 	} else {
 		r->failed++;
 		sl_warn("chunk %llu: copy to cs %u from cs %u abandoned: %s (%s)",
@@ -278,6 +368,8 @@ void repl_heartbeat(struct master *m, struct cs *cs, const Shoal__HeartbeatReq *
 		out->reqs[k].source = &out->srcs[k];
 		out->reqs[k].chunk_size = j->chunk_size;
 		out->reqs[k].source_version = j->version;
+		out->reqs[k].only_dirty = j->since != 0;
+		out->reqs[k].since_version = j->since;
 		out->ptrs[k] = &out->reqs[k];
 		out->n++;
 		unqueue_delete(cs, j->chunk_id);
@@ -386,6 +478,27 @@ static uint32_t pick_target(struct master *m, const struct chunk *c, uint64_t si
 	return 0;
 }
 
+/* A server keeping a stale replica of c for a resync, usable now; 0 when none. */
+static uint32_t stale_target(struct master *m, const struct chunk *c, uint64_t *since)
+{
+	struct repl *r = m->repl;
+
+	for (uint32_t i = 0; i < r->nstale; i++) {
+		struct repl_stale *s = &r->stale[i];
+		struct cs *cs;
+
+		if (s->chunk_id != c->id || chunk_rep_pos(c, s->cs_id) >= 0)
+			continue;
+		cs = cs_by_id(&m->fsm->css, s->cs_id);
+		if (!cs || !cs_usable(cs) ||
+		    server_jobs(r, cs->id) >= (uint32_t)m->repl_max_per_server)
+			continue;
+		*since = s->version;
+		return cs->id;
+	}
+	return 0;
+}
+
 /* A source in c's set: up (draining is fine), least busy. */
 static uint32_t pick_source(struct master *m, const struct chunk *c)
 {
@@ -455,16 +568,22 @@ static void start_jobs(struct master *m, uint64_t now)
 		    r->tokens < (double)m->repl_rate_mb * 1048576.0)
 			break;
 		uint32_t src = pick_source(m, c);
-		uint32_t tgt = src ? pick_target(m, c, size) : 0;
+		uint64_t since = 0;
+		uint32_t tgt = src ? stale_target(m, c, &since) : 0;
+		if (src && !tgt)
+			tgt = pick_target(m, c, size);
 		if (!src || !tgt)
 			continue;
 		struct cs *tcs = cs_by_id(&m->fsm->css, tgt);
 		struct repl_job *j = &r->jobs[r->njobs++];
 		*j = (struct repl_job){ .chunk_id = c->id, .chunk_size = size, .source = src,
-					.target = tgt, .state = R_WAIT_LEASE, .start_ms = now };
+					.target = tgt, .state = R_WAIT_LEASE, .start_ms = now,
+					.since = since };
 		c->flags |= CHUNK_F_COPYING;
-		/* reserve the room on the target until its next heartbeat says otherwise */
-		tcs->room = tcs->room > size ? tcs->room - size : 0;
+		/* reserve the room on the target until its next heartbeat says otherwise
+		 * (a resync target holds the chunk already) */
+		if (!since)
+			tcs->room = tcs->room > size ? tcs->room - size : 0;
 		if (m->repl_rate_mb > 0)
 			r->tokens -= (double)size;
 		sl_debug("chunk %llu: %d good replica(s), copying to cs %u from cs %u",
@@ -479,4 +598,5 @@ void repl_tick(struct master *m)
 	clock_now(m);
 	advance_jobs(m, now);
 	start_jobs(m, now);
+	stale_sweep(m, now);
 }

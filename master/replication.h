@@ -25,6 +25,16 @@
  *          the replica count) through Raft --applied--> done
  *   any --failure, timeout, chunk/server gone--> done, chunk backs off
  *
+ * Resync of a returning server's stale replica: a chunk report listing
+ * a replica outside the set at version S (0 < S < the chunk's version)
+ * of a chunk that needs a copy, on a usable server, is kept instead of
+ * deleted (a "stale" entry, soft), and the next job for that chunk takes
+ * that server as its target with only_dirty, since_version = S: the
+ * target keeps its file and copies only what changed since S (copy.c on
+ * the chunkserver).  A stale replica no job needs (the chunk is fully
+ * replicated again, or REPL_STALE_MS passed) is deleted; a job on it that
+ * fails deletes it too, and the next copy is a whole one.
+ *
  * Correctness: no write can happen to the chunk from the moment its lease
  * expired (no new lease while COPYING), and the target fences the source
  * at V+1 before reading, so a write of V still in flight is refused by the
@@ -56,6 +66,15 @@ struct repl_job {
 	enum repl_state state;
 	uint64_t start_ms, sent_ms;
 	uint64_t bytes;
+	uint64_t since;			/* resync of a stale replica at this version; 0: whole copy */
+};
+
+#define REPL_STALE_MAX	4096
+
+/* A stale replica kept for a resync: cs_id holds chunk_id at version. */
+struct repl_stale {
+	uint64_t chunk_id, version, seen_ms;
+	uint32_t cs_id;
 };
 
 struct repl_backoff {
@@ -69,6 +88,8 @@ struct repl {
 	uint64_t tokens_ms;
 	struct repl_backoff backoff[REPL_BACKOFF_MAX];
 	uint32_t nbackoff;
+	struct repl_stale *stale;	/* REPL_STALE_MAX slots, the first nstale used */
+	uint32_t nstale;
 	/* counters since this master became leader */
 	uint64_t under_replicated;	/* at the last scan */
 	uint64_t replicated_bytes, completed, failed;
@@ -81,6 +102,11 @@ void repl_reset(struct master *m);
 /* Once per tick on the ready leader: advance jobs, then start new ones. */
 void repl_tick(struct master *m);
 
+/*
+ * A chunk report from cs lists c at version outside c's set: true if the
+ * replica is kept for a resync (it must not be deleted), false if it goes.
+ */
+bool repl_keep_stale(struct master *m, struct chunk *c, struct cs *cs, uint64_t version);
 /* Whether a copy of chunk_id to cs_id is running (its replica must not be deleted). */
 bool repl_copying_to(struct master *m, uint64_t chunk_id, uint32_t cs_id);
 /* A good member holds current data on a server that should keep it. */
