@@ -1,18 +1,26 @@
 #!/usr/bin/env python3
 """compare.py: judge iscsi-test-cu runs of Shoal against stock tgt's.
 
-usage: compare.py [--require SUITE]... EXPECTED_FAILURES BASELINE_LOG SHOAL_LOG [LABEL]
+usage: compare.py [--require SUITE[.TEST]]... [--gaps GAPS_FILE]
+                  EXPECTED_FAILURES BASELINE_LOG SHOAL_LOG [LABEL]
 
 Each log is the concatenated output of one or more iscsi-test-cu runs.  A
 test's outcome is 'pass', 'skip' (CUnit counts it passed but the test said
 [SKIPPED]) or 'fail'.  The check fails if a test that the baseline passes
-fails on Shoal, unless EXPECTED_FAILURES lists it (each line: the test's
-FAMILY.Suite.Test glob or Suite.Test, whitespace, the reason).  Prints the
-counts for both sides and every difference.
+fails, is skipped or did not run on Shoal, unless EXPECTED_FAILURES lists
+it (each line: the test's FAMILY.Suite.Test glob or Suite.Test,
+whitespace, the reason).  Prints the counts for both sides and every
+difference.
 
---require SUITE: the suite must also have run on Shoal with at least one
-test passed and none failed, whatever the baseline did (and expected
-failures do not excuse it).
+--require SUITE or SUITE.TEST: must also have run on Shoal with at least
+one test passed and none failed, whatever the baseline did (expected
+failures and gaps do not excuse it).
+
+--gaps GAPS_FILE: a run whose SHOAL_LOG holds only some suites, with the
+initiator's paths through different gateways (cross-gateway-gaps, same
+format as EXPECTED_FAILURES).  Only the suites present in SHOAL_LOG are
+compared, and a listed test may fail; each such gap is printed with its
+reason.  A listed test that passes is reported, so the list stays honest.
 """
 import fnmatch
 import re
@@ -54,6 +62,7 @@ def parse(path):
 
 
 def load_expected(path):
+	"""[(glob, reason)] from a list file."""
 	exp = []
 	with open(path) as f:
 		for line in f:
@@ -62,9 +71,17 @@ def load_expected(path):
 				continue
 			parts = line.split(None, 1)
 			if len(parts) < 2:
-				sys.exit('compare.py: %s: expected-failure line without a reason: %s' % (path, line))
-			exp.append(parts[0])
+				sys.exit('compare.py: %s: line without a reason: %s' % (path, line))
+			exp.append((parts[0], parts[1]))
 	return exp
+
+
+def listed(t, exp):
+	"""The reason t is listed in exp, or None."""
+	for e, why in exp:
+		if fnmatch.fnmatch(t, e) or fnmatch.fnmatch('ALL.' + t, e):
+			return why
+	return None
 
 
 def counts(r):
@@ -75,13 +92,13 @@ def counts(r):
 
 
 def check_required(shoal, suites):
-	"""Names of the required suites that did not pass on Shoal."""
+	"""Names of the required suites or tests that did not pass on Shoal."""
 	bad = []
 	for s in suites:
-		r = {t: v for t, v in shoal.items() if t.startswith(s + '.')}
+		r = {t: v for t, v in shoal.items() if t == s or t.startswith(s + '.')}
 		c = counts(r)
 		ok = c['pass'] > 0 and c['fail'] == 0
-		print('  required suite %s on shoal: %d passed, %d failed, %d skipped: %s' %
+		print('  required %s on shoal: %d passed, %d failed, %d skipped: %s' %
 		      (s, c['pass'], c['fail'], c['skip'], 'ok' if ok else 'NOT PASSED'))
 		if not ok:
 			bad.append(s)
@@ -91,8 +108,12 @@ def check_required(shoal, suites):
 def main():
 	args = sys.argv[1:]
 	required = []
-	while len(args) >= 2 and args[0] == '--require':
-		required.append(args[1])
+	gaps = None
+	while len(args) >= 2 and args[0] in ('--require', '--gaps'):
+		if args[0] == '--require':
+			required.append(args[1])
+		else:
+			gaps = load_expected(args[1])
 		args = args[2:]
 	if len(args) < 3 or args[0].startswith('-'):
 		sys.exit(__doc__)
@@ -103,6 +124,9 @@ def main():
 	if not shoal:
 		print('%s: no test results in %s' % (label, args[2]))
 		return 1
+	if gaps is not None:
+		suites = {t.rsplit('.', 1)[0] for t in shoal}
+		base = {t: v for t, v in base.items() if t.rsplit('.', 1)[0] in suites}
 	cb, cs = counts(base), counts(shoal)
 	print('%-28s %6s %6s %6s %6s' % (label, 'tests', 'passed', 'failed', 'skipped'))
 	print('%-28s %6d %6d %6d %6d' % ('  stock tgt (bs_rdwr)', len(base), cb['pass'], cb['fail'], cb['skip']))
@@ -110,15 +134,22 @@ def main():
 	bad = []
 	for t, v in sorted(shoal.items()):
 		b = base.get(t)
-		if v == 'fail':
-			allowed = any(fnmatch.fnmatch(t, e) or fnmatch.fnmatch('ALL.' + t, e) for e in exp)
-			if b == 'pass' and not allowed:
+		gap = listed(t, gaps) if gaps is not None else None
+		why = listed(t, exp)
+		if v != 'pass' and gap:
+			print('  cross-gateway gap %s: %s on shoal across two gateways (%s on stock, one tgtd): %s' %
+			      (t, 'fails' if v == 'fail' else 'skipped', b, gap))
+		elif v != 'pass' and b == 'pass':
+			what = 'fails' if v == 'fail' else 'is skipped'
+			if why:
+				print('  note %s: %s on shoal, passes on stock; listed as expected: %s' % (t, what, why))
+			else:
 				bad.append(t)
-				print('  REGRESSION %s: passes on stock tgt, fails on shoal' % t)
-			elif allowed:
-				print('  note %s: fails on shoal (%s on stock; listed as expected)' % (t, b))
-			elif b != 'fail':
-				print('  note %s: fails on shoal (%s on stock, so not judged)' % (t, b))
+				print('  REGRESSION %s: passes on stock tgt, %s on shoal' % (t, what))
+		elif v == 'fail':
+			print('  note %s: fails on shoal (%s on stock, so not judged)' % (t, b))
+		elif gap:
+			print('  %s passes across two gateways although cross-gateway-gaps lists it: update the list' % t)
 		elif b is not None and b != v:
 			print('  %s: stock %s, shoal %s' % (t, b, v))
 	for t in sorted(set(base) - set(shoal)):
