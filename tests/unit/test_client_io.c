@@ -8,8 +8,9 @@
  * Checks: writes across chunk boundaries read back; unwritten chunks read
  * as zeros without a chunkserver request; a lease move (NOT_PRIMARY, new
  * version) is retried invisibly; COMPARE AND WRITE match and miscompare;
- * WRITE SAME and UNMAP; a chunkserver that never answers ends the I/O
- * with TIMEDOUT by its deadline.
+ * WRITE SAME and UNMAP; ORWRITE, also when another writer changes the
+ * bytes between its read and its compare-and-write; a chunkserver that
+ * never answers ends the I/O with TIMEDOUT by its deadline.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@ struct fake {
 	int cs_requests[2];		/* atomics */
 	int move_chunk;			/* atomic: next CS request on this chunk gets NOT_PRIMARY and the lease moves */
 	int blackhole;			/* atomic: chunkservers swallow requests */
+	int race_chunk;			/* atomic: after the next read of this chunk, a racer sets 0x40 in its first byte */
 	int lookups;
 };
 
@@ -175,6 +177,10 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 			rep.version = F.version[ix];
 			sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_OK, &rep.base,
 				     F.data + ((uint64_t)ix << CHUNK_SHIFT) + rq->offset, rq->length);
+			if (ld(&F.race_chunk) == ix) {
+				st(&F.race_chunk, -1);
+				F.data[((uint64_t)ix << CHUNK_SHIFT) + rq->offset] |= 0x40;
+			}
 		}
 	} else if (req->hdr.type == SL_MSG_CS_WRITE) {
 		Shoal__CsWriteReq *rq = (Shoal__CsWriteReq *)m;
@@ -369,6 +375,44 @@ static void test_write_same_unmap(void)
 	CU_ASSERT_EQUAL(do_io(SL_IO_FLUSH, 0, 0, NULL), SL_OK);
 }
 
+static void never_done(struct sl_io *io)
+{
+	CU_FAIL("done() of an I/O refused at submit");
+}
+
+static void test_orwrite(void)
+{
+	const uint64_t off = (4 << 20) - 512;	/* 512 bytes in chunk 3, 512 in chunk 4 */
+	uint8_t w[1024], r[1024];
+	struct sl_io io = { .op = SL_IO_ORWRITE, .offset = off, .length = sizeof(w), .buf = w };
+	int i;
+
+	memset(w, 0x01, sizeof(w));
+	CU_ASSERT_EQUAL(do_io(SL_IO_WRITE, off, sizeof(w), w), SL_OK);
+	memset(w, 0x10, sizeof(w));
+	/* another writer sets a bit in chunk 4 after ORWRITE read it: its CAW miscompares, it reads again */
+	st(&F.race_chunk, 4);
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
+	CU_ASSERT_EQUAL(ld(&F.race_chunk), -1);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, sizeof(r), r), SL_OK);
+	for (i = 0; i < (int)sizeof(r); i++)
+		if (r[i] != (i == 512 ? 0x51 : 0x11))
+			break;
+	CU_ASSERT_EQUAL(i, (int)sizeof(r));
+	/* an unwritten chunk ORs with zeros */
+	CU_ASSERT_EQUAL(do_io(SL_IO_ORWRITE, 5 << 20, 512, w), SL_OK);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, 5 << 20, 512, r), SL_OK);
+	CU_ASSERT_EQUAL(r[0], 0x10);
+	CU_ASSERT_EQUAL(r[511], 0x10);
+	/* malformed and out of range are refused up front */
+	io.done = never_done;
+	io.length = 0;
+	CU_ASSERT_EQUAL(sl_volume_submit(V, &io), SL_E_INVAL);
+	io.offset = VOL_SIZE - 512;
+	io.length = 1024;
+	CU_ASSERT_EQUAL(sl_volume_submit(V, &io), SL_E_RANGE);
+}
+
 static void test_deadline(void)
 {
 	uint8_t w[4096];
@@ -403,6 +447,7 @@ int main(void)
 		{ "lease_move", test_lease_move },
 		{ "caw", test_caw },
 		{ "write_same_unmap", test_write_same_unmap },
+		{ "orwrite", test_orwrite },
 		{ "deadline", test_deadline },
 		{ "close", test_close },
 		{ NULL, NULL },
@@ -412,6 +457,7 @@ int main(void)
 	sl_log_open("test_client_io", SL_LOG_WARN, false);
 	F.loop = sl_loop_new();
 	F.move_chunk = -1;
+	F.race_chunk = -1;
 	for (i = 0; i < (int)NCHUNKS; i++)
 		F.primary[i] = i & 1;
 	F.redir = listen_any(on_redir, NULL, F.redir_addr);
