@@ -41,7 +41,7 @@ for j in 1 2 3; do "$CLUSTER" kill "$DIR" chunkserver "$j" >/dev/null & P+=($!);
 wait "${P[@]}"
 log "killed the three chunkservers with $(acked) writes acknowledged"
 P=()
-for j in 1 2 3; do "$CLUSTER" start "$DIR" chunkserver "$j" >>"$SCRATCH/restart.log" 2>&1 & P+=($!); done
+for j in 1 2 3; do (restart chunkserver "$j") & P+=($!); done
 wait "${P[@]}"
 for j in 1 2 3; do [ -n "$(cs_pid "$j")" ] || fail "chunkserver $j did not restart"; done
 writer_wait

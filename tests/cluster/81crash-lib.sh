@@ -41,13 +41,23 @@ power_cut() {
 	rm -f "$DIR"/run/*.pid
 }
 
-# restart ROLE N...: start what is not running, master first (bounded by the launcher's waits).
+# restart ROLE N...: start what is not running (bounded by the launcher's waits).
+# The scenario ports lie in the kernel's ephemeral range (32768-60999): once
+# a daemon is killed, a client that keeps reconnecting to its port can get
+# that very port as its own source port (a TCP self-connect) until it gives
+# up on the odd peer, so "Address already in use" is retried (5 attempts).
 restart() {
-	local r=$1 n
+	local r=$1 n try out
 	shift
 	for n in "$@"; do
-		"$CLUSTER" start "$DIR" "$r" "$n" >>"$SCRATCH/restart.log" 2>&1 ||
-			fail "restart of $r $n failed: $(tail -n 2 "$SCRATCH/restart.log" | tr '\n' ' ')"
+		for try in 1 2 3 4 5; do
+			out=$("$CLUSTER" start "$DIR" "$r" "$n" 2>&1) && break
+			echo "$out" >>"$SCRATCH/restart.log"
+			grep -q "Address already in use" <<<"$out" && ((try < 5)) ||
+				fail "restart of $r $n failed: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
+			log "restart of $r $n: its port is taken (ephemeral range); retrying"
+			sleep 1
+		done
 	done
 }
 
@@ -55,7 +65,7 @@ restart_all() {
 	local j p=()
 	restart master 1
 	for ((j = 1; j <= N_CHUNKSERVERS; j++)); do
-		"$CLUSTER" start "$DIR" chunkserver "$j" >>"$SCRATCH/restart.log" 2>&1 &
+		(restart chunkserver "$j") &
 		p+=($!)
 	done
 	wait "${p[@]}"
