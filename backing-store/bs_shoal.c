@@ -138,10 +138,14 @@ static void gw_io_done(struct sl_io *io)
  * issued or one failed, then answers once (udone) when the last one in
  * flight is back.  Runs on the main thread (first call) and on the I/O
  * thread (completions); the bookkeeping is under g->lock, the submit is not.
+ *
+ * gc is freed on the main thread once answered, so the I/O thread may touch
+ * it only while it counts in uinflight: a completion keeps its range's count
+ * (held = 1) until it is inside the lock that decides what comes next.
  */
 static void gw_unmap_done(struct sl_io *io);
 
-static void gw_unmap_pump(struct gw_cmd *gc)
+static void gw_unmap_pump(struct gw_cmd *gc, uint32_t held)
 {
 	struct gw_lu *g = gc->g;
 	struct sl_io *io;
@@ -151,6 +155,8 @@ static void gw_unmap_pump(struct gw_cmd *gc)
 
 	for (;;) {
 		pthread_mutex_lock(&g->lock);
+		gc->uinflight -= held;
+		held = 0;
 		if (gc->ustatus != SL_OK || gc->next_desc >= gc->ndesc || !gc->ufree) {
 			finish = !gc->uinflight && !gc->udone &&
 				 (gc->ustatus != SL_OK || gc->next_desc >= gc->ndesc);
@@ -190,12 +196,11 @@ static void gw_unmap_done(struct sl_io *io)
 	struct gw_lu *g = gc->g;
 
 	pthread_mutex_lock(&g->lock);
-	gc->uinflight--;
 	gc->ufree |= 1u << (io - gc->uio);
 	if (io->status != SL_OK && gc->ustatus == SL_OK)
 		gc->ustatus = io->status;
 	pthread_mutex_unlock(&g->lock);
-	gw_unmap_pump(gc);
+	gw_unmap_pump(gc, 1);	/* still counted in uinflight: gc cannot be answered yet */
 }
 
 static bool gw_is_write(uint8_t op)
@@ -504,7 +509,7 @@ static int gw_submit(struct scsi_cmd *cmd)
 		return 0;
 	}
 	if (r == 2) {
-		gw_unmap_pump(gc);
+		gw_unmap_pump(gc, 0);
 		return 0;
 	}
 	if (r) {
