@@ -69,6 +69,22 @@ static void defer_delete(struct chunkserver *cs, uint64_t id)
 		cs->deferred_del[cs->ndeferred_del++] = id;
 }
 
+/*
+ * A copy order supersedes an earlier deletion of the same chunk: the
+ * master keeps a stale replica for a resync, or copies into this server
+ * again; a deferred delete retried after the copy joined the set would
+ * remove a current replica.
+ */
+static void undefer_delete(struct chunkserver *cs, uint64_t id)
+{
+	unsigned int i, keep = 0;
+
+	for (i = 0; i < cs->ndeferred_del; i++)
+		if (cs->deferred_del[i] != id)
+			cs->deferred_del[keep++] = cs->deferred_del[i];
+	cs->ndeferred_del = keep;
+}
+
 static void delete_list(struct chunkserver *cs, const uint64_t *ids, size_t n)
 {
 	size_t i;
@@ -244,6 +260,7 @@ static void replicate(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *rq
 	o->cs = cs;
 	o->chunk_id = rq->ref->chunk_id;
 	o->version = rq->ref->version;
+	undefer_delete(cs, o->chunk_id);
 	cs_copy_from_peer(cs, rq, replicate_done, o);
 }
 
