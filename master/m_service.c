@@ -346,7 +346,22 @@ static int h_heartbeat(struct master *m, struct m_op *op)
 	repl_heartbeat(m, cs, rq, &ro);
 	rep.replicate = ro.ptrs;
 	rep.n_replicate = ro.n;
-	/* Garbage collection: hand out queued deletions. */
+	/*
+	 * Garbage collection: hand out queued deletions, never one of a replica
+	 * the server holds as a member of the chunk's set now (or is being
+	 * copied to).  The queue is also filled by replaying the Raft log after
+	 * a master restart, where a server that once left a set and rejoined it
+	 * later would otherwise be told to delete its current copy: after a
+	 * whole-cluster restart, every replica of a chunk at once.
+	 */
+	uint32_t keep = 0;
+	for (uint32_t i = 0; i < cs->ndel; i++) {
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, cs->del[i]);
+		if (c && (chunk_rep_pos(c, cs->id) >= 0 || repl_copying_to(m, c->id, cs->id)))
+			continue;
+		cs->del[keep++] = cs->del[i];
+	}
+	cs->ndel = keep;
 	uint32_t nd = cs->ndel < HB_DELETE_MAX ? cs->ndel : HB_DELETE_MAX;
 	rep.delete_chunks = cs->del;
 	rep.n_delete_chunks = nd;
