@@ -7,8 +7,11 @@
 # untouched and stay members).  After the restart its stale replicas are
 # never served and are replaced, and the test prints the bytes the resync
 # copied (leader's replicated_bytes and the server's own resync_bytes)
-# against the volume size.  Resync granularity is the chunk, so the bound
-# is the rewritten chunks' size, not the whole volume.  Then every replica
+# against the volume size.  The stale replicas are resynced in place, but
+# the fill and the failed write share version 1 (one lease), so every
+# track the fill wrote counts as modified since the stale version: the
+# bound is the rewritten chunks' size (735 covers the precise case: a
+# rewrite spread inside every chunk after a later lease).  Then every replica
 # of every chunk is compared byte for byte across the three servers, and
 # everything reads back through iSCSI.
 . "$(dirname "$0")/7fail-lib.sh"
