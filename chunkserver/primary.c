@@ -564,18 +564,34 @@ static void forward_one(struct pop *op, unsigned int i)
 	}
 }
 
+/* Current position of secondary cs_id in the set, or -1 once it left it. */
+static int prim_rep_pos(const struct cs_prim *p, uint64_t cs_id)
+{
+	unsigned int i;
+
+	for (i = 0; i < p->nrep; i++)
+		if (p->rep_id[i] == cs_id)
+			return (int)i;
+	return -1;
+}
+
 static void fwd_done(struct sl_conn *c, int status, const struct sl_msg *rep, void *arg)
 {
 	struct rcall *k = arg;
 	struct pop *op = k->owner;
 	struct cs_prim *p = op->p;
-	unsigned int i = k->idx;
+	/*
+	 * The set may have changed while this forward was in flight (another
+	 * write's failure dropped a replica): positions shift, so the answer is
+	 * matched by server id, and one from a server no longer in the set is
+	 * ignored.
+	 */
+	int i = prim_rep_pos(p, k->cs_id);
 
 	free(k);
 	if (status == SL_OK)
 		status = rep->hdr.status;
-	/* the set may have shrunk meanwhile: match by id */
-	if (status != SL_OK && i < p->nrep) {
+	if (status != SL_OK && i >= 0) {
 		sl_warn("chunk %016" PRIx64 ": secondary cs %" PRIu64 " (%s) failed a write: %s",
 			op->chunk_id, p->rep_id[i], p->rep_addr[i], sl_status_str(status));
 		if (status == SL_E_STALE_VERSION && rep && op->fwd_version != p->version) {
@@ -605,21 +621,40 @@ static void replica_failed_done(int status, const ProtobufCMessage *reply, void 
 	struct pop *op = arg;
 	struct cs_prim *p = op->p;
 
-	if (status == SL_OK && reply)
-		status = prim_take_lease(p, (const Shoal__LeaseRep *)reply);
+	bool round_running = p->state == P_ACQUIRING || p->state == P_SETTING;
+
 	if (status != SL_OK) {
 		sl_err("chunk %016" PRIx64 ": master refused to drop failed replicas: %s",
 		       op->chunk_id, sl_status_str(status));
-		p->state = P_NONE;	/* re-acquire before the next op */
+		/* re-acquire before the next op, unless a lease round is already running */
+		if (!round_running)
+			p->state = P_NONE;
 		return pop_reply(op, SL_E_UNAVAIL, NULL, 0);
 	}
 	/*
-	 * The survivors (and this replica) move to the new version through the
-	 * normal SETTING path; this op completes after it, OK.
+	 * The write is durable on every survivor, and the master dropped the
+	 * failed replicas: release the range now.  Holding it until the
+	 * survivors' version moved would deadlock with reconciliation, which
+	 * locks whole regions before the chunk goes live again.
 	 */
+	if (op->locked) {
+		op->locked = false;
+		cs_range_unlock(&op->ch->lock, &op->rl);
+	}
 	op->status = SL_OK;
 	op->answer_when_live = true;
 	list_add_tail(&op->wait, &p->waiters);
+	/*
+	 * One lease round at a time: if another write's failure (or an
+	 * acquisition) already started one, this op is answered when it
+	 * completes; the master has committed the drop either way, and the
+	 * next round learns the current set.
+	 */
+	if (round_running)
+		return;
+	status = reply ? prim_take_lease(p, (const Shoal__LeaseRep *)reply) : SL_E_PROTO;
+	if (status != SL_OK)
+		return prim_fail_waiters(p, SL_E_UNAVAIL);
 	p->nset_failed = 0;
 	p->set_rounds = 0;
 	prim_set_versions(p);
@@ -662,11 +697,32 @@ static void local_write_done(struct cs_wop *w, int status)
 		pop_write_finish(op);
 }
 
+/*
+ * Called when an op's range lock is granted.  An op may wait behind slow
+ * writes for longer than the lease, while the master moves the chunk to
+ * another primary and a new version: applying it then, even locally, would
+ * leave this replica different from the set.  So the lease and version are
+ * checked again here; if they no longer hold, the op goes back through
+ * pop_run (which waits for a new lease or answers STALE).
+ */
+static bool pop_still_primary(struct pop *op)
+{
+	struct cs_prim *p = op->p;
+
+	if (prim_live(p) && op->version == p->version && op->ch->version == p->version)
+		return true;
+	cs_range_unlock(&op->ch->lock, &op->rl);
+	pop_run(op);
+	return false;
+}
+
 static void pop_write_locked(struct cs_range *r, void *arg)
 {
 	struct pop *op = arg;
 	bool local_first = op->kind == CS_W_CAW || op->off % CS_BLOCK || (op->off + op->len) % CS_BLOCK;
 
+	if (!pop_still_primary(op))
+		return;
 	op->locked = true;
 	op->status = SL_OK;
 	op->pending = 1;
@@ -769,6 +825,8 @@ static void pop_read_locked(struct cs_range *r, void *arg)
 {
 	struct pop *op = arg;
 
+	if (!pop_still_primary(op))
+		return;
 	op->locked = true;
 	op->rop = (struct cs_rop){ .ch = op->ch, .off = op->off, .len = op->len,
 				   .done = local_read_done, .arg = op };
