@@ -63,7 +63,8 @@ static void grant_done(void *arg, int status, uint64_t res)
 	struct chunk *c = chunk_map_by_id(&m->fsm->chunks, g->chunk_id);
 	if (c) {
 		c->flags &= ~CHUNK_F_GRANTING;
-		if (status == SL_OK && FSM_RES_STATUS(res) == SL_OK) {
+		/* A chunk being copied gets no lease (lease.c): the entry still applies. */
+		if (status == SL_OK && FSM_RES_STATUS(res) == SL_OK && !(c->flags & CHUNK_F_COPYING)) {
 			clock_now(m);
 			lease_start(&m->lc, c);
 		}
@@ -412,8 +413,13 @@ int h_replica_failed(struct master *m, struct m_op *op)
 	op->old_version = c->version;
 	op->created = !(c->flags & CHUNK_F_CONFIRMED);
 	if (n == c->nrep) {
-		/* Already dropped (a retry): answer with the current set. */
-		lease_start(&m->lc, c);
+		/*
+		 * Already dropped (a retry): answer with the current set.  The
+		 * lease is extended only if it is still live; an expired one
+		 * (e.g. while the chunk is copied) is granted anew, through Raft.
+		 */
+		if (lease_held(&m->lc, c, c->primary))
+			lease_start(&m->lc, c);
 		lease_reply(op, SL_OK);
 		return 0;
 	}
