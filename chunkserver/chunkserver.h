@@ -96,6 +96,9 @@ struct chunkserver {
 	struct cs_stats st;
 };
 
+/* master_link.c */
+Shoal__DiskStatus **cs_disk_status_list(struct chunkserver *cs, Shoal__DiskStatus **store);
+
 /* cs_service.c */
 void cs_on_request(struct sl_conn *c, const struct sl_msg *req, void *arg);
 struct sl_conn *cs_peer_conn(struct chunkserver *cs, const char *addr);

@@ -323,28 +323,12 @@ static void handle_chunk_info(struct chunkserver *cs, struct sl_conn *c, const s
 static void handle_status(struct chunkserver *cs, struct sl_conn *c, const struct sl_msg *m)
 {
 	Shoal__CsStatusRep rep = SHOAL__CS_STATUS_REP__INIT;
-	Shoal__DiskStatus *ds = calloc(cs->disks.n, sizeof(*ds));
-	Shoal__DiskStatus **pds = calloc(cs->disks.n, sizeof(*pds));
+	Shoal__DiskStatus *ds;
+	Shoal__DiskStatus **pds = cs_disk_status_list(cs, &ds);
 	int i;
 
-	if (!ds || !pds) {
-		free(ds);
-		free(pds);
+	if (!pds)
 		return reply_status(c, m, SL_E_INTERNAL);
-	}
-	cs_disks_refresh(&cs->disks);
-	for (i = 0; i < cs->disks.n; i++) {
-		struct cs_disk *d = &cs->disks.d[i];
-
-		shoal__disk_status__init(&ds[i]);
-		ds[i].index = d->index;
-		ds[i].path = d->path;
-		ds[i].capacity = d->capacity;
-		ds[i].used = d->used;
-		ds[i].failed = d->failed;
-		ds[i].chunks = d->nchunks;
-		pds[i] = &ds[i];
-	}
 	rep.cs_id = cs->disks.cs_id;
 	rep.addr = (char *)cs->addr;
 	rep.n_disks = cs->disks.n;

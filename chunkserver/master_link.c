@@ -24,7 +24,12 @@
 
 static void hb_tick(struct sl_timer *t, void *arg);
 
-static Shoal__DiskStatus **disk_list(struct chunkserver *cs, Shoal__DiskStatus **store)
+/*
+ * The disks as DiskStatus messages, for heartbeats and status replies:
+ * returns the pointer array and stores the messages' array in *store (the
+ * caller frees both), or NULL when out of memory.
+ */
+Shoal__DiskStatus **cs_disk_status_list(struct chunkserver *cs, Shoal__DiskStatus **store)
 {
 	Shoal__DiskStatus *ds = calloc(cs->disks.n, sizeof(*ds));
 	Shoal__DiskStatus **pds = calloc(cs->disks.n, sizeof(*pds));
@@ -218,7 +223,7 @@ static void send_register(struct chunkserver *cs)
 	rq.addr = (char *)cs->addr;
 	rq.host = cs->o.host ? cs->o.host : "";
 	rq.rack = cs->o.rack ? cs->o.rack : "";
-	rq.disks = disk_list(cs, &store);
+	rq.disks = cs_disk_status_list(cs, &store);
 	rq.n_disks = rq.disks ? cs->disks.n : 0;
 	rq.uuid = cs->disks.uuid;
 	cs->hb_inflight = true;
@@ -355,7 +360,7 @@ static void send_heartbeat(struct chunkserver *cs)
 	h->nlost = nlost;
 	h->ncopies = ncopies;
 	rq.cs_id = cs->disks.cs_id;
-	rq.disks = disk_list(cs, &store);
+	rq.disks = cs_disk_status_list(cs, &store);
 	rq.n_disks = rq.disks ? cs->disks.n : 0;
 	rq.load = cs->load;
 	rq.n_lease_renew = cs_primary_renew_list(cs, renew, MAX_RENEW);
