@@ -3,7 +3,7 @@
 # Built by a plain rule rather than as an automake program: it needs
 # clang's -fsanitize=fuzzer on every object, whatever CC is.  `make
 # fuzz-check` builds it and runs it for FUZZ_SECONDS; a crash fails.
-EXTRA_DIST += tests/fuzz/fuzz_frame.c tests/fuzz/gen_seeds.c tests/fuzz/run-fuzz.sh
+EXTRA_DIST += tests/fuzz/fuzz_frame.c tests/fuzz/gen_seeds.c tests/fuzz/run-fuzz.sh tests/fuzz/regress
 FUZZ_SECONDS = 30
 FUZZ_LIB_SRCS = $(top_srcdir)/lib/log.c $(top_srcdir)/lib/status.c \
 	$(top_srcdir)/lib/crc32c.c $(top_srcdir)/lib/frame.c $(top_srcdir)/lib/msg_types.c \

@@ -16,6 +16,9 @@ secs=${4:-30}
 
 mkdir -p "$work/seeds" "$work/corpus" "$work/artifacts"
 "$gen" "$work/seeds"
+# Inputs that once failed are replayed as seeds every run (tests/fuzz/regress).
+regress=$(dirname "$0")/regress
+[ -d "$regress" ] && cp "$regress"/* "$work/seeds/" 2>/dev/null || true
 # A hard wall-clock bound on top of libFuzzer's own, in case it hangs.
 status=0
 timeout -k 10 $((secs + 120)) "$fuzzer" \
