@@ -111,7 +111,10 @@ start_gateway() {
 	mods=$(module_dir)
 	mkdir -p /usr/lib/tgt/backing-store /var/run/tgtd
 	# unshare and sh exec, so $! is tgtd itself; the bind mount is private to it.
-	unshare --mount --propagation private sh -c \
+	# env: a sanitizer build of the module needs its runtimes preloaded.
+	local tenv=()
+	mapfile -t tenv < <("${SHOAL_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/scripts/tgtd-env" "$mods/bs_shoal.so")
+	env "${tenv[@]}" unshare --mount --propagation private sh -c \
 		"mount --bind '$mods' /usr/lib/tgt/backing-store && exec ${TGTD_WRAP:-} /usr/sbin/tgtd -f -C $ctl --iscsi portal=127.0.0.1:$port" \
 		>"$SCRATCH/tgtd$idx.log" 2>&1 &
 	pid=$!
