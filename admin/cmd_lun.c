@@ -569,9 +569,38 @@ static bool saved_has(const struct lun_target *t, uint32_t lun, const char *volu
 	return false;
 }
 
-static int lun_list(struct admin_ctx *ctx, int argc, char **argv)
+/*
+ * The start of every command that reads both the running tgtd and the saved
+ * fragments without arguments (lun list, lun restore): on AX_OK the caller
+ * owns *st and *paths and frees them.
+ */
+static int lun_load_all(struct admin_ctx *ctx, int argc, char **argv, const char *cmd,
+			struct tgtadm *tg, struct tgt_state *st, char ***paths, int *n_paths)
 {
 	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
+	char err[600];
+	int rc;
+
+	optind = 0;
+	if (admin_getopt(argc, argv, lo, cmd) != -1)
+		return AX_USAGE;
+	rc = admin_nargs(argc, argv, 0, cmd, "no arguments");
+	if (rc)
+		return rc;
+	tg_init(ctx, tg);
+	rc = tgt_state_load(tg, st);
+	if (rc)
+		return tgt_err(tg, rc);
+	*n_paths = lun_conf_scan(ctx->conf_dir, paths, err, sizeof(err));
+	if (*n_paths < 0) {
+		tgt_state_free(st);
+		return admin_err(AX_FAILED, "%s", err);
+	}
+	return AX_OK;
+}
+
+static int lun_list(struct admin_ctx *ctx, int argc, char **argv)
+{
 	struct lun_target *saved = NULL;
 	struct tgt_state st = { 0 };
 	struct tgtadm tg;
@@ -579,21 +608,9 @@ static int lun_list(struct admin_ctx *ctx, int argc, char **argv)
 	int rc, n_paths;
 	bool first = true;
 
-	optind = 0;
-	if (admin_getopt(argc, argv, lo, "lun list") != -1)
-		return AX_USAGE;
-	rc = admin_nargs(argc, argv, 0, "lun list", "no arguments");
+	rc = lun_load_all(ctx, argc, argv, "lun list", &tg, &st, &paths, &n_paths);
 	if (rc)
 		return rc;
-	tg_init(ctx, &tg);
-	rc = tgt_state_load(&tg, &st);
-	if (rc)
-		return tgt_err(&tg, rc);
-	n_paths = lun_conf_scan(ctx->conf_dir, &paths, err, sizeof(err));
-	if (n_paths < 0) {
-		tgt_state_free(&st);
-		return admin_err(AX_FAILED, "%s", err);
-	}
 	saved = calloc(n_paths + 1, sizeof(*saved));
 	if (!saved) {
 		rc = admin_err(AX_FAILED, "out of memory");
@@ -648,27 +665,14 @@ out:
 /* After tgtd (re)started: bring back every saved target; one failure does not stop the rest. */
 static int lun_restore(struct admin_ctx *ctx, int argc, char **argv)
 {
-	static const struct option lo[] = { { NULL, 0, NULL, 0 } };
 	struct tgt_state st = { 0 };
 	struct tgtadm tg;
 	char err[600], **paths = NULL;
 	int rc, n_paths, failed = AX_OK, luns = 0, targets = 0;
 
-	optind = 0;
-	if (admin_getopt(argc, argv, lo, "lun restore") != -1)
-		return AX_USAGE;
-	rc = admin_nargs(argc, argv, 0, "lun restore", "no arguments");
+	rc = lun_load_all(ctx, argc, argv, "lun restore", &tg, &st, &paths, &n_paths);
 	if (rc)
 		return rc;
-	tg_init(ctx, &tg);
-	rc = tgt_state_load(&tg, &st);
-	if (rc)
-		return tgt_err(&tg, rc);
-	n_paths = lun_conf_scan(ctx->conf_dir, &paths, err, sizeof(err));
-	if (n_paths < 0) {
-		tgt_state_free(&st);
-		return admin_err(AX_FAILED, "%s", err);
-	}
 	for (int i = 0; i < n_paths; i++) {
 		struct lun_target t;
 		bool created;
