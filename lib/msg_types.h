@@ -43,6 +43,7 @@ enum sl_msg_type {
 	SL_MSG_M_CLUSTER_STATUS,
 	SL_MSG_M_MASTER_STATUS,
 	SL_MSG_M_DUMP,
+	SL_MSG_M_VOLUME_RESET,
 };
 
 struct sl_msg_type_info {

@@ -13,7 +13,7 @@
 #include "fsm.h"
 
 #define SNAP_MAGIC	0x50414e534c4f4853ull	/* "SHOLSNAP" */
-#define SNAP_VERSION	1
+#define SNAP_VERSION	2	/* 2: volumes carry reset_gen; 1 is still read (reset_gen 0) */
 
 static void *xcalloc(size_t n, size_t sz)
 {
@@ -118,6 +118,12 @@ void fsm_enc_vol_resize(struct wbuf *w, uint64_t client, uint64_t seq, const cha
 void fsm_enc_vol_delete(struct wbuf *w, uint64_t client, uint64_t seq, const char *name)
 {
 	enc_hdr(w, FSM_VOL_DELETE, client, seq);
+	put_str(w, name);
+}
+
+void fsm_enc_vol_reset(struct wbuf *w, uint64_t client, uint64_t seq, const char *name)
+{
+	enc_hdr(w, FSM_VOL_RESET, client, seq);
 	put_str(w, name);
 }
 
@@ -267,6 +273,20 @@ static uint64_t apply_vol_delete(struct fsm *f, struct rbuf *r)
 	uint32_t id = v->id;
 	free(v);
 	return FSM_RES(SL_OK, id);
+}
+
+static uint64_t apply_vol_reset(struct fsm *f, struct rbuf *r)
+{
+	char name[VOL_NAME_MAX + 1];
+
+	get_str(r, name, sizeof(name));
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct volume *v = volume_by_name(&f->vols, name);
+	if (!v)
+		return FSM_RES(SL_E_NOENT, 0);
+	v->reset_gen++;
+	return FSM_RES(SL_OK, v->id);
 }
 
 /* Allocates each listed chunk that does not exist yet; value = chunks created. */
@@ -457,6 +477,7 @@ uint64_t fsm_apply(struct fsm *f, const void *buf, size_t len)
 	case FSM_SET_REPLICAS: res = apply_set_replicas(f, &r); break;
 	case FSM_CS_REGISTER: res = apply_cs_register(f, &r); break;
 	case FSM_CS_STATE: res = apply_cs_state(f, &r); break;
+	case FSM_VOL_RESET: res = apply_vol_reset(f, &r); break;
 	default: res = FSM_RES(SL_E_INTERNAL, 0); break;
 	}
 	dedup_put(f, client, seq, res);
@@ -488,6 +509,7 @@ int fsm_snapshot(const struct fsm *f, struct wbuf *w)
 		put_u32(w, v->min_replicas);
 		put_u32(w, v->flags);
 		put_u64(w, v->ctime);
+		put_u64(w, v->reset_gen);
 	}
 	put_u32(w, f->css.count);
 	list_for_each_entry(cs, &f->css.list, node) {
@@ -521,10 +543,13 @@ int fsm_snapshot(const struct fsm *f, struct wbuf *w)
 int fsm_restore(struct fsm *f, const void *buf, size_t len)
 {
 	struct rbuf r;
-	uint32_t n;
+	uint32_t n, version;
 
 	rbuf_init(&r, buf, len);
-	if (get_u64(&r) != SNAP_MAGIC || get_u32(&r) != SNAP_VERSION)
+	if (get_u64(&r) != SNAP_MAGIC)
+		return -1;
+	version = get_u32(&r);
+	if (version < 1 || version > SNAP_VERSION)
 		return -1;
 	fsm_clear(f);
 	f->next_vol_id = get_u32(&r);
@@ -544,6 +569,7 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len)
 		v->min_replicas = get_u32(&r);
 		v->flags = get_u32(&r);
 		v->ctime = get_u64(&r);
+		v->reset_gen = version >= 2 ? get_u64(&r) : 0;
 		if (r.bad || v->chunk_shift < VOL_MIN_CHUNK_SHIFT || v->chunk_shift > VOL_MAX_CHUNK_SHIFT) {
 			free(v);
 			goto bad;
@@ -626,9 +652,10 @@ char *fsm_dump(const struct fsm *f, size_t *lenp)
 		fprintf(fp, "vol %u name=%s uuid=", v->id, v->name);
 		for (int i = 0; i < 16; i++)
 			fprintf(fp, "%02x", v->uuid[i]);
-		fprintf(fp, " size=%llu chunk_shift=%u replicas=%u min_replicas=%u flags=%u ctime=%llu chunks=%llu\n",
+		fprintf(fp, " size=%llu chunk_shift=%u replicas=%u min_replicas=%u flags=%u ctime=%llu chunks=%llu reset_gen=%llu\n",
 			(unsigned long long)v->size, v->chunk_shift, v->replicas, v->min_replicas,
-			v->flags, (unsigned long long)v->ctime, (unsigned long long)v->allocated);
+			v->flags, (unsigned long long)v->ctime, (unsigned long long)v->allocated,
+			(unsigned long long)v->reset_gen);
 	}
 	sorted = malloc((f->chunks.count + 1) * sizeof(*sorted));
 	if (!sorted) {

@@ -38,6 +38,7 @@ enum fsm_cmd {
 	FSM_SET_REPLICAS = 6,
 	FSM_CS_REGISTER = 7,
 	FSM_CS_STATE = 8,
+	FSM_VOL_RESET = 9,
 };
 
 #define FSM_RES(st, val)	((uint64_t)(st) | (uint64_t)(val) << 8)
@@ -84,6 +85,8 @@ void fsm_enc_vol_create(struct wbuf *w, uint64_t client, uint64_t seq, const cha
 void fsm_enc_vol_resize(struct wbuf *w, uint64_t client, uint64_t seq, const char *name,
 			uint64_t size, bool force);
 void fsm_enc_vol_delete(struct wbuf *w, uint64_t client, uint64_t seq, const char *name);
+/* Records a LUN RESET: the volume's reset_gen + 1; value = volume id. */
+void fsm_enc_vol_reset(struct wbuf *w, uint64_t client, uint64_t seq, const char *name);
 void fsm_enc_chunk_alloc(struct wbuf *w, uint64_t client, uint64_t seq, uint32_t vol,
 			 const struct fsm_alloc *a, uint32_t n);
 /* Version expect -> expect+1 with primary; fails STALE_VERSION if not at expect. */

@@ -119,6 +119,7 @@ static void fill_vol(const struct volume *v, Shoal__VolumeInfo *vi)
 	vi->flags = v->flags;
 	vi->allocated_chunks = v->allocated;
 	vi->ctime = v->ctime;
+	vi->reset_gen = v->reset_gen;
 }
 
 static void reply_vol(struct m_op *op, uint32_t vol_id, int status)
@@ -430,6 +431,18 @@ static int h_vol_delete(struct master *m, struct m_op *op)
 	return submit(m, &w, vol_done, op);
 }
 
+/* A gateway saw LUN RESET: record it, so every gateway exporting the volume raises a UA. */
+static int h_vol_reset(struct master *m, struct m_op *op)
+{
+	Shoal__VolumeNameReq *rq = (Shoal__VolumeNameReq *)op->req;
+	struct wbuf w;
+	if (strlen(rq->name) > VOL_NAME_MAX)
+		return SL_E_INVAL;
+	wbuf_init(&w);
+	fsm_enc_vol_reset(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0, rq->name);
+	return submit(m, &w, vol_done, op);
+}
+
 static int h_vol_info(struct master *m, struct m_op *op)
 {
 	Shoal__VolumeNameReq *rq = (Shoal__VolumeNameReq *)op->req;
@@ -639,7 +652,7 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
 	uint16_t type = req->hdr.type;
 	int rv;
 
-	if (type < SL_MSG_M_REGISTER_CS || type > SL_MSG_M_DUMP || m->closing) {
+	if (type < SL_MSG_M_REGISTER_CS || type > SL_MSG_M_VOLUME_RESET || m->closing) {
 		reply(c, req->hdr.req_id, type, m->closing ? SL_E_UNAVAIL : SL_E_PROTO, NULL);
 		return;
 	}
@@ -682,6 +695,7 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
 	case SL_MSG_M_CLUSTER_STATUS: rv = h_cluster_status(m, op); break;
 	case SL_MSG_M_MASTER_STATUS: rv = h_master_status(m, op); break;
 	case SL_MSG_M_DUMP: rv = h_dump(m, op); break;
+	case SL_MSG_M_VOLUME_RESET: rv = h_vol_reset(m, op); break;
 	default: rv = SL_E_PROTO; break;
 	}
 	/* A handler returns non-zero only when it did not answer and nothing is in flight. */

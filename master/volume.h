@@ -30,6 +30,12 @@ struct volume {
 	uint32_t min_replicas;
 	uint32_t flags;
 	uint64_t ctime;
+	/*
+	 * LUN RESETs recorded (FSM_VOL_RESET): logged state, only ever grows.
+	 * A gateway that sees it above the value it knows raises a unit
+	 * attention on its nexuses (backing-store/bs_reset.c).
+	 */
+	uint64_t reset_gen;
 	uint64_t allocated;	/* chunks allocated (derived, kept in step by the FSM) */
 };
 

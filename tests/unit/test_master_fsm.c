@@ -189,6 +189,88 @@ static void test_dedup(void)
 	fsm_free(f);
 }
 
+/* LUN RESET generation: bumped by FSM_VOL_RESET, once per dedup id, kept by snapshots. */
+static void test_reset_gen(void)
+{
+	struct fsm *f = fsm_new(), *g = fsm_new();
+	struct wbuf w;
+	populate(f, 2, 4);
+	struct volume *v = volume_by_name(&f->vols, "vol001");
+	CU_ASSERT_EQUAL_FATAL(v->reset_gen, 0);
+	for (int i = 0; i < 3; i++) {
+		wbuf_init(&w);
+		fsm_enc_vol_reset(&w, 5, 100 + i, "vol001");
+		CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 2));
+	}
+	CU_ASSERT_EQUAL(v->reset_gen, 3);
+	CU_ASSERT_EQUAL(volume_by_name(&f->vols, "vol000")->reset_gen, 0);
+	/* A retried request (same dedup id) is applied once. */
+	wbuf_init(&w);
+	fsm_enc_vol_reset(&w, 5, 102, "vol001");
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 2));
+	CU_ASSERT_EQUAL(v->reset_gen, 3);
+	wbuf_init(&w);
+	fsm_enc_vol_reset(&w, 0, 0, "nosuch");
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_NOENT);
+	/* Truncated entry: refused, nothing changes. */
+	wbuf_init(&w);
+	fsm_enc_vol_reset(&w, 0, 0, "vol001");
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(fsm_apply(f, w.p, w.len - 3)), SL_E_INTERNAL);
+	wbuf_free(&w);
+	CU_ASSERT_EQUAL(v->reset_gen, 3);
+	/* Snapshot and restore keep it (and the dump shows it). */
+	wbuf_init(&w);
+	CU_ASSERT_EQUAL(fsm_snapshot(f, &w), 0);
+	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
+	wbuf_free(&w);
+	CU_ASSERT_EQUAL(volume_by_name(&g->vols, "vol001")->reset_gen, 3);
+	CU_ASSERT_EQUAL(volume_by_name(&g->vols, "vol000")->reset_gen, 0);
+	size_t l;
+	char *d = fsm_dump(g, &l), *line = d ? strstr(d, "name=vol001 ") : NULL;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(line);
+	/* on vol001's own line, at its end */
+	CU_ASSERT(strstr(line, " reset_gen=3\n") && strstr(line, " reset_gen=3\n") + 12 == strchr(line, '\n'));
+	free(d);
+	/* The restored FSM keeps counting from there. */
+	wbuf_init(&w);
+	fsm_enc_vol_reset(&w, 0, 0, "vol001");
+	CU_ASSERT_EQUAL(run(g, &w), FSM_RES(SL_OK, 2));
+	CU_ASSERT_EQUAL(volume_by_name(&g->vols, "vol001")->reset_gen, 4);
+	fsm_free(g);
+	/* A version 1 snapshot (before reset_gen existed) still loads, with generation 0. */
+	uint8_t uuid[16] = { 7 };
+	wbuf_init(&w);
+	put_u64(&w, 0x50414e534c4f4853ull);
+	put_u32(&w, 1);
+	put_u32(&w, 2);		/* next_vol_id */
+	put_u64(&w, 1);		/* next_chunk_id */
+	put_u32(&w, 1);		/* next_cs_id */
+	put_u32(&w, 1);		/* one volume */
+	put_u32(&w, 1);
+	put_str(&w, "old");
+	put_bytes(&w, uuid, 16);
+	put_u64(&w, 1 << 30);
+	put_u32(&w, 26);
+	put_u32(&w, 3);
+	put_u32(&w, 2);
+	put_u32(&w, 0);
+	put_u64(&w, 1234);
+	put_u32(&w, 0);		/* chunkservers */
+	put_u32(&w, 0);		/* chunks */
+	put_u32(&w, 0);		/* dedup_next */
+	for (int i = 0; i < FSM_DEDUP_MAX * 3; i++)
+		put_u64(&w, 0);
+	g = fsm_new();
+	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
+	wbuf_free(&w);
+	v = volume_by_name(&g->vols, "old");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+	CU_ASSERT_EQUAL(v->ctime, 1234);
+	CU_ASSERT_EQUAL(v->reset_gen, 0);
+	fsm_free(g);
+	fsm_free(f);
+}
+
 static void test_chunk_map(void)
 {
 	/* Insert, find, delete at scale: hash tables stay consistent. */
@@ -221,6 +303,7 @@ int main(void)
 	CU_add_test(s, "apply results", test_apply_results);
 	CU_add_test(s, "snapshot/restore roundtrip", test_snapshot_roundtrip);
 	CU_add_test(s, "dedup", test_dedup);
+	CU_add_test(s, "reset generation", test_reset_gen);
 	CU_add_test(s, "chunk map", test_chunk_map);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
