@@ -152,6 +152,7 @@ static int info_from_msg(const Shoal__VolumeInfo *vi, struct sl_volume_info *out
 	out->replicas = vi->replicas;
 	out->min_replicas = vi->min_replicas;
 	out->flags = vi->flags;
+	out->reset_gen = vi->reset_gen;
 	return SL_OK;
 }
 

@@ -47,6 +47,7 @@ struct sl_volume_info {
 	uint32_t replicas;
 	uint32_t min_replicas;
 	uint32_t flags;			/* SL_VOL_F_* */
+	uint64_t reset_gen;		/* LUN RESETs recorded when the volume was opened */
 };
 
 enum sl_io_op {
@@ -95,6 +96,21 @@ int sl_volume_submit(struct sl_volume *v, struct sl_io *io);
 
 /* Synchronous form for tools and tests; never call on the I/O thread. */
 int sl_volume_io_sync(struct sl_volume *v, struct sl_io *io);
+
+/*
+ * LUN RESET generation (client_reset.c): the number of resets the master has
+ * recorded for the volume, which only grows.  bump records one more reset
+ * first (VOLUME_RESET, applied once however often it is retried); else the
+ * current value is read (VOLUME_INFO).  cb runs exactly once, on the I/O
+ * thread, by deadline_ms (0: the client's default), with SL_OK and the
+ * generation or the failure.  Returns 0 when under way, else SL_E_* and cb
+ * will not run.  sl_volume_close() waits for calls in flight.
+ */
+typedef void (*sl_volume_gen_cb)(int status, uint64_t gen, void *arg);
+int sl_volume_reset_gen(struct sl_volume *v, bool bump, uint32_t deadline_ms,
+			sl_volume_gen_cb cb, void *arg);
+/* Blocking form; never call on the I/O thread.  *gen is set on SL_OK. */
+int sl_volume_reset_gen_sync(struct sl_volume *v, bool bump, uint32_t deadline_ms, uint64_t *gen);
 
 /*
  * Splitting (exposed for the unit tests): the piece of [offset, offset+len)
