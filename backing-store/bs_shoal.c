@@ -37,6 +37,8 @@
 #include "malloc_tune.h"
 #include "bs_ident.h"
 #include "bs_sense.h"
+#include "bs_gw.h"
+#include "bs_reset.h"
 /* by path: tgt has a log.h of its own */
 #include "../lib/client.h"
 #include "../lib/log.h"
@@ -55,17 +57,6 @@
 #define TGT_OFF_LU_ATTRS	6376
 #define TGT_OFF_LU_CMD_DONE	7600
 #define TGT_SIZEOF_SCSI_CMD	480
-
-struct gw_lu {
-	struct scsi_lu *lu;
-	struct bs_conf conf;
-	struct sl_client *client;
-	struct sl_volume *vol;
-	int efd;
-	pthread_mutex_t lock;
-	struct list_head done;		/* lock: gw_cmd ready for the main thread */
-	uint64_t submitted, completed, errors;
-};
 
 struct gw_cmd {
 	struct list_head node;
@@ -90,24 +81,25 @@ struct gw_cmd {
 
 static struct backingstore_template gw_bst;
 
-static struct gw_lu *GW(struct scsi_lu *lu)
-{
-	return (struct gw_lu *)((char *)lu + sizeof(*lu));
-}
-
 /* ---- completion: I/O thread -> main thread ---- */
+
+void gw_kick(struct gw_lu *g)
+{
+	uint64_t one = 1;
+
+	if (write(g->efd, &one, sizeof(one)) != sizeof(one))
+		sl_err("bs_shoal: eventfd write failed: %s", strerror(errno));
+}
 
 static void gw_queue_done(struct gw_cmd *gc, int status)
 {
-	uint64_t one = 1;
 	struct gw_lu *g = gc->g;
 
 	gc->status = status;
 	pthread_mutex_lock(&g->lock);
 	list_add_tail(&gc->node, &g->done);
 	pthread_mutex_unlock(&g->lock);
-	if (write(g->efd, &one, sizeof(one)) != sizeof(one))
-		sl_err("bs_shoal: eventfd write failed: %s", strerror(errno));
+	gw_kick(g);
 }
 
 static void gw_io_done(struct sl_io *io)
@@ -282,6 +274,7 @@ static void gw_complete(int fd, int events, void *data)
 		list_del(&gc->node);
 		gw_finish(gc);
 	}
+	gw_reset_drain(g);
 }
 
 /* ---- submission (main thread) ---- */
@@ -564,6 +557,7 @@ static tgtadm_err gw_init(struct scsi_lu *lu, char *bsopts)
 	g->efd = -1;
 	INIT_LIST_HEAD(&g->done);
 	pthread_mutex_init(&g->lock, NULL);
+	gw_reset_init(g);
 	if (!gw_layout_ok(lu))
 		return TGTADM_UNKNOWN_ERR;
 	if (bs_conf_load(&g->conf, bsopts, err, sizeof(err)) < 0) {
@@ -600,6 +594,9 @@ static tgtadm_err gw_init(struct scsi_lu *lu, char *bsopts)
 		goto fail;
 	/* COMPARE AND WRITE: core maps it to spc_illegal_op; sbc_rw validates it like WRITE(16). */
 	lu->dev_type_template.ops[COMPARE_AND_WRITE] = lu->dev_type_template.ops[WRITE_16];
+	/* TEST UNIT READY asks the master whether another gateway reset the LU. */
+	lu->dev_type_template.ops[TEST_UNIT_READY].cmd_perform = gw_reset_tur;
+	gw_reset_hook(&gw_bst);
 	return TGTADM_SUCCESS;
 fail:
 	if (g->efd >= 0) {
@@ -672,6 +669,7 @@ static int gw_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	}
 	gw_set_identity(lu, vi);
 	update_lbppbe(lu, 4096);
+	gw_reset_open(g, vi->reset_gen);
 	*fd = -1;	/* no local file: GET LBA STATUS reports everything mapped */
 	*size = vi->size;
 	sl_info("bs_shoal: opened volume '%s' (id %llu, %llu bytes, chunk %u KiB, %u replicas%s), scsi_id %s",
@@ -685,6 +683,7 @@ static void gw_close(struct scsi_lu *lu)
 {
 	struct gw_lu *g = GW(lu);
 
+	gw_reset_close(g);
 	if (g->vol) {
 		sl_volume_close(g->vol);
 		g->vol = NULL;
@@ -697,6 +696,7 @@ static void gw_exit(struct scsi_lu *lu)
 {
 	struct gw_lu *g = GW(lu);
 
+	gw_reset_close(g);
 	if (g->vol) {
 		sl_volume_close(g->vol);
 		g->vol = NULL;

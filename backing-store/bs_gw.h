@@ -1,0 +1,53 @@
+/*
+ * bs_shoal.so's per-LU state, shared by bs_shoal.c (the data path) and
+ * bs_reset.c (cluster-wide LUN RESET unit attentions).  It lives in the
+ * private area tgtd allocates after struct scsi_lu (bs_datasize).
+ *
+ * Threads: every field is the main thread's, except those marked "lock",
+ * which the client's I/O thread also touches under g->lock before writing
+ * g->efd; tgtd's epoll loop then runs gw_complete() on the main thread.
+ */
+#ifndef SHOAL_BS_GW_H
+#define SHOAL_BS_GW_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "list.h"	/* tgt's (backing-store is built with -I$(TGT_SRC)/usr first) */
+#include "bs_conf.h"
+
+struct scsi_lu;
+struct sl_client;
+struct sl_volume;
+
+/* bs_reset.c's part of an LU. */
+struct gw_reset {
+	uint64_t seen;			/* generation whose unit attention this LU has raised */
+	int tfd;			/* poll timerfd, -1 when the LU is not open */
+	bool poll_busy;			/* lock: a poll is in flight */
+	uint64_t polled;		/* lock: highest generation a poll returned */
+	struct list_head turs;		/* lock: TEST UNIT READYs the master answered */
+};
+
+struct gw_lu {
+	struct scsi_lu *lu;
+	struct bs_conf conf;
+	struct sl_client *client;
+	struct sl_volume *vol;
+	int efd;
+	pthread_mutex_t lock;
+	struct list_head done;		/* lock: gw_cmd ready for the main thread */
+	uint64_t submitted, completed, errors;
+	struct gw_reset reset;
+};
+
+static inline struct gw_lu *GW(struct scsi_lu *lu)
+{
+	return (struct gw_lu *)((char *)lu + sizeof(*lu));
+}
+
+/* Any thread: have gw_complete() run on the main thread soon. */
+void gw_kick(struct gw_lu *g);
+
+#endif
