@@ -22,3 +22,8 @@ noinst_PROGRAMS += tests/tools/iscsi_torture
 tests_tools_iscsi_torture_SOURCES = tests/tools/iscsi_torture.c
 tests_tools_iscsi_torture_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_torture_LDADD = $(LIBISCSI_LIBS)
+# tests/tools: iscsi_reset_ua, LUN RESET through one gateway and its UA on another (tests/cluster/405-gw-reset-ua.sh)
+noinst_PROGRAMS += tests/tools/iscsi_reset_ua
+tests_tools_iscsi_reset_ua_SOURCES = tests/tools/iscsi_reset_ua.c
+tests_tools_iscsi_reset_ua_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_reset_ua_LDADD = $(LIBISCSI_LIBS)
