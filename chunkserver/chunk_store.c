@@ -5,14 +5,14 @@
  * A write runs in phases; each phase issues its I/O in parallel and the op
  * moves on when op->pending drops to zero:
  *
- *   PREP   mark the regions busy; if a region's dirty bit is not yet on disk,
- *          set it and wait for the header (cs_psync); read the edge blocks
- *          (or, for COMPARE_AND_WRITE, the whole span) and verify their CRCs
+ *   PREP   mark the regions busy and touched; if a region's dirty bit is not
+ *          yet on disk, set it and wait for the header (cs_psync); read the
+ *          edge blocks (or, for COMPARE_AND_WRITE, the whole span) and verify
+ *          their CRCs
  *   APPLY  compare (CAW), patch the new bytes in, compute the CRCs, update the
- *          in-memory CRC array and raise the tracks to the chunk's version,
- *          then write the data (RWF_DSYNC; UNMAP punches the block-aligned
- *          interior) and wait for every touched CRC page and every track
- *          page with a change not yet durable
+ *          in-memory CRC array and raise the tracks to the chunk's version
+ *          (their pages are marked for lazy write-back), then write the data
+ *          (RWF_DSYNC; UNMAP punches the block-aligned interior)
  *   DONE   unbusy the regions (their bits are cleared lazily), done()
  *
  * cs_psync is a group commit per 4 KiB page of the .meta file: changes bump
@@ -71,6 +71,8 @@ static void psync_done(struct cs_aio_req *r, long res)
 	int err = 0;
 
 	ps->inflight = false;
+	if (ps->page >= 0)
+		ps->ch->meta_inflight--;
 	if (res != (ps->page == CS_PS_DATA ? 0 : CS_BLOCK)) {
 		err = res < 0 ? (int)res : -EIO;
 		sl_err("chunk %016" PRIx64 ": meta page %d write failed: %s", ps->ch->id, ps->page,
@@ -110,6 +112,7 @@ static void psync_submit(struct cs_psync *ps)
 	} else {
 		memcpy(ps->buf, (uint8_t *)ch->crc + (size_t)ps->page * CS_BLOCK, CS_BLOCK);
 		off = CS_META_HDR_LEN + (off_t)ps->page * CS_BLOCK;
+		ch->meta_inflight++;
 	}
 	ps->req.done = psync_done;
 	ps->req.arg = ps;
@@ -244,6 +247,7 @@ static void wop_prep(struct cs_wop *op)
 	for (i = 0; i < CS_REGIONS; i++)
 		if (m & (1ull << i))
 			ch->region_busy[i]++;
+	ch->touched |= m;
 	/*
 	 * Wait also when our bits are set but not yet durable (another write
 	 * set them, its header write is in flight): no data write may be
@@ -298,9 +302,8 @@ static bool verify_block(struct cs_wop *op, uint64_t blk_off, const uint8_t *p)
 static void wop_apply(struct cs_wop *op)
 {
 	struct cs_chunk *ch = op->ch;
-	uint32_t pg0, pg1, pg, t0, t1, t, tp0, tp1;
+	uint32_t pg0, pg1, pg, t0, t1, t;
 	uint64_t b;
-	unsigned int i;
 
 	/* verify what PREP read */
 	if (op->kind == CS_W_CAW) {
@@ -399,46 +402,21 @@ static void wop_apply(struct cs_wop *op)
 	}
 
 	/*
-	 * Every CRC page the span touches becomes durable before done(), and
-	 * so does every track page the span touches that holds a change not
-	 * yet durable (ours, or another write's to the same track).
+	 * The CRC and track pages the span touches are only marked: the
+	 * region's durable dirty bit covers them until cs_chunk_clean writes
+	 * them back (chunk_store.h).
 	 */
 	pg0 = (uint32_t)((op->a >> CS_BLOCK_SHIFT) * 4 / CS_BLOCK);
 	pg1 = (uint32_t)((((op->e - 1) >> CS_BLOCK_SHIFT)) * 4 / CS_BLOCK);
+	for (pg = pg0; pg <= pg1; pg++)
+		ch->crc_sync[pg].gen++;
 	t0 = (uint32_t)(op->a >> CS_TRACK_SHIFT);
 	t1 = (uint32_t)((op->e - 1) >> CS_TRACK_SHIFT);
-	tp0 = ch->ncrc_pages + t0 * 8 / CS_BLOCK;
-	tp1 = ch->ncrc_pages + t1 * 8 / CS_BLOCK;
 	for (t = t0; t <= t1; t++) {
 		if (le64toh(ch->track[t]) < ch->version) {
 			ch->track[t] = htole64(ch->version);
 			ch->crc_sync[ch->ncrc_pages + t * 8 / CS_BLOCK].gen++;
 		}
-	}
-	op->ncrc_w = (pg1 - pg0 + 1) + (tp1 - tp0 + 1);
-	op->crc_w = calloc(op->ncrc_w, sizeof(*op->crc_w));
-	if (!op->crc_w) {
-		op->ncrc_w = 0;
-		wop_fail(op, SL_E_INTERNAL);
-	}
-	for (i = 0, pg = pg0; i < op->ncrc_w && pg <= pg1; i++, pg++) {
-		struct cs_psync *ps = &ch->crc_sync[pg];
-
-		ps->gen++;
-		op->crc_w[i].cb = wop_pwait_done;
-		op->crc_w[i].arg = op;
-		op->pending++;
-		psync_wait(ps, &op->crc_w[i]);
-	}
-	for (pg = tp0; i < op->ncrc_w && pg <= tp1; i++, pg++) {
-		struct cs_psync *ps = &ch->crc_sync[pg];
-
-		if (ps->gen <= ps->durable)
-			continue;
-		op->crc_w[i].cb = wop_pwait_done;
-		op->crc_w[i].arg = op;
-		op->pending++;
-		psync_wait(ps, &op->crc_w[i]);
 	}
 	/* the caller (wop_step) drops the hold taken above */
 }
@@ -454,8 +432,6 @@ static void wop_finish(struct cs_wop *op)
 	ch->ops_in_flight--;
 	free(op->abuf);
 	op->abuf = NULL;
-	free(op->crc_w);
-	op->crc_w = NULL;
 	op->done(op, op->status);
 }
 
@@ -488,8 +464,6 @@ void cs_chunk_write(struct cs_wop *op)
 	op->status = SL_OK;
 	op->phase = PH_PREP;
 	op->abuf = NULL;
-	op->crc_w = NULL;
-	op->ncrc_w = 0;
 	op->miscompare_off = 0;
 	if (ch->failed) {
 		op->done(op, SL_E_IO);
@@ -532,21 +506,71 @@ void cs_chunk_write(struct cs_wop *op)
 	wop_prep(op);
 }
 
-void cs_chunk_clean(struct cs_chunk *ch)
+/* The meta pages (CRC, then track) holding entries of region reg. */
+static void region_pages(const struct cs_chunk *ch, unsigned int reg, uint32_t *c0, uint32_t *c1,
+			 uint32_t *t0, uint32_t *t1)
 {
-	uint64_t clear = 0;
+	uint64_t off = (uint64_t)reg << ch->region_shift, end = off + (1ull << ch->region_shift);
+
+	if (off >= ch->chunk_size)
+		off = end = ch->chunk_size - 1;	/* no such region: its bit is never set */
+	if (end > ch->chunk_size)
+		end = ch->chunk_size;
+	*c0 = (uint32_t)((off >> CS_BLOCK_SHIFT) * 4 / CS_BLOCK);
+	*c1 = (uint32_t)(((end - 1) >> CS_BLOCK_SHIFT) * 4 / CS_BLOCK);
+	*t0 = ch->ncrc_pages + (uint32_t)((off >> CS_TRACK_SHIFT) * 8 / CS_BLOCK);
+	*t1 = ch->ncrc_pages + (uint32_t)(((end - 1) >> CS_TRACK_SHIFT) * 8 / CS_BLOCK);
+}
+
+/* Writes back what is not durable among pages [p0, p1]; true if all are durable. */
+static bool pages_durable(struct cs_chunk *ch, uint32_t p0, uint32_t p1)
+{
+	bool durable = true;
+	uint32_t pg;
+
+	for (pg = p0; pg <= p1 && pg < ch->nmeta_pages; pg++) {
+		struct cs_psync *ps = &ch->crc_sync[pg];
+
+		if (ps->gen <= ps->durable)
+			continue;
+		durable = false;
+		psync_kick(ps);
+	}
+	return durable;
+}
+
+bool cs_chunk_clean(struct cs_chunk *ch, bool force)
+{
+	uint64_t idle, clear = 0;
 	unsigned int i;
 
-	if (ch->failed || !ch->dirty)
-		return;
-	for (i = 0; i < CS_REGIONS; i++)
-		if ((ch->dirty & (1ull << i)) && !ch->region_busy[i])
+	if (ch->failed)
+		return false;
+	idle = ch->dirty & (force ? ~0ull : ~ch->touched);
+	ch->touched = 0;
+	for (i = 0; i < CS_REGIONS; i++) {
+		uint32_t c0, c1, t0, t1;
+		bool c_ok, t_ok;
+
+		if (!(idle & (1ull << i)) || ch->region_busy[i])
+			continue;
+		region_pages(ch, i, &c0, &c1, &t0, &t1);
+		c_ok = pages_durable(ch, c0, c1);
+		t_ok = pages_durable(ch, t0, t1);
+		if (c_ok && t_ok)
 			clear |= 1ull << i;
-	if (!clear)
-		return;
-	ch->dirty &= ~clear;
-	ch->hdr.gen++;
-	psync_kick(&ch->hdr);
+	}
+	if (clear) {
+		ch->dirty &= ~clear;
+		ch->hdr.gen++;
+		psync_kick(&ch->hdr);
+	}
+	return ch->dirty != 0;
+}
+
+bool cs_chunk_idle(const struct cs_chunk *ch)
+{
+	return !ch->ops_in_flight && !ch->meta_inflight && !ch->hdr.inflight && !ch->dsync.inflight;
 }
 
 /* ---- tracks ---- */

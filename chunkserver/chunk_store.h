@@ -17,21 +17,30 @@
  * Invariants:
  *  - Header updates alternate slots and only one is in flight at a time, so
  *    a torn header write leaves the other slot, the previous state, valid.
- *  - A block's data and its CRC entry are both on stable storage before a
- *    write completes (O_DIRECT with RWF_DSYNC, or for grouped data writes
- *    an fdatasync issued after the write finished): acknowledged = durable,
- *    checksum included.
+ *  - A block's data is on stable storage before a write completes (O_DIRECT
+ *    with RWF_DSYNC, or for grouped data writes an fdatasync issued after
+ *    the write finished), and so is its region's dirty bit: acknowledged =
+ *    durable.  The write's CRC entries and track entries are changed in
+ *    memory and written back lazily (the "meta pages"), because the dirty
+ *    bit already covers them: see the next point.  The data write is the
+ *    only synchronous write of a write into a dirty region.
  *  - Dirty regions (64 per chunk): a region's bit is durable in the header
- *    before any data or CRC write to it is issued, and cleared only after
- *    every write to it completed.  After a crash, a set bit means a write may
- *    be torn there; open() recomputes that region's CRCs from the data (the
- *    write was not acknowledged, either content is allowed).  A CRC mismatch
- *    outside dirty regions is therefore bit rot, never a torn write.
+ *    before any data write to it is issued, and cleared only when (a) no
+ *    write to it is in flight, (b) none touched it during the last clean
+ *    interval (hot regions stay dirty, so their writes pay no header write,
+ *    as DRBD's activity log does), and (c) every CRC and track page covering
+ *    it is durable with its latest content (cs_chunk_clean writes them back
+ *    first).  After a crash, a set bit means a write may be torn there, or
+ *    its CRC or track entries may not have reached the disk; open()
+ *    recomputes that region's CRCs from the data and raises its tracks (the
+ *    write was not acknowledged, or its data is durable and the recomputed
+ *    CRC matches it).  A CRC mismatch outside dirty regions is therefore bit
+ *    rot, never a torn write.
  *  - Tracks (resync): a track's entry is >= the version of every write
- *    applied to it.  It is raised in memory when a write is applied and its
- *    page is durable before the write completes; a write torn by a crash
- *    lies in a dirty region, whose tracks open() raises to the replica's
- *    version.  An entry may overstate (copy more), never understate.  A
+ *    applied to it.  It is raised in memory when a write is applied; on
+ *    disk it may lag only inside a dirty region, whose tracks open() raises
+ *    to the replica's version.  An entry may overstate (copy more), never
+ *    understate.  A
  *    format-1 file (no tracks) is upgraded at open with every track at the
  *    replica's version: all of it counts as modified at that version.
  *  - Every read verifies each block's CRC before the data is handed out; a
@@ -127,7 +136,9 @@ struct cs_chunk {
 
 	unsigned int region_shift;
 	uint64_t dirty;			/* bits as they will be (or are) on disk */
+	uint64_t touched;		/* regions written since the last clean */
 	uint32_t region_busy[CS_REGIONS];
+	unsigned int meta_inflight;	/* lazy meta page writes in flight */
 
 	struct cs_range_lock lock;
 	uint64_t checksum_errors;
@@ -148,8 +159,10 @@ int cs_chunk_create(struct cs_store_env *env, const char *dir, uint64_t id, uint
 		    uint64_t version, uint64_t epoch, struct cs_chunk **out);
 /* Opens an existing replica, recovering dirty regions.  0 or SL_E_*. */
 int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct cs_chunk **out);
-/* Waits for nothing: the caller ensured no I/O is in flight. */
+/* Waits for nothing: the caller ensured no I/O is in flight (cs_chunk_idle). */
 void cs_chunk_close(struct cs_chunk *ch);
+/* No operation and no write of the store's own (header, meta page, flush) in flight. */
+bool cs_chunk_idle(const struct cs_chunk *ch);
 /* Removes the replica's files (header first, so a crash leaves no half chunk). */
 int cs_chunk_unlink(const char *dir, uint64_t id);
 /* "chunks/<16 hex>.<ext>" under dir. */
@@ -187,8 +200,6 @@ struct cs_wop {
 	struct cs_pwait hdr_w;
 	struct cs_pwait data_w[3];	/* per write slot, group flush */
 	bool grouped;			/* data written without RWF_DSYNC */
-	struct cs_pwait *crc_w;
-	unsigned int ncrc_w;
 };
 
 struct cs_rop {
@@ -227,8 +238,14 @@ void cs_chunk_write(struct cs_wop *op);
 void cs_chunk_read(struct cs_rop *op);
 void cs_rop_release(struct cs_rop *op);
 void cs_chunk_set_version(struct cs_vop *op);
-/* Clears the persisted bits of dirty regions with no write in flight (lazy). */
-void cs_chunk_clean(struct cs_chunk *ch);
+/*
+ * One step of lazy cleaning, called every clean interval: writes back the
+ * meta pages of regions idle since the last call and clears the persisted
+ * bits of idle regions whose meta pages are durable.  `force` (a clean stop)
+ * treats every region with no write in flight as idle.  Returns true while
+ * some region stays dirty.
+ */
+bool cs_chunk_clean(struct cs_chunk *ch, bool force);
 
 /* Raising tracks to a copy source's (stored form), durable at done(). */
 struct cs_top {

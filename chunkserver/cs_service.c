@@ -293,7 +293,7 @@ int cs_delete_chunk(struct chunkserver *cs, uint64_t chunk_id, uint64_t max_vers
 		return SL_E_NOENT;
 	if (max_version && ch->version > max_version)
 		return SL_E_STALE_VERSION;
-	if (ch->ops_in_flight || !cs_range_lock_idle(&ch->lock) || ch->hdr.inflight)
+	if (!cs_chunk_idle(ch) || !cs_range_lock_idle(&ch->lock))
 		return SL_E_BUSY;
 	cs_primary_drop(cs, ch);
 	sl_info("chunk %016" PRIx64 ": deleting replica at version %" PRIu64, ch->id, ch->version);

@@ -44,7 +44,7 @@ static void clean_tick(struct sl_timer *t, void *arg)
 		struct cs_chunk *ch;
 
 		list_for_each_entry(ch, &cs->disks.d[i].chunks, link)
-			cs_chunk_clean(ch);
+			cs_chunk_clean(ch, false);
 	}
 	sl_timer_arm(cs->loop, &cs->clean_timer, (uint64_t)cs->o.clean_ms);
 }
@@ -62,9 +62,7 @@ static void settle_all(struct chunkserver *cs)
 			struct cs_chunk *ch;
 
 			list_for_each_entry(ch, &cs->disks.d[i].chunks, link) {
-				if (!ch->ops_in_flight)
-					cs_chunk_clean(ch);
-				if (ch->dirty || ch->hdr.inflight)
+				if (cs_chunk_clean(ch, true) || !cs_chunk_idle(ch))
 					busy = true;
 			}
 		}

@@ -115,8 +115,7 @@ static struct cs_chunk *reopen(struct cs_chunk *ch)
 	uint64_t id = ch->id, deadline = sl_now_ms() + 5000;
 	struct cs_chunk *n = NULL;
 
-	cs_chunk_clean(ch);
-	while ((ch->hdr.inflight || ch->hdr.gen != ch->hdr.durable) && sl_now_ms() < deadline)
+	while ((cs_chunk_clean(ch, true) || !cs_chunk_idle(ch)) && sl_now_ms() < deadline)
 		cs_aio_reap(env.aio, 100);
 	CU_ASSERT_EQUAL(ch->ops_in_flight, 0);
 	cs_chunk_close(ch);
