@@ -4,7 +4,10 @@
  *
  * One pass walks the chunks in id order, each in pieces of up to 256 KiB;
  * then it waits --scrub-interval seconds and starts over.  A token bucket
- * fed at --scrub-rate bytes/s (0: off) gates every piece.  Per piece:
+ * fed at --scrub-rate bytes/s (0: off) gates every piece; while clients'
+ * reads or writes arrive (any since the last tick) it is fed at a
+ * BUSY_SHARE-th of that, so the scrubber yields the disk to foreground
+ * I/O and still makes progress on a server that is never idle.  Per piece:
  *
  *   LOCK    the chunk's range lock over the piece (writes to it wait)
  *   READ    cs_chunk_read: every block checked against its CRC
@@ -34,6 +37,7 @@
 
 #define PIECE		(256u << 10)
 #define TICK_MS		50
+#define BUSY_SHARE	16
 #define PEER_HASH	1024
 
 struct scrub_peers {
@@ -52,6 +56,7 @@ struct cs_scrub {
 	uint64_t next_pass_ms;
 	double tokens;
 	uint64_t last_ms;
+	uint64_t last_fg;		/* client reads + writes at the last tick */
 	bool busy;
 	struct cs_range rl;
 	struct cs_rop rop;
@@ -292,12 +297,16 @@ static void tick(struct sl_timer *t, void *arg)
 {
 	struct cs_scrub *s = arg;
 	struct chunkserver *cs = s->cs;
-	uint64_t now = sl_now_ms(), piece;
+	uint64_t now = sl_now_ms(), piece, fg = cs->st.reads + cs->st.writes;
+	double rate = (double)cs->o.scrub_rate;
 	struct cs_chunk *ch;
 
 	if (s->busy || cs->o.scrub_rate <= 0)
 		return arm(s, 1000);
-	s->tokens += (double)cs->o.scrub_rate * (double)(now - s->last_ms) / 1000.0;
+	if (fg != s->last_fg)
+		rate /= BUSY_SHARE;
+	s->last_fg = fg;
+	s->tokens += rate * (double)(now - s->last_ms) / 1000.0;
 	s->last_ms = now;
 	piece = (uint64_t)cs->o.scrub_rate / 4;
 	piece = piece > PIECE ? PIECE : piece < CS_BLOCK ? CS_BLOCK : cs_block_down(piece);
