@@ -33,6 +33,7 @@ struct cs_opts {
 	int64_t aio_depth;
 	int64_t rpc_timeout_ms;
 	int64_t clean_ms;
+	int64_t dirty_limit_mb;
 	bool group_flush;
 	int64_t scrub_rate;		/* bytes/s, 0: off (scrub.c) */
 	int64_t scrub_interval_s;

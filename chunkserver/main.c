@@ -34,17 +34,37 @@ static void on_signal(struct sl_loop *loop, int fd, uint32_t events, void *arg)
 	}
 }
 
+/*
+ * Lazily clear dirty-region bits: each chunk's regions idle for a whole
+ * interval (cs_chunk_clean).  Past dirty_limit_mb of dirty regions on this
+ * server, busy chunks are cleaned too (force) until the rest fits: the
+ * limit bounds what a crash leaves to recompute at the next start.
+ */
 static void clean_tick(struct sl_timer *t, void *arg)
 {
 	struct chunkserver *cs = arg;
+	uint64_t dirty = 0, limit = (uint64_t)cs->o.dirty_limit_mb << 20;
+	struct cs_chunk *ch;
 	int i;
 
-	/* lazily clear dirty-region bits of regions with no write in flight */
 	for (i = 0; i < cs->disks.n; i++) {
-		struct cs_chunk *ch;
-
-		list_for_each_entry(ch, &cs->disks.d[i].chunks, link)
+		list_for_each_entry(ch, &cs->disks.d[i].chunks, link) {
 			cs_chunk_clean(ch, false);
+			dirty += cs_chunk_dirty_bytes(ch);
+		}
+	}
+	for (i = 0; i < cs->disks.n && dirty > limit; i++) {
+		list_for_each_entry(ch, &cs->disks.d[i].chunks, link) {
+			uint64_t before = cs_chunk_dirty_bytes(ch);
+
+			if (!before)
+				continue;
+			cs_chunk_clean(ch, true);
+			/* counted as cleaned now: its bits go once its meta pages are durable */
+			dirty -= before;
+			if (dirty <= limit)
+				break;
+		}
 	}
 	sl_timer_arm(cs->loop, &cs->clean_timer, (uint64_t)cs->o.clean_ms);
 }
@@ -97,7 +117,8 @@ int main(int argc, char **argv)
 	cs->o.foreground = true;
 	cs->o.aio_depth = 512;
 	cs->o.rpc_timeout_ms = 5000;
-	cs->o.clean_ms = 1000;
+	cs->o.clean_ms = 30000;
+	cs->o.dirty_limit_mb = 4096;
 	cs->o.group_flush = true;
 	cs->o.scrub_rate = 4 << 20;
 	cs->o.scrub_interval_s = 7 * 86400;
@@ -116,7 +137,8 @@ int main(int argc, char **argv)
 		{ "group_flush", SL_OPT_BOOL, &cs->o.group_flush, "share one data-file flush among concurrent writes" },
 		{ "scrub_rate", SL_OPT_INT, &cs->o.scrub_rate, "background scrub rate in bytes/s (0: off)", 0, 1ll << 40 },
 		{ "scrub_interval", SL_OPT_INT, &cs->o.scrub_interval_s, "seconds from the end of one scrub pass to the next", 0, 365ll * 86400 },
-		{ "clean_ms", SL_OPT_INT, &cs->o.clean_ms, "interval of clearing idle dirty-region bits", 10, 600000 },
+		{ "clean_ms", SL_OPT_INT, &cs->o.clean_ms, "a dirty region idle this long is cleaned (ms)", 10, 600000 },
+		{ "dirty_limit_mb", SL_OPT_INT, &cs->o.dirty_limit_mb, "dirty regions kept per server before busy ones are cleaned (MiB)", 1, 1ll << 30 },
 		{ NULL },
 	};
 
