@@ -15,6 +15,7 @@
 
 #include <libaio.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "list.h"
@@ -27,6 +28,7 @@ struct cs_aio_req {
 	struct list_head wait;		/* on the FIFO while the kernel queue is full */
 	void (*done)(struct cs_aio_req *r, long res);
 	void *arg;
+	bool device_flush;		/* an fdsync issued for the whole device (crash_sim.h) */
 };
 
 struct cs_aio_stats {
@@ -48,6 +50,8 @@ void cs_aio_pwrite(struct cs_aio *a, struct cs_aio_req *r, int fd, const void *b
 
 /* fdatasync(fd) as an AIO request (generic since Linux 4.18): res 0 or -errno. */
 void cs_aio_fdsync(struct cs_aio *a, struct cs_aio_req *r, int fd);
+/* fd: any file on the device; durable afterwards: every overwrite completed before (aio.c). */
+void cs_aio_flush_device(struct cs_aio *a, struct cs_aio_req *r, int fd);
 
 /*
  * Reaps completions and runs their done() callbacks; waits up to

@@ -73,11 +73,19 @@ static void psync_done(struct cs_aio_req *r, long res)
 	ps->inflight = false;
 	if (ps->page >= 0)
 		ps->ch->meta_inflight--;
-	if (res != (ps->page == CS_PS_DATA ? 0 : CS_BLOCK)) {
+	if (res != (ps->page < 0 && ps->page != CS_PS_HDR ? 0 : CS_BLOCK)) {
 		err = res < 0 ? (int)res : -EIO;
-		sl_err("chunk %016" PRIx64 ": meta page %d write failed: %s", ps->ch->id, ps->page,
-		       strerror(-err));
-		report_io_error(ps->ch, err);
+		if (ps->page == CS_PS_DISK) {
+			struct cs_disk_flush *df = container_of(ps, struct cs_disk_flush, ps);
+
+			sl_err("device flush failed: %s", strerror(-err));
+			if (df->failed)
+				df->failed(df, err);
+		} else {
+			sl_err("chunk %016" PRIx64 ": meta page %d write failed: %s", ps->ch->id,
+			       ps->page, strerror(-err));
+			report_io_error(ps->ch, err);
+		}
 	} else {
 		ps->durable = ps->submitted;
 	}
@@ -101,6 +109,12 @@ static void psync_submit(struct cs_psync *ps)
 	ps->submitted = ps->gen;
 	ps->req.done = psync_done;
 	ps->req.arg = ps;
+	if (ps->page == CS_PS_DISK) {
+		struct cs_disk_flush *df = container_of(ps, struct cs_disk_flush, ps);
+
+		cs_aio_flush_device(df->aio, &ps->req, df->fd);
+		return;
+	}
 	if (ps->page == CS_PS_DATA) {
 		cs_aio_fdsync(ch->env->aio, &ps->req, ch->data_fd);
 		return;
@@ -157,7 +171,6 @@ static void wop_io_done(struct cs_aio_req *r, long res)
 {
 	struct cs_wop *op = r->arg;
 	size_t want = r->iocb.u.c.nbytes;
-	struct cs_chunk *ch = op->ch;
 
 	if (res < 0 || (size_t)res != want) {
 		long e = res < 0 ? res : -EIO;
@@ -167,15 +180,15 @@ static void wop_io_done(struct cs_aio_req *r, long res)
 		       r->iocb.u.c.offset, strerror((int)-e));
 		report_io_error(op->ch, e);
 		wop_fail(op, cs_errno_status((int)e));
-	} else if (r->iocb.aio_lio_opcode == IO_CMD_PWRITE && op->grouped) {
-		/* written, not yet durable: join the next flush of the data file */
+	} else if (r->iocb.aio_lio_opcode == IO_CMD_PWRITE && op->sync) {
+		/* written, not yet durable: join the next flush of the file or device */
 		struct cs_pwait *w = &op->data_w[r - op->rq];
 
 		w->cb = wop_pwait_done;
 		w->arg = op;
 		op->pending++;
-		ch->dsync.gen++;
-		psync_wait(&ch->dsync, w);
+		op->sync->gen++;
+		psync_wait(op->sync, w);
 	}
 	wop_put(op);
 }
@@ -227,7 +240,7 @@ static void write_span(struct cs_wop *op, int slot, uint64_t off, uint64_t len)
 	r->arg = op;
 	op->pending++;
 	cs_aio_pwrite(op->ch->env->aio, r, op->ch->data_fd, op->abuf + (off - op->a), len,
-		      (off_t)off, op->grouped ? 0 : RWF_DSYNC);
+		      (off_t)off, op->sync ? 0 : RWF_DSYNC);
 }
 
 /* UNMAP keeps only the partial edge blocks in abuf: slot 0 = first block, 1 = last. */
@@ -299,6 +312,33 @@ static bool verify_block(struct cs_wop *op, uint64_t blk_off, const uint8_t *p)
 	return false;
 }
 
+/* Every block of [a, e) holds written data (a hole's CRC entry is 0). */
+static bool span_allocated(const struct cs_chunk *ch, uint64_t a, uint64_t e)
+{
+	for (; a < e; a += CS_BLOCK)
+		if (!ch->crc[a >> CS_BLOCK_SHIFT])
+			return false;
+	return true;
+}
+
+/*
+ * How the data write becomes durable (cs_disk_flush): a device flush
+ * shared by the disk's writes, the chunk's fdatasync shared by its own, or
+ * RWF_DSYNC when it is alone (one round trip is faster).  Decided before
+ * the CRC entries are updated: they tell which blocks are holes.
+ */
+static struct cs_psync *pick_sync(const struct cs_wop *op)
+{
+	struct cs_chunk *ch = op->ch;
+
+	if (!ch->env->group_flush)
+		return NULL;
+	if (ch->disk_flush && ch->disk_flush->writers > 1 && op->kind != CS_W_UNMAP &&
+	    span_allocated(ch, op->a, op->e))
+		return &ch->disk_flush->ps;
+	return ch->ops_in_flight > 1 ? &ch->dsync : NULL;
+}
+
 static void wop_apply(struct cs_wop *op)
 {
 	struct cs_chunk *ch = op->ch;
@@ -343,7 +383,7 @@ static void wop_apply(struct cs_wop *op)
 	}
 
 	op->pending = 1;
-	op->grouped = ch->env->group_flush && ch->ops_in_flight > 1;
+	op->sync = pick_sync(op);
 	if (op->kind == CS_W_UNMAP) {
 		uint64_t ia = cs_block_up(op->off), ie = cs_block_down(op->off + op->len);
 
@@ -384,7 +424,7 @@ static void wop_apply(struct cs_wop *op)
 			r->arg = op;
 			op->pending++;
 			cs_aio_pwrite(ch->env->aio, r, ch->data_fd, op->abuf, CS_BLOCK, (off_t)op->a,
-				      op->grouped ? 0 : RWF_DSYNC);
+				      op->sync ? 0 : RWF_DSYNC);
 		}
 		if (unmap_tail(op)) {
 			struct cs_aio_req *r = &op->rq[1];
@@ -393,7 +433,7 @@ static void wop_apply(struct cs_wop *op)
 			r->arg = op;
 			op->pending++;
 			cs_aio_pwrite(ch->env->aio, r, ch->data_fd, op->abuf + CS_BLOCK, CS_BLOCK,
-				      (off_t)(op->e - CS_BLOCK), op->grouped ? 0 : RWF_DSYNC);
+				      (off_t)(op->e - CS_BLOCK), op->sync ? 0 : RWF_DSYNC);
 		}
 	} else {
 		for (b = op->a; b < op->e; b += CS_BLOCK)
@@ -430,6 +470,8 @@ static void wop_finish(struct cs_wop *op)
 		if ((op->regions & (1ull << i)) && ch->region_busy[i])
 			ch->region_busy[i]--;
 	ch->ops_in_flight--;
+	if (ch->disk_flush)
+		ch->disk_flush->writers--;
 	free(op->abuf);
 	op->abuf = NULL;
 	op->done(op, op->status);
@@ -503,6 +545,9 @@ void cs_chunk_write(struct cs_wop *op)
 	if (posix_memalign((void **)&op->abuf, CS_BLOCK, alen))
 		return op->done(op, SL_E_INTERNAL);
 	ch->ops_in_flight++;
+	if (ch->disk_flush)
+		ch->disk_flush->writers++;
+	op->sync = NULL;
 	wop_prep(op);
 }
 

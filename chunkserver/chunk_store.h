@@ -96,6 +96,7 @@ struct cs_pwait {
 
 #define CS_PS_HDR	(-1)
 #define CS_PS_DATA	(-2)		/* the data file: an fdatasync, no page */
+#define CS_PS_DISK	(-3)		/* a device flush (struct cs_disk_flush) */
 
 /* Durability of one 4 KiB page of the .meta file (a header or a CRC page). */
 struct cs_psync {
@@ -108,6 +109,25 @@ struct cs_psync {
 	void *buf;			/* aligned 4 KiB, owned while in flight */
 	int page;			/* CS_PS_HDR, CS_PS_DATA, else CRC page index */
 	struct cs_chunk *ch;
+};
+
+/*
+ * Group commit across the replicas of one disk.  A write whose blocks are
+ * all allocated already (each has a non-zero CRC entry: a hole's is 0)
+ * needs no metadata to be durable, only the device's cache flushed; so
+ * while other writes to the disk are in flight it is written without
+ * RWF_DSYNC and joins the next flush of the device (cs_aio_flush_device on
+ * fd), which any number of concurrent writes to any replicas share.  A
+ * write that may fill a hole keeps its own RWF_DSYNC (or its chunk's
+ * fdatasync), which also commits the extent allocation.
+ */
+struct cs_disk_flush {
+	struct cs_psync ps;		/* page CS_PS_DISK, ch NULL */
+	struct cs_aio *aio;
+	int fd;				/* the disk's chunks/ directory */
+	unsigned int writers;		/* writes in flight on the disk */
+	void (*failed)(struct cs_disk_flush *df, int err);
+	void *arg;
 };
 
 struct cs_chunk {
@@ -131,6 +151,7 @@ struct cs_chunk {
 	uint32_t ntracks, ntrack_pages, nmeta_pages;
 	struct cs_psync hdr;
 	struct cs_psync dsync;		/* group flush of the data file */
+	struct cs_disk_flush *disk_flush;	/* the owner's, or NULL */
 	struct cs_psync *crc_sync;	/* nmeta_pages: CRC pages, then track pages */
 	uint64_t hdr_seq;
 
@@ -199,7 +220,7 @@ struct cs_wop {
 	struct cs_aio_req rq[3];
 	struct cs_pwait hdr_w;
 	struct cs_pwait data_w[3];	/* per write slot, group flush */
-	bool grouped;			/* data written without RWF_DSYNC */
+	struct cs_psync *sync;		/* data written without RWF_DSYNC, made durable by this */
 };
 
 struct cs_rop {

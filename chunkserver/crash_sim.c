@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "aio.h"
@@ -26,6 +27,8 @@ struct csim_ent {
 	uint8_t *data;			/* a write's bytes, copied at submit */
 	uint8_t *applied;		/* per sector: on the file already */
 	bool dsync;
+	bool device;			/* fdsync: every fd on st_dev */
+	dev_t st_dev;
 	int stage;
 	long res;			/* the result, between pump and completion */
 	uint64_t due_us;
@@ -153,6 +156,14 @@ void cs_csim_submit(struct cs_csim *s, struct cs_aio_req *r)
 		e->off = (uint64_t)cb->u.c.offset;
 		e->len = cb->u.c.nbytes;
 	}
+	if (e->op == IO_CMD_FDSYNC && r->device_flush) {
+		struct stat st;
+
+		if (fstat(e->fd, &st))
+			goto fail_ent;
+		e->device = true;
+		e->st_dev = st.st_dev;
+	}
 	if (e->op == IO_CMD_PWRITE) {
 		size_t nsec = (e->len + SECTOR - 1) / SECTOR;
 
@@ -256,7 +267,9 @@ static long step(struct cs_csim *s, struct csim_ent *e)
 		return (long)e->len;
 	case IO_CMD_FDSYNC:
 		list_for_each_entry_safe(w, n, &s->unflushed, link) {
-			if (w->fd != e->fd)
+			struct stat st;
+
+			if (e->device ? fstat(w->fd, &st) || st.st_dev != e->st_dev : w->fd != e->fd)
 				continue;
 			r = apply(s, w, e->stage > 0);
 			if (r < 0)

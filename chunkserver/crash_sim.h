@@ -16,7 +16,9 @@
  *                      complete (durable)
  *   due, plain write   complete, but the data stays in the unflushed list
  *   due, fdatasync     applies every unflushed write of that fd in the same
- *                      two torn stages, then completes
+ *                      two torn stages, then completes; a device flush
+ *                      (cs_aio_flush_device) those of every fd on the same
+ *                      filesystem
  *
  * A kill at any point thus drops pending writes or leaves them torn at
  * sector granularity, and never loses a write that completed as durable.

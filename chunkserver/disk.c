@@ -12,6 +12,8 @@
 #include "log.h"
 #include "status.h"
 
+static int flush_init(struct cs_disks *ds, struct cs_disk *d);
+
 #define ID_FILE "shoal-cs.id"
 
 static unsigned int hslot(uint64_t id)
@@ -149,6 +151,7 @@ static int scan_disk(struct cs_disks *ds, struct cs_disk *d, char *err, size_t e
 			continue;
 		}
 		ch->disk = d;
+		ch->disk_flush = &d->flush;
 		ch->disk_index = d->index;
 		list_add_tail(&ch->link, &d->chunks);
 		d->nchunks++;
@@ -181,9 +184,11 @@ int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs
 
 		d->index = i;
 		d->path = strdup(dirs->v[i]);
+		d->flush.fd = -1;
 		INIT_LIST_HEAD(&d->chunks);
 		snprintf(p, sizeof(p), "%s/chunks", d->path);
-		if ((mkdir(d->path, 0700) && errno != EEXIST) || (mkdir(p, 0700) && errno != EEXIST)) {
+		if ((mkdir(d->path, 0700) && errno != EEXIST) || (mkdir(p, 0700) && errno != EEXIST) ||
+		    flush_init(ds, d)) {
 			snprintf(err, errlen, "--data-dirs: cannot create %s: %s", p, strerror(errno));
 			return -1;
 		}
@@ -272,6 +277,7 @@ int cs_disks_create(struct cs_disks *ds, uint64_t id, uint64_t chunk_size, uint6
 		return r;
 	}
 	ch->disk = best;
+	ch->disk_flush = &best->flush;
 	ch->disk_index = best->index;
 	list_add_tail(&ch->link, &best->chunks);
 	best->nchunks++;
@@ -307,13 +313,11 @@ static void add_lost(struct cs_disks *ds, struct cs_chunk *ch)
 	ds->lost[ds->nlost++] = (struct cs_lost){ ch->id, ch->version, ch->disk_index };
 }
 
-void cs_disks_io_error(void *arg, struct cs_chunk *bad, int err)
+static void disk_failed(struct cs_disks *ds, struct cs_disk *d, int err)
 {
-	struct cs_disks *ds = arg;
-	struct cs_disk *d = bad ? bad->disk : NULL;
 	struct cs_chunk *ch, *n;
 
-	if (!d || d->failed)
+	if (d->failed)
 		return;
 	d->failed = true;
 	sl_err("disk %u (%s) failed: %s; its %" PRIu64 " replicas are lost", d->index, d->path,
@@ -328,6 +332,35 @@ void cs_disks_io_error(void *arg, struct cs_chunk *bad, int err)
 	d->nchunks = 0;
 }
 
+void cs_disks_io_error(void *arg, struct cs_chunk *bad, int err)
+{
+	if (bad && bad->disk)
+		disk_failed(arg, bad->disk, err);
+}
+
+static void flush_failed(struct cs_disk_flush *df, int err)
+{
+	struct cs_disks *ds = df->arg;
+
+	disk_failed(ds, container_of(df, struct cs_disk, flush), err);
+}
+
+static int flush_init(struct cs_disks *ds, struct cs_disk *d)
+{
+	char p[4096];
+
+	snprintf(p, sizeof(p), "%s/chunks", d->path);
+	d->flush.fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->flush.fd < 0)
+		return -1;
+	d->flush.ps.page = CS_PS_DISK;
+	INIT_LIST_HEAD(&d->flush.ps.waiters);
+	d->flush.aio = ds->env->aio;
+	d->flush.failed = flush_failed;
+	d->flush.arg = ds;
+	return 0;
+}
+
 void cs_disks_close(struct cs_disks *ds)
 {
 	struct cs_chunk *ch, *n;
@@ -338,6 +371,8 @@ void cs_disks_close(struct cs_disks *ds)
 			list_del_init(&ch->link);
 			cs_chunk_close(ch);
 		}
+		if (ds->d[i].flush.fd >= 0)
+			close(ds->d[i].flush.fd);
 		free(ds->d[i].path);
 	}
 	list_for_each_entry_safe(ch, n, &ds->graveyard, link) {

@@ -29,6 +29,7 @@ struct cs_disk {
 	uint64_t capacity, used;	/* statvfs, refreshed by cs_disks_refresh */
 	uint64_t nchunks;
 	struct list_head chunks;	/* cs_chunk.link */
+	struct cs_disk_flush flush;	/* shared by its replicas (chunk_store.h) */
 };
 
 struct cs_lost {

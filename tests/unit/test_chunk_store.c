@@ -413,6 +413,76 @@ static void test_lazy_meta_crash(void)
 	cs_chunk_close(ch);
 }
 
+/*
+ * Group commit across replicas of one disk: concurrent overwrites of
+ * allocated blocks in four chunks share device flushes; a write that may
+ * fill a hole keeps its own durability; everything reads back after a
+ * clean stop and reopen.
+ */
+static void test_disk_flush(void)
+{
+	struct cs_disk_flush df = { .fd = -1 };
+	struct cs_chunk *ch[4];
+	static uint8_t w[65][CS_BLOCK];
+	struct cs_wop ops[65];
+	struct res res[65];
+	uint8_t r[CS_BLOCK];
+	char p[4200];
+	int i, joined = 0;
+
+	snprintf(p, sizeof(p), "%s/chunks", dir);
+	df.fd = open(p, O_RDONLY | O_DIRECTORY);
+	CU_ASSERT_FATAL(df.fd >= 0);
+	df.ps.page = CS_PS_DISK;
+	INIT_LIST_HEAD(&df.ps.waiters);
+	df.aio = env.aio;
+	for (i = 0; i < 4; i++) {
+		ch[i] = mk(20 + i);
+		ch[i]->disk_flush = &df;
+	}
+	/* allocate blocks 0..15 of every chunk */
+	for (i = 0; i < 64; i++) {
+		fill(w[i], CS_BLOCK, 50 + i);
+		CU_ASSERT_EQUAL(do_write(ch[i % 4], CS_W_WRITE, (uint64_t)(i / 4) * CS_BLOCK, CS_BLOCK,
+					 w[i], CS_BLOCK, NULL), SL_OK);
+	}
+	CU_ASSERT_EQUAL(df.writers, 0);
+	/* 64 overwrites and one write into a hole, all in flight together */
+	for (i = 0; i < 65; i++) {
+		fill(w[i], CS_BLOCK, 150 + i);
+		res[i].done = 0;
+		ops[i] = (struct cs_wop){ .ch = ch[i % 4], .kind = CS_W_WRITE,
+					  .off = i < 64 ? (uint64_t)(i / 4) * CS_BLOCK : CHUNK - CS_BLOCK,
+					  .len = CS_BLOCK, .data = w[i], .data_len = CS_BLOCK,
+					  .done = wdone, .arg = &res[i] };
+		cs_chunk_write(&ops[i]);
+	}
+	for (i = 0; i < 65; i++) {
+		wait_for(&res[i].done);
+		CU_ASSERT_EQUAL(res[i].status, SL_OK);
+		if (ops[i].sync == &df.ps)
+			joined++;
+	}
+	/* with group_flush off every write carries RWF_DSYNC */
+	CU_ASSERT(env.group_flush ? joined > 0 : joined == 0);
+	CU_ASSERT(ops[64].sync != &df.ps);	/* the hole */
+	CU_ASSERT_EQUAL(df.writers, 0);
+	CU_ASSERT(!df.ps.inflight && df.ps.durable == df.ps.gen);
+	/* fewer device flushes than writes that joined them */
+	CU_ASSERT(df.ps.gen >= (uint64_t)joined);
+	for (i = 0; i < 4; i++) {
+		ch[i] = reopen(ch[i]);
+		ch[i]->disk_flush = &df;
+	}
+	for (i = 0; i < 65; i++) {
+		CU_ASSERT_EQUAL(do_read(ch[i % 4], ops[i].off, CS_BLOCK, r, NULL), SL_OK);
+		CU_ASSERT(memcmp(r, w[i], CS_BLOCK) == 0);
+	}
+	for (i = 0; i < 4; i++)
+		cs_chunk_close(ch[i]);
+	close(df.fd);
+}
+
 static void test_clean_and_persist(void)
 {
 	struct cs_chunk *ch = mk(9);
@@ -512,6 +582,7 @@ int main(void)
 		CU_add_test(s, "checksum mismatch detected, never returned", test_checksum_mismatch);
 		CU_add_test(s, "torn write recovered from the dirty-region log", test_torn_write_recovery);
 		CU_add_test(s, "lazy CRC and track pages rebuilt after a crash", test_lazy_meta_crash);
+		CU_add_test(s, "overwrites on one disk share device flushes", test_disk_flush);
 		CU_add_test(s, "concurrent writes, dirty clean, reopen", test_clean_and_persist);
 	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
