@@ -5,14 +5,49 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include "disk.h"
 #include "log.h"
 #include "status.h"
 
 static int flush_init(struct cs_disks *ds, struct cs_disk *d);
+
+/* The block device's in-flight counters (a partition has its own); -1: none (tmpfs, ...). */
+static int open_inflight(const char *path)
+{
+	char p[128];
+	struct stat st;
+
+	if (stat(path, &st))
+		return -1;
+	snprintf(p, sizeof(p), "/sys/dev/block/%u:%u/inflight", major(st.st_dev), minor(st.st_dev));
+	return open(p, O_RDONLY | O_CLOEXEC);
+}
+
+bool cs_disks_device_busy(const struct cs_disks *ds)
+{
+	unsigned long rd, wr;
+	char buf[64];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < ds->n; i++) {
+		if (ds->d[i].inflight_fd < 0)
+			continue;
+		n = pread(ds->d[i].inflight_fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		if (sscanf(buf, "%lu %lu", &rd, &wr) == 2 && rd + wr > 0)
+			return true;
+	}
+	return false;
+}
 
 #define ID_FILE "shoal-cs.id"
 
@@ -151,7 +186,7 @@ static int scan_disk(struct cs_disks *ds, struct cs_disk *d, char *err, size_t e
 			continue;
 		}
 		ch->disk = d;
-		ch->disk_flush = &d->flush;
+		ch->disk_flush = d->flush.fd >= 0 ? &d->flush : NULL;
 		ch->disk_index = d->index;
 		list_add_tail(&ch->link, &d->chunks);
 		d->nchunks++;
@@ -185,6 +220,7 @@ int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs
 		d->index = i;
 		d->path = strdup(dirs->v[i]);
 		d->flush.fd = -1;
+		d->inflight_fd = -1;
 		INIT_LIST_HEAD(&d->chunks);
 		snprintf(p, sizeof(p), "%s/chunks", d->path);
 		if ((mkdir(d->path, 0700) && errno != EEXIST) || (mkdir(p, 0700) && errno != EEXIST) ||
@@ -192,6 +228,7 @@ int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs
 			snprintf(err, errlen, "--data-dirs: cannot create %s: %s", p, strerror(errno));
 			return -1;
 		}
+		d->inflight_fd = open_inflight(p);
 		r = read_id(d->path, &id, uuid, sizeof(uuid));
 		if (r < 0) {
 			snprintf(err, errlen, "--data-dirs: %s/" ID_FILE " is unreadable or malformed",
@@ -277,7 +314,7 @@ int cs_disks_create(struct cs_disks *ds, uint64_t id, uint64_t chunk_size, uint6
 		return r;
 	}
 	ch->disk = best;
-	ch->disk_flush = &best->flush;
+	ch->disk_flush = best->flush.fd >= 0 ? &best->flush : NULL;
 	ch->disk_index = best->index;
 	list_add_tail(&ch->link, &best->chunks);
 	best->nchunks++;
@@ -345,11 +382,25 @@ static void flush_failed(struct cs_disk_flush *df, int err)
 	disk_failed(ds, container_of(df, struct cs_disk, flush), err);
 }
 
+/*
+ * The device flush stands for the durability of an overwrite only where an
+ * overwrite changes no metadata: ext4 and XFS.  On a copy-on-write
+ * filesystem (btrfs, ZFS) or anything unknown the disk's replicas keep
+ * per-file durability (chunk->disk_flush stays NULL).
+ */
 static int flush_init(struct cs_disks *ds, struct cs_disk *d)
 {
+	struct statfs sf;
 	char p[4096];
 
 	snprintf(p, sizeof(p), "%s/chunks", d->path);
+	if (statfs(p, &sf))
+		return -1;
+	if (sf.f_type != EXT4_SUPER_MAGIC && sf.f_type != XFS_SUPER_MAGIC) {
+		sl_info("disk %u (%s): filesystem type %#lx is not ext4 or XFS: no shared device flush",
+			d->index, d->path, (unsigned long)sf.f_type);
+		return 0;
+	}
 	d->flush.fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d->flush.fd < 0)
 		return -1;
@@ -373,6 +424,8 @@ void cs_disks_close(struct cs_disks *ds)
 		}
 		if (ds->d[i].flush.fd >= 0)
 			close(ds->d[i].flush.fd);
+		if (ds->d[i].inflight_fd >= 0)
+			close(ds->d[i].inflight_fd);
 		free(ds->d[i].path);
 	}
 	list_for_each_entry_safe(ch, n, &ds->graveyard, link) {

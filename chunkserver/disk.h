@@ -30,6 +30,7 @@ struct cs_disk {
 	uint64_t nchunks;
 	struct list_head chunks;	/* cs_chunk.link */
 	struct cs_disk_flush flush;	/* shared by its replicas (chunk_store.h) */
+	int inflight_fd;		/* sysfs "inflight" of its block device, or -1 */
 };
 
 struct cs_lost {
@@ -65,6 +66,8 @@ int cs_disks_create(struct cs_disks *ds, uint64_t id, uint64_t chunk_size, uint6
 /* The caller made sure no I/O is in flight on ch. */
 int cs_disks_delete(struct cs_disks *ds, struct cs_chunk *ch);
 /* The store's io_error hook (arg = ds). */
+/* Requests of anyone's in flight on one of our disks' block devices (sysfs), now. */
+bool cs_disks_device_busy(const struct cs_disks *ds);
 void cs_disks_io_error(void *arg, struct cs_chunk *ch, int err);
 void cs_disks_refresh(struct cs_disks *ds);
 

@@ -5,9 +5,12 @@
  * One pass walks the chunks in id order, each in pieces of up to 256 KiB;
  * then it waits --scrub-interval seconds and starts over.  A token bucket
  * fed at --scrub-rate bytes/s (0: off) gates every piece; while clients'
- * reads or writes arrive (any since the last tick) it is fed at a
- * BUSY_SHARE-th of that, so the scrubber yields the disk to foreground
- * I/O and still makes progress on a server that is never idle.  Per piece:
+ * reads or writes arrive (any since the last tick), or anyone's requests
+ * are in flight on the block device at the tick (our own piece never is:
+ * no tick runs during one), it is fed at a BUSY_SHARE-th of that, so the
+ * scrubber yields the disk to foreground I/O -- also another process's on
+ * a shared disk -- and still makes progress on a server that is never
+ * idle.  Per piece:
  *
  *   LOCK    the chunk's range lock over the piece (writes to it wait)
  *   READ    cs_chunk_read: every block checked against its CRC
@@ -303,7 +306,7 @@ static void tick(struct sl_timer *t, void *arg)
 
 	if (s->busy || cs->o.scrub_rate <= 0)
 		return arm(s, 1000);
-	if (fg != s->last_fg)
+	if (fg != s->last_fg || cs_disks_device_busy(&cs->disks))
 		rate /= BUSY_SHARE;
 	s->last_fg = fg;
 	s->tokens += rate * (double)(now - s->last_ms) / 1000.0;
