@@ -117,7 +117,7 @@ int main(int argc, char **argv)
 	cs->o.foreground = true;
 	cs->o.aio_depth = 512;
 	cs->o.rpc_timeout_ms = 5000;
-	cs->o.clean_ms = 30000;
+	cs->o.clean_ms = 300000;
 	cs->o.dirty_limit_mb = 4096;
 	cs->o.group_flush = true;
 	cs->o.scrub_rate = 4 << 20;
