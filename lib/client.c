@@ -38,6 +38,7 @@ struct sl_client *sl_client_new(const struct sl_str_list *masters, const struct 
 	INIT_LIST_HEAD(&c->links);
 	c->deadline_ms = opts && opts->deadline_ms ? opts->deadline_ms : 30000;
 	c->rpc_timeout_ms = opts && opts->rpc_timeout_ms ? opts->rpc_timeout_ms : 5000;
+	c->embed_fd = -1;
 	c->loop = sl_loop_new();
 	if (!c->loop)
 		goto fail;
@@ -45,6 +46,14 @@ struct sl_client *sl_client_new(const struct sl_str_list *masters, const struct 
 	if (!c->mc) {
 		sl_err("client: no usable master address");
 		goto fail;
+	}
+	if (opts && opts->embedded) {
+		c->embed_fd = sl_loop_hosted(c->loop);
+		if (c->embed_fd < 0) {
+			sl_err("client: cannot embed the I/O loop: %s", strerror(errno));
+			goto fail;
+		}
+		return c;
 	}
 	/*
 	 * The thread must not take any signal: inside tgtd, a SIGUSR2 meant
@@ -88,6 +97,34 @@ void sl_client_free(struct sl_client *c)
 	sl_master_client_free(c->mc);
 	sl_loop_free(c->loop);
 	free(c);
+}
+
+int sl_client_fd(struct sl_client *c)
+{
+	return c->embed_fd;
+}
+
+void sl_client_run(struct sl_client *c)
+{
+	int rc = sl_loop_run_once(c->loop, 0);
+
+	if (rc)
+		sl_err("client: I/O loop failed: %s", strerror(-rc));
+}
+
+void sl_client_wait(struct sl_client *c, pthread_mutex_t *lock, pthread_cond_t *cond,
+		    const bool *done)
+{
+	if (c->embed_fd >= 0) {
+		/* this thread runs the loop: nobody else can set *done */
+		while (!*done)
+			sl_loop_run_once(c->loop, 100);
+		return;
+	}
+	pthread_mutex_lock(lock);
+	while (!*done)
+		pthread_cond_wait(cond, lock);
+	pthread_mutex_unlock(lock);
 }
 
 struct sl_cs_link *sl_client_link(struct sl_client *c, const char *addr)
@@ -195,10 +232,7 @@ int sl_volume_open(struct sl_client *c, const char *name, uint32_t deadline_ms, 
 		goto out;
 	}
 	/* The master call ends by its deadline, so this wait is bounded. */
-	pthread_mutex_lock(&o.lock);
-	while (!o.done)
-		pthread_cond_wait(&o.cond, &o.lock);
-	pthread_mutex_unlock(&o.lock);
+	sl_client_wait(c, &o.lock, &o.cond, &o.done);
 	rc = o.status;
 	if (rc != SL_OK)
 		goto out;
@@ -245,10 +279,15 @@ void sl_volume_close(struct sl_volume *v)
 	if (!v)
 		return;
 	/* Each op ends by its deadline and frees itself soon after. */
-	pthread_mutex_lock(&v->lock);
-	while (v->ops)
-		pthread_cond_wait(&v->cond, &v->lock);
-	pthread_mutex_unlock(&v->lock);
+	if (v->c->embed_fd >= 0) {
+		while (v->ops)
+			sl_loop_run_once(v->c->loop, 100);
+	} else {
+		pthread_mutex_lock(&v->lock);
+		while (v->ops)
+			pthread_cond_wait(&v->cond, &v->lock);
+		pthread_mutex_unlock(&v->lock);
+	}
 	pthread_cond_destroy(&v->cond);
 	pthread_mutex_destroy(&v->lock);
 	free(v->map);
@@ -337,10 +376,7 @@ int sl_volume_io_sync(struct sl_volume *v, struct sl_io *io)
 	io->arg = &s;
 	rc = sl_volume_submit(v, io);
 	if (rc == 0) {
-		pthread_mutex_lock(&s.lock);
-		while (!s.done)
-			pthread_cond_wait(&s.cond, &s.lock);
-		pthread_mutex_unlock(&s.lock);
+		sl_client_wait(v->c, &s.lock, &s.cond, &s.done);
 		rc = io->status;
 	}
 	io->done = s.user_done;

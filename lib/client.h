@@ -18,6 +18,13 @@
  * Threading: sl_client_new/free, sl_volume_open/close are blocking calls
  * for any thread but the I/O thread; sl_volume_submit may be called from
  * any thread.
+ *
+ * Embedded (opts.embedded): no I/O thread; the caller's thread runs the
+ * loop inside its own poller (sl_client_fd readable -> sl_client_run), and
+ * "the I/O thread" above means that thread.  Blocking calls then run the
+ * loop themselves until done, so they must not be made from a completion
+ * callback.  This saves two thread wake-ups per I/O (submission and
+ * completion) where the caller has an event loop of its own, as tgtd does.
  */
 #ifndef SHOAL_CLIENT_H
 #define SHOAL_CLIENT_H
@@ -36,6 +43,7 @@ struct sl_volume;
 struct sl_client_opts {
 	uint32_t deadline_ms;		/* default per I/O; 0: 30000 */
 	uint32_t rpc_timeout_ms;	/* one RPC to a chunkserver; 0: 5000 */
+	bool embedded;			/* no I/O thread: see above */
 };
 
 struct sl_volume_info {
@@ -80,6 +88,9 @@ struct sl_io {
 struct sl_client *sl_client_new(const struct sl_str_list *masters, const struct sl_client_opts *opts);
 /* Every volume must be closed first. */
 void sl_client_free(struct sl_client *c);
+/* Embedded: the descriptor to poll for reading, and what to call when it is readable. */
+int sl_client_fd(struct sl_client *c);
+void sl_client_run(struct sl_client *c);
 
 /* SL_OK and *out, or SL_E_NOENT (no such volume), SL_E_TIMEDOUT, ... */
 int sl_volume_open(struct sl_client *c, const char *name, uint32_t deadline_ms, struct sl_volume **out);

@@ -26,11 +26,20 @@ struct sl_client {
 	struct sl_loop *loop;
 	pthread_t thread;
 	bool thread_started;
+	int embed_fd;			/* embedded: the loop's descriptor; else -1 */
 	struct sl_master_client *mc;
 	struct list_head links;
 	uint32_t deadline_ms;
 	uint32_t rpc_timeout_ms;
 };
+
+/*
+ * Waits until *done (set under lock, with cond signalled): on a condition
+ * variable while the I/O thread runs the loop, or, embedded, by running
+ * the loop on this thread.  Every caller's operation ends by a deadline.
+ */
+void sl_client_wait(struct sl_client *c, pthread_mutex_t *lock, pthread_cond_t *cond,
+		    const bool *done);
 
 /*
  * Cached location of one chunk.  valid means chunk_id != 0 and a primary

@@ -116,10 +116,7 @@ int sl_volume_reset_gen_sync(struct sl_volume *v, bool bump, uint32_t deadline_m
 	rc = sl_volume_reset_gen(v, bump, deadline_ms, gen_sync_done, &s);
 	if (rc == 0) {
 		/* The master call ends by its deadline, so this wait is bounded. */
-		pthread_mutex_lock(&s.lock);
-		while (!s.done)
-			pthread_cond_wait(&s.cond, &s.lock);
-		pthread_mutex_unlock(&s.lock);
+		sl_client_wait(v->c, &s.lock, &s.cond, &s.done);
 		rc = s.status;
 		if (rc == SL_OK && gen)
 			*gen = s.gen;

@@ -24,11 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include "evloop.h"
 #include "list.h"
 
 #define TAG_EVENTFD	UINT64_MAX
 #define TAG_FOREIGN	(UINT64_MAX - 1)
+#define TAG_TIMERFD	(UINT64_MAX - 2)
 #define MAX_EVENTS	64
 
 struct fd_entry {
@@ -58,6 +60,10 @@ struct sl_loop {
 	pthread_mutex_t post_lock;
 	struct list_head posts;
 
+	int tfd;			/* sl_loop_hosted: timerfd of the next timer, else -1 */
+	uint64_t tfd_when;		/* when_ms it is armed for (0: disarmed) */
+	bool running;			/* inside sl_loop_run_once */
+
 	int foreign_fd;			/* -1: nothing embedded */
 	int (*foreign_timeout)(void *arg);
 	void (*foreign_run)(void *arg);
@@ -86,6 +92,7 @@ struct sl_loop *sl_loop_new(void)
 		return NULL;
 	loop->epfd = -1;
 	loop->evfd = -1;
+	loop->tfd = -1;
 	loop->foreign_fd = -1;
 	INIT_LIST_HEAD(&loop->posts);
 	pthread_mutex_init(&loop->post_lock, NULL);
@@ -114,6 +121,8 @@ void sl_loop_free(struct sl_loop *loop)
 	pthread_mutex_destroy(&loop->post_lock);
 	if (loop->evfd >= 0)
 		close(loop->evfd);
+	if (loop->tfd >= 0)
+		close(loop->tfd);
 	if (loop->epfd >= 0)
 		close(loop->epfd);
 	/* Timers belong to their owners; just forget them. */
@@ -266,6 +275,47 @@ void sl_timer_cancel(struct sl_loop *loop, struct sl_timer *t)
 	t->heap_idx = 0;
 }
 
+/*
+ * Embedded loops: the timerfd fires at the earliest timer, so the epoll fd
+ * the host polls turns readable when a timer is due.  Re-armed only when
+ * the earliest deadline changed (at the end of every run and on an arm
+ * made outside one); see sl_loop_hosted.
+ */
+static void tfd_arm(struct sl_loop *loop)
+{
+	struct itimerspec its = { 0 };
+	uint64_t when = loop->nheap ? loop->heap[1]->when_ms : 0;
+
+	if (when == loop->tfd_when)
+		return;
+	loop->tfd_when = when;
+	if (when) {
+		/* absolute CLOCK_MONOTONIC, as sl_now_ms(); 0 would disarm */
+		its.it_value.tv_sec = (time_t)(when / 1000);
+		its.it_value.tv_nsec = (long)(when % 1000) * 1000000L + 1;
+	}
+	timerfd_settime(loop->tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+int sl_loop_hosted(struct sl_loop *loop)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = TAG_TIMERFD };
+
+	if (loop->tfd < 0) {
+		loop->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (loop->tfd < 0)
+			return -1;
+		if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->tfd, &ev) < 0) {
+			close(loop->tfd);
+			loop->tfd = -1;
+			return -1;
+		}
+		loop->tfd_when = 0;
+		tfd_arm(loop);
+	}
+	return loop->epfd;
+}
+
 void sl_timer_arm(struct sl_loop *loop, struct sl_timer *t, uint64_t delay_ms)
 {
 	sl_timer_cancel(loop, t);
@@ -286,6 +336,8 @@ void sl_timer_arm(struct sl_loop *loop, struct sl_timer *t, uint64_t delay_ms)
 	loop->heap[++loop->nheap] = t;
 	t->heap_idx = loop->nheap;
 	heap_up(loop, loop->nheap);
+	if (loop->tfd >= 0 && !loop->running)
+		tfd_arm(loop);
 }
 
 /*
@@ -414,6 +466,7 @@ int sl_loop_run_once(struct sl_loop *loop, int max_wait_ms)
 			return -errno;
 		n = 0;
 	}
+	loop->running = true;
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = evs[i].data.u64;
 		int fd = (int)(uint32_t)tag;
@@ -425,6 +478,14 @@ int sl_loop_run_once(struct sl_loop *loop, int max_wait_ms)
 		}
 		if (tag == TAG_FOREIGN)
 			continue;	/* run() below, once per wake */
+		if (tag == TAG_TIMERFD) {
+			uint64_t ticks;
+
+			if (read(loop->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+				continue;
+			loop->tfd_when = 0;	/* expired: arm again below */
+			continue;
+		}
 		if (fd >= loop->nfds)
 			continue;
 		e = &loop->fds[fd];
@@ -435,6 +496,9 @@ int sl_loop_run_once(struct sl_loop *loop, int max_wait_ms)
 	run_timers(loop);
 	if (loop->foreign_fd >= 0)
 		loop->foreign_run(loop->foreign_arg);
+	loop->running = false;
+	if (loop->tfd >= 0)
+		tfd_arm(loop);
 	return 0;
 }
 

@@ -55,6 +55,13 @@ int sl_loop_run(struct sl_loop *loop);
 void sl_loop_stop(struct sl_loop *loop);
 /* One iteration: wait at most max_wait_ms (-1: until something happens). */
 int sl_loop_run_once(struct sl_loop *loop, int max_wait_ms);
+/*
+ * Runs the loop inside another poller on the host's thread (tgtd's): the
+ * returned descriptor is readable whenever the loop has work -- an fd
+ * ready, a post, a timer due (a timerfd tracks the earliest) -- and the
+ * host then calls sl_loop_run_once(loop, 0).  -1 on failure.
+ */
+int sl_loop_hosted(struct sl_loop *loop);
 
 /* See the header comment.  timeout() returns ms (-1: no limit); run() must not block. */
 int sl_loop_embed(struct sl_loop *loop, int poll_fd, int (*timeout)(void *arg),

@@ -1,5 +1,6 @@
 /* The event loop: timers, fds (deletion inside callbacks), posts, stop, embedding. */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,70 @@ static void test_embed(void)
 	sl_loop_free(loop);
 }
 
+/*
+ * Hosted: the loop runs inside a host poller (poll(2) here, tgtd's epoll in
+ * the gateway).  Its descriptor turns readable for a due timer, a post and
+ * an fd, and not before the timer is due.
+ */
+static bool host_wait(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+static void on_post_flag(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+static void test_hosted(void)
+{
+	struct sl_loop *loop = sl_loop_new();
+	struct fired f = { .n = 0 };
+	struct tctx ctx[2] = { { &f, 0 }, { &f, 1 } };
+	struct sl_timer t[2];
+	uint64_t start;
+	int fd, posted = 0;
+
+	CU_ASSERT_FATAL(loop != NULL);
+	fd = sl_loop_hosted(loop);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL(sl_loop_hosted(loop), fd);	/* idempotent */
+	CU_ASSERT_FALSE(host_wait(fd, 20));		/* nothing to do */
+
+	/* a timer armed outside a run: readable once due, not before */
+	sl_timer_init(&t[0], on_timer, &ctx[0]);
+	sl_timer_init(&t[1], on_timer, &ctx[1]);
+	start = sl_now_ms();
+	sl_timer_arm(loop, &t[0], 60);
+	CU_ASSERT_FALSE(host_wait(fd, 20));
+	CU_ASSERT_TRUE(host_wait(fd, 2000));
+	CU_ASSERT_TRUE(sl_now_ms() - start >= 59);
+	CU_ASSERT_EQUAL(sl_loop_run_once(loop, 0), 0);
+	CU_ASSERT_EQUAL(f.n, 1);
+	CU_ASSERT_FALSE(host_wait(fd, 10));		/* drained, nothing armed */
+
+	/* an earlier timer armed after a later one still wakes the host first */
+	sl_timer_arm(loop, &t[0], 5000);
+	sl_timer_arm(loop, &t[1], 30);
+	start = sl_now_ms();
+	CU_ASSERT_TRUE(host_wait(fd, 2000));
+	CU_ASSERT_TRUE(sl_now_ms() - start < 1000);
+	CU_ASSERT_EQUAL(sl_loop_run_once(loop, 0), 0);
+	CU_ASSERT_EQUAL(f.n, 2);
+	CU_ASSERT_EQUAL(f.order[1], 1);
+	CU_ASSERT_TRUE(sl_timer_armed(&t[0]));
+	sl_timer_cancel(loop, &t[0]);
+
+	/* a post from this thread */
+	CU_ASSERT_EQUAL(sl_loop_post(loop, on_post_flag, &posted), 0);
+	CU_ASSERT_TRUE(host_wait(fd, 1000));
+	CU_ASSERT_EQUAL(sl_loop_run_once(loop, 0), 0);
+	CU_ASSERT_EQUAL(posted, 1);
+	sl_loop_free(loop);
+}
+
 int main(void)
 {
 	static const struct sl_cunit_test tests[] = {
@@ -334,6 +399,7 @@ int main(void)
 		{ "posts from two threads keep order", test_posts },
 		{ "stop from another thread", test_stop_from_thread },
 		{ "embedded foreign loop", test_embed },
+		{ "hosted in another poller: timers, posts", test_hosted },
 		{ NULL, NULL },
 	};
 
