@@ -32,6 +32,7 @@
 #include "chunk_meta.h"
 #include "chunk_store.h"
 #include "crc32c.h"
+#include "evloop.h"
 #include "log.h"
 #include "status.h"
 
@@ -63,6 +64,7 @@ static void report_io_error(struct cs_chunk *ch, long res)
 /* ---- page durability (group commit) ---- */
 
 static void psync_submit(struct cs_psync *ps);
+static void psync_submit_or_hold(struct cs_psync *ps);
 
 static void psync_done(struct cs_aio_req *r, long res)
 {
@@ -97,7 +99,7 @@ static void psync_done(struct cs_aio_req *r, long res)
 		w->cb(w, err);
 	}
 	if (ps->gen > ps->durable && !ps->inflight && !err)
-		psync_submit(ps);
+		psync_submit_or_hold(ps);
 }
 
 static void psync_submit(struct cs_psync *ps)
@@ -133,6 +135,48 @@ static void psync_submit(struct cs_psync *ps)
 	cs_aio_pwrite(ch->env->aio, &ps->req, ch->meta_fd, ps->buf, CS_BLOCK, off, RWF_DSYNC);
 }
 
+/*
+ * A device flush is held back while writes to the disk are still on their
+ * way to it (df->writers counts every write in flight on the disk; those
+ * that joined wait in ps->waiters), so one flush covers them all instead of
+ * one flush going out per completion.  The hold ends when every write in
+ * flight has joined, or CS_FLUSH_HOLD_US after it began, checked at every
+ * join and every write's end: a write that has not joined yet always ends
+ * in one or the other (it never waits on this flush), so a hold always
+ * ends.  Other pages are written at once.
+ */
+#define CS_FLUSH_HOLD_US	500
+
+static void psync_submit_or_hold(struct cs_psync *ps)
+{
+	struct cs_disk_flush *df;
+	struct cs_pwait *w;
+	unsigned int joined = 0;
+	uint64_t now;
+
+	if (ps->page != CS_PS_DISK) {
+		psync_submit(ps);
+		return;
+	}
+	df = container_of(ps, struct cs_disk_flush, ps);
+	list_for_each_entry(w, &ps->waiters, link)
+		joined++;
+	now = sl_now_us();
+	if (!df->hold_since_us)
+		df->hold_since_us = now;
+	if (joined < df->writers && now - df->hold_since_us < CS_FLUSH_HOLD_US)
+		return;
+	df->hold_since_us = 0;
+	psync_submit(ps);
+}
+
+/* A write on the disk ended: a held flush may be due. */
+static void disk_flush_recheck(struct cs_disk_flush *df)
+{
+	if (!df->ps.inflight && df->ps.gen > df->ps.durable)
+		psync_submit_or_hold(&df->ps);
+}
+
 /* The caller changed the page (gen already bumped): w waits for it to be durable. */
 static void psync_wait(struct cs_psync *ps, struct cs_pwait *w)
 {
@@ -140,7 +184,7 @@ static void psync_wait(struct cs_psync *ps, struct cs_pwait *w)
 	INIT_LIST_HEAD(&w->link);
 	list_add_tail(&w->link, &ps->waiters);
 	if (!ps->inflight)
-		psync_submit(ps);
+		psync_submit_or_hold(ps);
 }
 
 static void psync_kick(struct cs_psync *ps)
@@ -470,8 +514,10 @@ static void wop_finish(struct cs_wop *op)
 		if ((op->regions & (1ull << i)) && ch->region_busy[i])
 			ch->region_busy[i]--;
 	ch->ops_in_flight--;
-	if (ch->disk_flush)
+	if (ch->disk_flush) {
 		ch->disk_flush->writers--;
+		disk_flush_recheck(ch->disk_flush);
+	}
 	free(op->abuf);
 	op->abuf = NULL;
 	op->done(op, op->status);

@@ -126,6 +126,7 @@ struct cs_disk_flush {
 	struct cs_aio *aio;
 	int fd;				/* the disk's chunks/ directory */
 	unsigned int writers;		/* writes in flight on the disk */
+	uint64_t hold_since_us;		/* a flush is held back since (chunk_store.c), or 0 */
 	void (*failed)(struct cs_disk_flush *df, int err);
 	void *arg;
 };
