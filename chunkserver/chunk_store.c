@@ -638,7 +638,8 @@ bool cs_chunk_clean(struct cs_chunk *ch, bool force)
 	if (ch->failed)
 		return false;
 	idle = ch->dirty & (force ? ~0ull : ~ch->touched);
-	ch->touched = 0;
+	if (!force)
+		ch->touched = 0;	/* a forced pass must not reset the idle interval */
 	for (i = 0; i < CS_REGIONS; i++) {
 		uint32_t c0, c1, t0, t1;
 		bool c_ok, t_ok;

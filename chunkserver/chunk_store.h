@@ -263,9 +263,10 @@ void cs_chunk_set_version(struct cs_vop *op);
 /*
  * One step of lazy cleaning, called every clean interval: writes back the
  * meta pages of regions idle since the last call and clears the persisted
- * bits of idle regions whose meta pages are durable.  `force` (a clean stop)
- * treats every region with no write in flight as idle.  Returns true while
- * some region stays dirty.
+ * bits of idle regions whose meta pages are durable.  `force` (a clean
+ * stop, or the server past its dirty limit) treats every region with no
+ * write in flight as idle, and leaves the idle interval running.  Returns
+ * true while some region stays dirty.
  */
 bool cs_chunk_clean(struct cs_chunk *ch, bool force);
 

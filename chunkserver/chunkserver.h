@@ -91,6 +91,7 @@ struct chunkserver {
 	unsigned int ndeferred_del;
 
 	struct sl_timer clean_timer;
+	uint64_t next_idle_clean_ms;	/* main.c: the next pass over idle regions */
 	int sig_fd;
 	unsigned int load;		/* requests in flight */
 	struct cs_scrub *scrub;		/* scrub.c */

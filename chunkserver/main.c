@@ -35,21 +35,33 @@ static void on_signal(struct sl_loop *loop, int fd, uint32_t events, void *arg)
 }
 
 /*
- * Lazily clear dirty-region bits: each chunk's regions idle for a whole
- * interval (cs_chunk_clean).  Past dirty_limit_mb of dirty regions on this
- * server, busy chunks are cleaned too (force) until the rest fits: the
- * limit bounds what a crash leaves to recompute at the next start.
+ * Lazily clear dirty-region bits: every clean_ms, each chunk's regions idle
+ * for that whole interval (cs_chunk_clean).  Every tick (a second at most),
+ * past dirty_limit_mb of dirty regions on this server, busy chunks are
+ * cleaned too (force) until the rest fits: the limit bounds what a crash
+ * leaves to recompute at the next start, so it cannot wait for clean_ms.
  */
+#define CLEAN_TICK_MS 1000
+
+static uint64_t clean_tick_ms(const struct chunkserver *cs)
+{
+	return cs->o.clean_ms < CLEAN_TICK_MS ? (uint64_t)cs->o.clean_ms : CLEAN_TICK_MS;
+}
+
 static void clean_tick(struct sl_timer *t, void *arg)
 {
 	struct chunkserver *cs = arg;
-	uint64_t dirty = 0, limit = (uint64_t)cs->o.dirty_limit_mb << 20;
+	uint64_t dirty = 0, limit = (uint64_t)cs->o.dirty_limit_mb << 20, now = sl_now_ms();
+	bool idle_pass = now >= cs->next_idle_clean_ms;
 	struct cs_chunk *ch;
 	int i;
 
+	if (idle_pass)
+		cs->next_idle_clean_ms = now + (uint64_t)cs->o.clean_ms;
 	for (i = 0; i < cs->disks.n; i++) {
 		list_for_each_entry(ch, &cs->disks.d[i].chunks, link) {
-			cs_chunk_clean(ch, false);
+			if (idle_pass)
+				cs_chunk_clean(ch, false);
 			dirty += cs_chunk_dirty_bytes(ch);
 		}
 	}
@@ -66,7 +78,7 @@ static void clean_tick(struct sl_timer *t, void *arg)
 				break;
 		}
 	}
-	sl_timer_arm(cs->loop, &cs->clean_timer, (uint64_t)cs->o.clean_ms);
+	sl_timer_arm(cs->loop, &cs->clean_timer, clean_tick_ms(cs));
 }
 
 /* On a clean stop every dirty bit is cleared, so the next start recovers nothing. */
@@ -211,7 +223,8 @@ int main(int argc, char **argv)
 	if (cs->sig_fd < 0 || sl_loop_add_fd(cs->loop, cs->sig_fd, EPOLLIN, on_signal, cs))
 		goto out_srv;
 	sl_timer_init(&cs->clean_timer, clean_tick, cs);
-	sl_timer_arm(cs->loop, &cs->clean_timer, (uint64_t)cs->o.clean_ms);
+	cs->next_idle_clean_ms = sl_now_ms() + (uint64_t)cs->o.clean_ms;
+	sl_timer_arm(cs->loop, &cs->clean_timer, clean_tick_ms(cs));
 	if (cs_master_start(cs) || cs_scrub_start(cs))
 		goto out_srv;
 	sl_info("serving on %s (advertised %s), %d data dir(s), %llu replicas", cs->o.listen, cs->addr,
