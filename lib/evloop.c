@@ -15,6 +15,11 @@
  * Posts from other threads go on a mutex-protected FIFO and the eventfd is
  * bumped; the loop thread drains the whole FIFO at once.  sl_loop_stop()
  * only sets an atomic flag and writes the eventfd, so it is signal-safe.
+ *
+ * An iteration is: wait, fd callbacks, timers, the embedded loop, then
+ * the deferred list (sl_loop_defer) until it is empty.  `running` is true
+ * from the end of the wait to the end of the deferred list, so work
+ * deferred from any callback of the iteration runs in that iteration.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -59,6 +64,10 @@ struct sl_loop {
 
 	pthread_mutex_t post_lock;
 	struct list_head posts;
+
+	struct sl_defer *defer_head, *defer_tail;	/* run at the end of this iteration */
+	pthread_t thread;		/* the thread that runs the iterations */
+	bool thread_known;
 
 	int tfd;			/* sl_loop_hosted: timerfd of the next timer, else -1 */
 	uint64_t tfd_when;		/* when_ms it is armed for (0: disarmed) */
@@ -286,7 +295,12 @@ static void tfd_arm(struct sl_loop *loop)
 	struct itimerspec its = { 0 };
 	uint64_t when = loop->nheap ? loop->heap[1]->when_ms : 0;
 
-	if (when == loop->tfd_when)
+	/*
+	 * A timerfd armed for a deadline that has gone (its timer cancelled
+	 * or moved later) is left to fire early: one spurious wake-up costs
+	 * less than a timerfd_settime() for every RPC call's timer.
+	 */
+	if (when == loop->tfd_when || (loop->tfd_when && (!when || when > loop->tfd_when)))
 		return;
 	loop->tfd_when = when;
 	if (when) {
@@ -394,6 +408,47 @@ int sl_loop_post(struct sl_loop *loop, void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
+int sl_loop_call(struct sl_loop *loop, void (*fn)(void *arg), void *arg)
+{
+	if (loop->thread_known && !loop->running && pthread_equal(loop->thread, pthread_self())) {
+		fn(arg);
+		return 0;
+	}
+	return sl_loop_post(loop, fn, arg);
+}
+
+void sl_loop_defer(struct sl_loop *loop, struct sl_defer *d)
+{
+	if (d->queued)
+		return;
+	if (!loop->running) {
+		d->fn(d, d->arg);
+		return;
+	}
+	d->queued = true;
+	d->next = NULL;
+	if (loop->defer_tail)
+		loop->defer_tail->next = d;
+	else
+		loop->defer_head = d;
+	loop->defer_tail = d;
+}
+
+/* Entries deferred by an entry's fn run too, in this same pass. */
+static void run_deferred(struct sl_loop *loop)
+{
+	struct sl_defer *d;
+
+	while ((d = loop->defer_head) != NULL) {
+		loop->defer_head = d->next;
+		if (!loop->defer_head)
+			loop->defer_tail = NULL;
+		d->queued = false;
+		d->next = NULL;
+		d->fn(d, d->arg);
+	}
+}
+
 static void run_posts(struct sl_loop *loop)
 {
 	SL_LIST_HEAD(batch);
@@ -460,6 +515,10 @@ int sl_loop_run_once(struct sl_loop *loop, int max_wait_ms)
 	if (loop->foreign_fd >= 0)
 		timeout = min_timeout(timeout, loop->foreign_timeout(loop->foreign_arg));
 
+	if (!loop->thread_known) {
+		loop->thread = pthread_self();
+		loop->thread_known = true;
+	}
 	n = epoll_wait(loop->epfd, evs, MAX_EVENTS, timeout);
 	if (n < 0) {
 		if (errno != EINTR)
@@ -496,6 +555,7 @@ int sl_loop_run_once(struct sl_loop *loop, int max_wait_ms)
 	run_timers(loop);
 	if (loop->foreign_fd >= 0)
 		loop->foreign_run(loop->foreign_arg);
+	run_deferred(loop);
 	loop->running = false;
 	if (loop->tfd >= 0)
 		tfd_arm(loop);

@@ -48,6 +48,38 @@ static inline bool sl_timer_armed(const struct sl_timer *t) { return t->heap_idx
 
 /* Any thread: run fn(arg) on the loop's thread soon, in posting order. 0 or -errno. */
 int sl_loop_post(struct sl_loop *loop, void (*fn)(void *arg), void *arg);
+/*
+ * Any thread: run fn(arg) now when the caller is the loop's own thread
+ * and outside an iteration (a hosted loop's host submitting work), else
+ * post it.  Saves the eventfd round trip of a post on the host's thread;
+ * fn must not expect to run after the caller returns.
+ */
+int sl_loop_call(struct sl_loop *loop, void (*fn)(void *arg), void *arg);
+
+/*
+ * Work held until the end of the current iteration, after every ready fd,
+ * timer and post has run: what the iteration produced is then done once
+ * (an RPC connection sends all the frames queued on it in one send).
+ * Outside an iteration fn runs at once.  A queued entry is not queued
+ * twice; its owner must keep it alive until fn has run.
+ */
+struct sl_defer {
+	struct sl_defer *next;
+	bool queued;
+	void (*fn)(struct sl_defer *d, void *arg);
+	void *arg;
+};
+
+static inline void sl_defer_init(struct sl_defer *d, void (*fn)(struct sl_defer *d, void *arg),
+				 void *arg)
+{
+	d->next = NULL;
+	d->queued = false;
+	d->fn = fn;
+	d->arg = arg;
+}
+
+void sl_loop_defer(struct sl_loop *loop, struct sl_defer *d);
 
 /* Runs until sl_loop_stop(); returns 0, or -errno if epoll failed. */
 int sl_loop_run(struct sl_loop *loop);

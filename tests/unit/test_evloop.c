@@ -1,4 +1,4 @@
-/* The event loop: timers, fds (deletion inside callbacks), posts, stop, embedding. */
+/* The event loop: timers, fds (deletion inside callbacks), posts, stop, embedding, deferred work. */
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -390,6 +390,166 @@ static void test_hosted(void)
 	sl_loop_free(loop);
 }
 
+/* ---- deferred work and direct calls ---- */
+
+struct dctx {
+	struct sl_loop *loop;
+	struct sl_defer d[3];
+	int order[8];
+	int n;
+	int fd_cb_seen;		/* fd callbacks run when the first deferred entry ran */
+	int fd_cbs;
+	int pfd[2];
+};
+
+static void on_defer(struct sl_defer *d, void *arg)
+{
+	struct dctx *c = arg;
+	int id = (int)(d - c->d);
+
+	if (c->n == 0)
+		c->fd_cb_seen = c->fd_cbs;
+	c->order[c->n++] = id;
+	if (id == 0)
+		sl_loop_defer(c->loop, &c->d[2]);	/* deferred by deferred work: same pass */
+}
+
+static void on_pipe(struct sl_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct dctx *c = arg;
+	char b;
+
+	if (read(fd, &b, 1) != 1)
+		return;
+	c->fd_cbs++;
+	sl_loop_defer(loop, &c->d[1]);
+	sl_loop_defer(loop, &c->d[0]);
+	sl_loop_defer(loop, &c->d[1]);		/* already queued: once */
+}
+
+static void test_defer(void)
+{
+	struct dctx c = { .loop = sl_loop_new() };
+
+	CU_ASSERT_FATAL(c.loop != NULL);
+	CU_ASSERT_FATAL(pipe(c.pfd) == 0);
+	for (int i = 0; i < 3; i++)
+		sl_defer_init(&c.d[i], on_defer, &c);
+
+	/* outside an iteration: at once */
+	sl_loop_defer(c.loop, &c.d[1]);
+	CU_ASSERT_EQUAL(c.n, 1);
+	CU_ASSERT_EQUAL(c.order[0], 1);
+	c.n = 0;
+
+	/* inside: after every callback of the iteration, in order, each once */
+	CU_ASSERT_EQUAL(sl_loop_add_fd(c.loop, c.pfd[0], EPOLLIN, on_pipe, &c), 0);
+	CU_ASSERT_EQUAL(write(c.pfd[1], "x", 1), 1);
+	CU_ASSERT_EQUAL(sl_loop_run_once(c.loop, 1000), 0);
+	CU_ASSERT_EQUAL(c.n, 3);
+	CU_ASSERT_EQUAL(c.order[0], 1);
+	CU_ASSERT_EQUAL(c.order[1], 0);
+	CU_ASSERT_EQUAL(c.order[2], 2);
+	CU_ASSERT_EQUAL(c.fd_cb_seen, 1);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_FALSE(c.d[i].queued);
+	sl_loop_del_fd(c.loop, c.pfd[0]);
+	close(c.pfd[0]);
+	close(c.pfd[1]);
+	sl_loop_free(c.loop);
+}
+
+struct callctx {
+	struct sl_loop *loop;
+	int ran;
+	int ran_inside;		/* sl_loop_call made from a callback ran before it returned */
+};
+
+static void on_called(void *arg)
+{
+	((struct callctx *)arg)->ran++;
+}
+
+static void call_from_callback(void *arg)
+{
+	struct callctx *c = arg;
+	int before = c->ran;
+
+	CU_ASSERT_EQUAL(sl_loop_call(c->loop, on_called, c), 0);
+	c->ran_inside = c->ran - before;
+}
+
+static void *call_from_thread(void *arg)
+{
+	struct callctx *c = arg;
+
+	return (void *)(intptr_t)sl_loop_call(c->loop, on_called, c);
+}
+
+static void test_call(void)
+{
+	struct callctx c = { .loop = sl_loop_new() };
+	pthread_t th;
+	void *ret;
+
+	CU_ASSERT_FATAL(c.loop != NULL);
+	/* before the loop ever ran, its thread is unknown: posted */
+	CU_ASSERT_EQUAL(sl_loop_call(c.loop, on_called, &c), 0);
+	CU_ASSERT_EQUAL(c.ran, 0);
+	CU_ASSERT_EQUAL(sl_loop_run_once(c.loop, 1000), 0);
+	CU_ASSERT_EQUAL(c.ran, 1);
+
+	/* the loop's thread, outside an iteration: at once */
+	CU_ASSERT_EQUAL(sl_loop_call(c.loop, on_called, &c), 0);
+	CU_ASSERT_EQUAL(c.ran, 2);
+
+	/* from inside an iteration: posted, never nested */
+	CU_ASSERT_EQUAL(sl_loop_post(c.loop, call_from_callback, &c), 0);
+	CU_ASSERT_EQUAL(sl_loop_run_once(c.loop, 1000), 0);
+	CU_ASSERT_EQUAL(c.ran_inside, 0);
+	CU_ASSERT_EQUAL(sl_loop_run_once(c.loop, 1000), 0);
+	CU_ASSERT_EQUAL(c.ran, 3);
+
+	/* another thread: posted */
+	CU_ASSERT_FATAL(pthread_create(&th, NULL, call_from_thread, &c) == 0);
+	pthread_join(th, &ret);
+	CU_ASSERT_PTR_NULL(ret);
+	CU_ASSERT_EQUAL(c.ran, 3);
+	CU_ASSERT_EQUAL(sl_loop_run_once(c.loop, 1000), 0);
+	CU_ASSERT_EQUAL(c.ran, 4);
+	sl_loop_free(c.loop);
+}
+
+/* A hosted loop's timerfd is not re-armed later when a timer goes: one early wake, then right. */
+static void test_hosted_cancel(void)
+{
+	struct sl_loop *loop = sl_loop_new();
+	struct fired f = { .n = 0 };
+	struct tctx ctx[2] = { { &f, 0 }, { &f, 1 } };
+	struct sl_timer t[2];
+	uint64_t start;
+	int fd;
+
+	CU_ASSERT_FATAL(loop != NULL);
+	fd = sl_loop_hosted(loop);
+	CU_ASSERT_FATAL(fd >= 0);
+	sl_timer_init(&t[0], on_timer, &ctx[0]);
+	sl_timer_init(&t[1], on_timer, &ctx[1]);
+	sl_timer_arm(loop, &t[0], 150);
+	sl_timer_arm(loop, &t[1], 30);
+	sl_timer_cancel(loop, &t[1]);
+	start = sl_now_ms();
+	/* at most two wakes (the early one may come late on a slow machine), never t[0] early */
+	for (int wakes = 0; wakes < 2 && f.n == 0; wakes++) {
+		CU_ASSERT_TRUE(host_wait(fd, 2000));
+		CU_ASSERT_EQUAL(sl_loop_run_once(loop, 0), 0);
+	}
+	CU_ASSERT_EQUAL(f.n, 1);
+	CU_ASSERT_TRUE(sl_now_ms() - start >= 145);
+	CU_ASSERT_EQUAL(f.order[0], 0);
+	sl_loop_free(loop);
+}
+
 int main(void)
 {
 	static const struct sl_cunit_test tests[] = {
@@ -400,6 +560,9 @@ int main(void)
 		{ "stop from another thread", test_stop_from_thread },
 		{ "embedded foreign loop", test_embed },
 		{ "hosted in another poller: timers, posts", test_hosted },
+		{ "hosted: a cancelled timer costs one early wake", test_hosted_cancel },
+		{ "deferred work runs at the end of the iteration", test_defer },
+		{ "sl_loop_call: at once on the idle loop thread, else posted", test_call },
 		{ NULL, NULL },
 	};
 
