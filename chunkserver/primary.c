@@ -561,7 +561,9 @@ static void forward_one(struct pop *op, unsigned int i)
 			op->failed[op->nfailed++] = p->rep_id[i];
 		if (--op->pending == 0)
 			pop_write_finish(op);
+		return;
 	}
+	sl_conn_send_now(c);
 }
 
 /* Current position of secondary cs_id in the set, or -1 once it left it. */

@@ -337,7 +337,7 @@ int sl_volume_submit(struct sl_volume *v, struct sl_io *io)
 	pthread_mutex_lock(&v->lock);
 	v->ops++;
 	pthread_mutex_unlock(&v->lock);
-	if (sl_loop_post(v->c->loop, sl_client_io_begin, op)) {
+	if (sl_loop_call(v->c->loop, sl_client_io_begin, op)) {
 		free(op);
 		sl_volume_op_put(v);
 		return SL_E_INTERNAL;

@@ -234,6 +234,56 @@ static void want_output(struct sl_conn *c, bool want)
 	sl_loop_mod_fd(c->loop, c->fd, EPOLLIN | (want ? EPOLLOUT : 0));
 }
 
+/*
+ * Output path.  A call or reply appends its frame to out_buf and asks for
+ * a flush (conn_request_flush), which the loop runs once at the end of the
+ * iteration (sl_loop_defer): every frame of the iteration leaves in one
+ * send(), with no epoll_ctl() when the socket takes it all -- the common
+ * case.  Only a full socket arms EPOLLOUT (want_out), and conn_flush then
+ * finishes from the fd callback.  The deferred flush never drops the
+ * connection or runs a callback (an error is left for the fd callback to
+ * find), so a caller outside the loop -- a hosted loop's host -- may flush.
+ */
+static void conn_send_queued(struct sl_conn *c)
+{
+	while (c->fd >= 0 && c->state == CONN_UP && !c->want_out && c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out_buf + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			want_output(c, true);	/* EAGAIN, or an error the fd callback reports */
+			break;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+}
+
+static void conn_deferred_flush(struct sl_defer *d, void *arg)
+{
+	struct sl_conn *c = arg;
+
+	conn_send_queued(c);
+	sl_conn_put(c);
+}
+
+void sl_conn_send_now(struct sl_conn *c)
+{
+	if (c)
+		conn_send_queued(c);
+}
+
+static void conn_request_flush(struct sl_conn *c)
+{
+	if (c->flush.queued || c->want_out)
+		return;
+	sl_conn_get(c);
+	sl_loop_defer(c->loop, &c->flush);
+}
+
 static void conn_flush(struct sl_conn *c)
 {
 	while (c->out_off < c->out_len) {
@@ -310,6 +360,7 @@ struct sl_conn *sl_rpc_conn_alloc(struct sl_loop *loop)
 	INIT_LIST_HEAD(&c->pending);
 	INIT_LIST_HEAD(&c->srv_node);
 	sl_timer_init(&c->timer, NULL, c);
+	sl_defer_init(&c->flush, conn_deferred_flush, c);
 	return c;
 }
 
@@ -803,7 +854,7 @@ int sl_rpc_call(struct sl_conn *c, uint16_t type, const ProtobufCMessage *msg,
 	sl_timer_init(&k->timer, call_timeout, k);
 	sl_timer_arm(c->loop, &k->timer, timeout_ms);
 	if (c->state == CONN_UP)
-		want_output(c, true);
+		conn_request_flush(c);
 	return SL_OK;
 nomem:
 	free(k);
@@ -833,7 +884,7 @@ int sl_rpc_reply(struct sl_conn *c, uint64_t req_id, uint16_t type, int status,
 	ss = srv_stats(c);
 	if (ss)
 		ss->replies++;
-	want_output(c, true);
+	conn_request_flush(c);
 	return SL_OK;
 }
 

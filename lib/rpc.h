@@ -74,6 +74,12 @@ void sl_conn_get(struct sl_conn *c);
 void sl_conn_put(struct sl_conn *c);
 /* Whether the TCP connection is established right now. */
 bool sl_conn_is_up(const struct sl_conn *c);
+/*
+ * Sends the frames queued on c now instead of at the end of the loop's
+ * iteration: for a request that should be on the wire before the caller
+ * starts slow local work (a primary's forward before its own disk write).
+ */
+void sl_conn_send_now(struct sl_conn *c);
 /* "host:port" of the peer. */
 const char *sl_conn_peer(const struct sl_conn *c);
 /* A handler may attach one pointer of its own per connection. */

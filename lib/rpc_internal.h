@@ -59,7 +59,8 @@ struct sl_conn {
 	/* output: bytes out_off..out_len of out_buf are unsent */
 	uint8_t *out_buf;
 	size_t out_off, out_len, out_cap;
-	bool want_out;
+	bool want_out;			/* EPOLLOUT armed: the socket was full */
+	struct sl_defer flush;		/* queued frames go out at the end of the iteration */
 
 	/* calls */
 	struct sl_call **table;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include "crc32c.h"
 #include "log.h"
@@ -463,6 +464,99 @@ static void test_reply_to_closed(void)
 	sl_server_close(srv);
 }
 
+/* ---- when frames leave ---- */
+
+struct out_ctx {
+	struct sl_conn *c;
+	int raw;
+	struct once a[3];
+	bool sent_early;
+};
+
+static bool fd_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* Frames (whole, well-formed) in what the peer can read right now. */
+static int raw_frames(int fd)
+{
+	static uint8_t buf[65536];
+	struct sl_frame_hdr h;
+	const uint8_t *m, *d;
+	size_t used, off = 0;
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	int frames = 0;
+
+	if (n <= 0)
+		return 0;
+	while (off < (size_t)n && sl_frame_parse(buf + off, (size_t)n - off, &h, &m, &d, &used) == SL_FRAME_OK) {
+		off += used;
+		frames++;
+	}
+	return off == (size_t)n ? frames : -1;
+}
+
+static void three_calls(void *arg)
+{
+	struct out_ctx *o = arg;
+	Shoal__Echo e = SHOAL__ECHO__INIT;
+
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(sl_rpc_call(o->c, SL_MSG_ECHO, &e.base, NULL, 0, 5000, on_once, &o->a[i]),
+				SL_OK);
+	/* still inside the iteration: held back, to leave together at its end */
+	o->sent_early = fd_readable(o->raw);
+}
+
+static void test_output_batching(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	Shoal__Echo e = SHOAL__ECHO__INIT;
+	struct out_ctx o = { 0 };
+	struct once first = { 0 };
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	char addr[64];
+
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	CU_ASSERT_FATAL(listen(lfd, 4) == 0);
+	CU_ASSERT_FATAL(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+	o.c = sl_conn_connect(loop, addr, NULL);
+	CU_ASSERT_FATAL(o.c != NULL);
+	CU_ASSERT_FATAL(run_until(conn_up, o.c, 2000));
+	o.raw = accept(lfd, NULL, NULL);
+	CU_ASSERT_FATAL(o.raw >= 0);
+
+	/* A call made outside the loop's iteration (a hosted loop's host) is on the wire at once. */
+	CU_ASSERT_EQUAL(sl_rpc_call(o.c, SL_MSG_ECHO, &e.base, NULL, 0, 5000, on_once, &first), SL_OK);
+	CU_ASSERT_TRUE(fd_readable(o.raw));
+	CU_ASSERT_EQUAL(raw_frames(o.raw), 1);
+
+	/* Calls made inside one iteration leave together when it ends. */
+	CU_ASSERT_EQUAL(sl_loop_post(loop, three_calls, &o), 0);
+	CU_ASSERT_EQUAL(sl_loop_run_once(loop, 1000), 0);
+	CU_ASSERT_FALSE(o.sent_early);
+	CU_ASSERT_TRUE(fd_readable(o.raw));
+	CU_ASSERT_EQUAL(raw_frames(o.raw), 3);
+
+	/* Never answered: closing fails each call exactly once. */
+	sl_conn_close(o.c);
+	CU_ASSERT_EQUAL(first.calls, 1);
+	CU_ASSERT_EQUAL(first.status, SL_E_UNAVAIL);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(o.a[i].calls, 1);
+		CU_ASSERT_EQUAL(o.a[i].status, SL_E_UNAVAIL);
+	}
+	run_for(50);
+	close(o.raw);
+	close(lfd);
+}
+
 /* ---- malformed frames ---- */
 
 static void put32(uint8_t *p, uint32_t v)
@@ -674,6 +768,7 @@ int main(void)
 		{ "timeouts, late replies, exactly-once", test_timeouts },
 		{ "reconnect after server restart", test_reconnect },
 		{ "reply after the requester closed", test_reply_to_closed },
+		{ "frames leave at once outside the loop, together at its end inside", test_output_batching },
 		{ "malformed frames close only their connection", test_malformed },
 		{ NULL, NULL },
 	};
