@@ -4,6 +4,9 @@
 #   side=shoal|baseline wl=NAME rep=N ops=N iops=X mbps=X lat_mean_us=X
 #   lat_p50_us=N lat_p99_us=N errors=N cs_ticks=N srv_ticks=N cs_faults=N
 #   srv_faults=N disk_writes=N disk_flushes=N load=X rc=N
+# and the disk floor's (fio: one O_DSYNC writer, floor1, against three at
+# once, floor3, whose iops is per set of three writes):
+#   side=floor1|floor3 wl=rw1|rw32 rep=N iops=X lat_mean_us=X
 # Every figure reported is the median over the repetitions of a workload
 # (prefill, rep 0, is shown on its own).  The verdict's ratio pairs the two
 # sides' runs of one repetition (back to back, so under the same machine
@@ -46,6 +49,13 @@ function fmt(v) {
 	w = f["wl"]
 	if (w == "prefill") {
 		prefill[s] = f["mbps"]
+		next
+	}
+	if (s ~ /^floor/) {
+		fl[s, w, f["rep"]] = (w == "rw1" ? f["lat_mean_us"] : f["iops"]) + 0
+		add(s SUBSEP w, fl[s, w, f["rep"]])
+		if (f["rep"] + 0 > maxrep)
+			maxrep = f["rep"] + 0
 		next
 	}
 	seen[w] = 1
@@ -162,6 +172,46 @@ END {
 		       fmt(med("shoal" SUBSEP w SUBSEP "dw")), fmt(med("shoal" SUBSEP w SUBSEP "df")),
 		       fmt(med("baseline" SUBSEP w SUBSEP "dw")), fmt(med("baseline" SUBSEP w SUBSEP "df"))
 	}
+	# The best ratio the disk allows: at QD1 Shoal does at least what the
+	# baseline does with its one durable write replaced by three at once
+	# (1 + (three - one) / baseline latency); at QD32 it completes at most
+	# as many writes as the disk completes sets of three (three / baseline).
+	if (cnt["floor1" SUBSEP "rw1"] || cnt["floor1" SUBSEP "rw32"]) {
+		print ""
+		print "Disk floor (fio on the same filesystem, 4 KiB random O_DIRECT|O_DSYNC writes: one writer, then three at once, as three replicas on this one disk; medians):"
+		print ""
+		print "| Writes | One writer | Three writers | Three / one | Best Shoal/baseline this disk allows | per repetition | Shoal/baseline measured |"
+		print "|---|--:|--:|--:|--:|--:|--:|"
+		split("rw1 rw32", fw, " ")
+		for (i = 1; i <= 2; i++) {
+			w = fw[i]
+			m = w == "rw1" ? "mean" : "iops"
+			reps = ""
+			for (rp = 1; rp <= maxrep; rp++) {
+				if (!(("floor1", w, rp) in fl) || !(("floor3", w, rp) in fl) || fl["floor1", w, rp] == 0)
+					continue
+				add("fdisk" SUBSEP w, fl["floor3", w, rp] / fl["floor1", w, rp])
+				if (!(("baseline", w, m, rp) in rv) || rv["baseline", w, m, rp] == 0)
+					continue
+				b = rv["baseline", w, m, rp]
+				v = w == "rw1" ? 1 + (fl["floor3", w, rp] - fl["floor1", w, rp]) / b : fl["floor3", w, rp] / b
+				if (w == "rw32" && v > 1)
+					v = 1
+				add("fbest" SUBSEP w, v)
+				reps = reps (reps == "" ? "" : " ") sprintf("%.2f", v)
+			}
+			fd = med("fdisk" SUBSEP w)
+			fb = med("fbest" SUBSEP w)
+			sm = med("ratio" SUBSEP w SUBSEP m)
+			printf "| %s | %s | %s | %s | %s %s | %s | %s |\n",
+			       w == "rw1" ? "QD1, mean latency (us)" : "QD32, IOPS (three writers: sets of three)",
+			       fmt(med("floor1" SUBSEP w)), fmt(med("floor3" SUBSEP w)),
+			       fd == "" ? "-" : sprintf("%.2f", fd), w == "rw1" ? ">=" : "<=",
+			       fb == "" ? "-" : sprintf("%.2f", fb), reps == "" ? "-" : reps,
+			       sm == "" ? "-" : sprintf("%.2f", sm)
+		}
+	}
+
 	print ""
 	printf "Prefill (one sequential 1 MiB QD8 pass): Shoal %s MB/s, baseline %s MB/s.", fmt(prefill["shoal"]), fmt(prefill["baseline"])
 	printf " I/O errors: Shoal %d, baseline %d.\n", errs["shoal"], errs["baseline"]
