@@ -38,6 +38,8 @@ struct gw_lu {
 	int efd;
 	pthread_mutex_t lock;
 	struct list_head done;		/* lock: gw_cmd ready for the main thread */
+	bool in_run;			/* main thread: inside gw_client_event's run */
+	bool done_waiting;		/* main thread: done filled during that run */
 	uint64_t submitted, completed, errors;
 	struct gw_reset reset;
 };

@@ -9,14 +9,16 @@
  * one more descriptor in tgtd's epoll set (gw_client_event runs it), so
  * neither a submission nor a completion crosses threads -- a 4 KiB read at
  * QD1 saves two wake-ups.  bs_cmd_submit marks the command async and
- * submits it; the client's callback queues it on the LU's done list and
- * writes the LU's eventfd, which tgtd turns into gw_complete() -- the only
- * place target_cmd_io_done() and sense_data_build() run, never from inside
- * the client's loop.  Every command ends by its deadline (the client's
+ * submits it; the client's callback queues it on the LU's done list, which
+ * gw_answer_done() empties -- the only place target_cmd_io_done() and
+ * sense_data_build() run, never from inside the client's loop: right after
+ * the client's run that completed it (gw_client_event), or, for a command
+ * completed anywhere else, when the LU's eventfd the callback wrote wakes
+ * tgtd (gw_complete).  Every command ends by its deadline (the client's
  * per-I/O timer), since tgt has no abort path into a backing store.
  *
  * Command lifecycle:  submit -> sl_io (client loop) [-> next UNMAP
- * descriptor ...] -> done list -> gw_complete -> target_cmd_io_done.
+ * descriptor ...] -> done list -> gw_answer_done -> target_cmd_io_done.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -102,7 +104,11 @@ static void gw_queue_done(struct gw_cmd *gc, int status)
 	pthread_mutex_lock(&g->lock);
 	list_add_tail(&gc->node, &g->done);
 	pthread_mutex_unlock(&g->lock);
-	gw_kick(g);
+	/* inside the client's run, gw_client_event answers it when the run is over */
+	if (g->in_run)
+		g->done_waiting = true;
+	else
+		gw_kick(g);
 }
 
 static void gw_io_done(struct sl_io *io)
@@ -260,15 +266,11 @@ static void gw_finish(struct gw_cmd *gc)
 	target_cmd_io_done(cmd, scsi_get_result(cmd));
 }
 
-static void gw_complete(int fd, int events, void *data)
+static void gw_answer_done(struct gw_lu *g)
 {
-	struct gw_lu *g = data;
 	struct gw_cmd *gc;
-	uint64_t n;
 	LIST_HEAD(l);
 
-	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		sl_err("bs_shoal: eventfd read failed: %s", strerror(errno));
 	pthread_mutex_lock(&g->lock);
 	list_splice_init(&g->done, &l);
 	pthread_mutex_unlock(&g->lock);
@@ -280,12 +282,32 @@ static void gw_complete(int fd, int events, void *data)
 	gw_reset_drain(g);
 }
 
-/* tgtd's epoll says the embedded client loop has work. */
+static void gw_complete(int fd, int events, void *data)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		sl_err("bs_shoal: eventfd read failed: %s", strerror(errno));
+	gw_answer_done(data);
+}
+
+/*
+ * tgtd's epoll says the embedded client loop has work.  Commands the run
+ * completed are answered right after it, outside the client's loop, as
+ * gw_complete would: without the eventfd's write, read and extra round
+ * of tgtd's epoll on every command.
+ */
 static void gw_client_event(int fd, int events, void *data)
 {
 	struct gw_lu *g = data;
 
+	g->in_run = true;
 	sl_client_run(g->client);
+	g->in_run = false;
+	if (g->done_waiting) {
+		g->done_waiting = false;
+		gw_answer_done(g);
+	}
 }
 
 /* ---- submission (main thread) ---- */
