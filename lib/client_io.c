@@ -547,8 +547,13 @@ static void op_flush(struct op *op)
 	uint64_t now = sl_now_ms();
 	uint32_t tmo = op->deadline - now < c->rpc_timeout_ms ? (uint32_t)(op->deadline - now) : c->rpc_timeout_ms;
 
-	if (!(op->v->info.flags & SL_VOL_F_WRITE_BACK) || now >= op->deadline) {
+	if (!(op->v->info.flags & SL_VOL_F_WRITE_BACK)) {
 		op_finish(op, SL_OK);
+		return;
+	}
+	/* a write-back flush is answered OK only by every chunkserver it asked */
+	if (now >= op->deadline) {
+		op_finish(op, SL_E_TIMEDOUT);
 		return;
 	}
 	rq.ref = &ref;

@@ -10,7 +10,9 @@
  * version) is retried invisibly; COMPARE AND WRITE match and miscompare;
  * WRITE SAME and UNMAP; ORWRITE, also when another writer changes the
  * bytes between its read and its compare-and-write; a chunkserver that
- * never answers ends the I/O with TIMEDOUT by its deadline.
+ * never answers ends the I/O with TIMEDOUT by its deadline; a write-back
+ * volume's FLUSH reaches every chunkserver and is never answered OK by
+ * its deadline alone.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@ struct fake {
 	int cs_requests[2];		/* atomics */
 	int move_chunk;			/* atomic: next CS request on this chunk gets NOT_PRIMARY and the lease moves */
 	int blackhole;			/* atomic: chunkservers swallow requests */
+	int cs_flushes[2];		/* atomics: CS_FLUSH requests answered */
 	int race_chunk;			/* atomic: after the next read of this chunk, a racer sets 0x40 in its first byte */
 	int lookups;
 };
@@ -70,18 +73,19 @@ static void on_master(struct sl_conn *c, const struct sl_msg *req, void *arg)
 		Shoal__VolumeInfo vi = SHOAL__VOLUME_INFO__INIT;
 		static uint8_t uuid[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
 
-		if (strcmp(rq->name, "v1")) {
+		/* wb1: the same volume, write-back */
+		if (strcmp(rq->name, "v1") && strcmp(rq->name, "wb1")) {
 			sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_NOENT, NULL, NULL, 0);
 			goto out;
 		}
 		vi.id = 7;
-		vi.name = "v1";
+		vi.name = rq->name;
 		vi.uuid.data = uuid;
 		vi.uuid.len = 16;
 		vi.size = VOL_SIZE;
 		vi.chunk_shift = CHUNK_SHIFT;
 		vi.replicas = 2;
-		vi.flags = SL_VOL_F_THIN;
+		vi.flags = SL_VOL_F_THIN | (strcmp(rq->name, "wb1") ? 0 : SL_VOL_F_WRITE_BACK);
 		rep.volume = &vi;
 		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_OK, &rep.base, NULL, 0);
 	} else if (req->hdr.type == SL_MSG_M_LOOKUP) {
@@ -222,6 +226,9 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 		}
 		rep.version = F.version[ix];
 		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, status, &rep.base, NULL, 0);
+	} else if (req->hdr.type == SL_MSG_CS_FLUSH) {
+		__atomic_add_fetch(&F.cs_flushes[me], 1, __ATOMIC_SEQ_CST);
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_OK, NULL, NULL, 0);
 	} else {
 		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_PROTO, NULL, NULL, 0);
 	}
@@ -432,6 +439,39 @@ static void test_deadline(void)
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
 }
 
+/*
+ * A write-through volume's FLUSH has nothing to wait for; a write-back
+ * one's asks every chunkserver the client talks to and is OK only when
+ * each answered: never by its deadline alone.
+ */
+static void test_write_back_flush(void)
+{
+	uint8_t w[4096];
+	struct sl_volume *wb = NULL;
+	struct sl_io io = { .op = SL_IO_FLUSH };
+	int before[2] = { ld(&F.cs_flushes[0]), ld(&F.cs_flushes[1]) };
+
+	CU_ASSERT_EQUAL(do_io(SL_IO_FLUSH, 0, 0, NULL), SL_OK);	/* v1: write-through */
+	CU_ASSERT_EQUAL(ld(&F.cs_flushes[0]) + ld(&F.cs_flushes[1]), before[0] + before[1]);
+
+	CU_ASSERT_EQUAL_FATAL(sl_volume_open(C, "wb1", 3000, &wb), SL_OK);
+	memset(w, 3, sizeof(w));
+	io = (struct sl_io){ .op = SL_IO_WRITE, .offset = 0, .length = sizeof(w), .buf = w };
+	CU_ASSERT_EQUAL(sl_volume_io_sync(wb, &io), SL_OK);		/* chunk 0: cs 0 */
+	io = (struct sl_io){ .op = SL_IO_WRITE, .offset = 1 << CHUNK_SHIFT, .length = sizeof(w), .buf = w };
+	CU_ASSERT_EQUAL(sl_volume_io_sync(wb, &io), SL_OK);		/* chunk 1: cs 1 */
+	io = (struct sl_io){ .op = SL_IO_FLUSH };
+	CU_ASSERT_EQUAL(sl_volume_io_sync(wb, &io), SL_OK);
+	CU_ASSERT(ld(&F.cs_flushes[0]) > before[0]);
+	CU_ASSERT(ld(&F.cs_flushes[1]) > before[1]);
+
+	st(&F.blackhole, 1);
+	io = (struct sl_io){ .op = SL_IO_FLUSH, .deadline_ms = 300 };
+	CU_ASSERT_EQUAL(sl_volume_io_sync(wb, &io), SL_E_TIMEDOUT);
+	st(&F.blackhole, 0);
+	sl_volume_close(wb);
+}
+
 static void test_close(void)
 {
 	sl_volume_close(V);
@@ -449,6 +489,7 @@ int main(void)
 		{ "write_same_unmap", test_write_same_unmap },
 		{ "orwrite", test_orwrite },
 		{ "deadline", test_deadline },
+		{ "write_back_flush", test_write_back_flush },
 		{ "close", test_close },
 		{ NULL, NULL },
 	};
