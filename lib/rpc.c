@@ -244,22 +244,29 @@ static void want_output(struct sl_conn *c, bool want)
  * connection or runs a callback (an error is left for the fd callback to
  * find), so a caller outside the loop -- a hosted loop's host -- may flush.
  */
-static void conn_send_queued(struct sl_conn *c)
+/* Sends out_buf until it is empty (0) or send() fails (-errno; -EAGAIN: full). */
+static int send_out(struct sl_conn *c)
 {
-	while (c->fd >= 0 && c->state == CONN_UP && !c->want_out && c->out_off < c->out_len) {
+	while (c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out_buf + c->out_off, c->out_len - c->out_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
-			want_output(c, true);	/* EAGAIN, or an error the fd callback reports */
-			break;
-		}
+		if (n < 0)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 		c->out_off += (size_t)n;
 	}
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
+	c->out_off = c->out_len = 0;
+	return 0;
+}
+
+static void conn_send_queued(struct sl_conn *c)
+{
+	if (c->fd < 0 || c->state != CONN_UP || c->want_out)
+		return;
+	if (send_out(c))
+		want_output(c, true);	/* full, or an error the fd callback reports */
 }
 
 static void conn_deferred_flush(struct sl_defer *d, void *arg)
@@ -286,24 +293,14 @@ static void conn_request_flush(struct sl_conn *c)
 
 static void conn_flush(struct sl_conn *c)
 {
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->fd, c->out_buf + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+	int r = send_out(c);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				want_output(c, true);
-				return;
-			}
-			conn_drop(c, strerror(errno), false);
-			return;
-		}
-		c->out_off += (size_t)n;
-	}
-	c->out_off = c->out_len = 0;
-	want_output(c, false);
+	if (r == -EAGAIN)
+		want_output(c, true);
+	else if (r)
+		conn_drop(c, strerror(-r), false);
+	else
+		want_output(c, false);
 }
 
 /*
