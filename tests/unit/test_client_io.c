@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "client.h"
 #include "log.h"
 #include "msg_types.h"
@@ -439,13 +440,31 @@ static void test_deadline(void)
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
 }
 
+/* Holds the client's I/O thread in a completion, so work posted meanwhile starts late. */
+struct stall {
+	int entered;		/* atomic */
+	int done;		/* atomic */
+};
+
+static void stall_done(struct sl_io *io)
+{
+	struct stall *s = io->arg;
+
+	st(&s->entered, 1);
+	usleep(100 * 1000);
+	st(&s->done, 1);
+}
+
 /*
  * A write-through volume's FLUSH has nothing to wait for; a write-back
  * one's asks every chunkserver the client talks to and is OK only when
- * each answered: never by its deadline alone.
+ * each answered: never by its deadline alone, even one already past when
+ * the flush starts.
  */
 static void test_write_back_flush(void)
 {
+	struct stall stall = { 0, 0 };
+	struct sl_io slow;
 	uint8_t w[4096];
 	struct sl_volume *wb = NULL;
 	struct sl_io io = { .op = SL_IO_FLUSH };
@@ -469,6 +488,17 @@ static void test_write_back_flush(void)
 	io = (struct sl_io){ .op = SL_IO_FLUSH, .deadline_ms = 300 };
 	CU_ASSERT_EQUAL(sl_volume_io_sync(wb, &io), SL_E_TIMEDOUT);
 	st(&F.blackhole, 0);
+
+	/* a flush that starts 100 ms after its 5 ms deadline: TIMEDOUT, not OK */
+	slow = (struct sl_io){ .op = SL_IO_WRITE, .offset = 0, .length = sizeof(w), .buf = w,
+			       .done = stall_done, .arg = &stall };
+	CU_ASSERT_EQUAL_FATAL(sl_volume_submit(wb, &slow), SL_OK);
+	for (int i = 0; i < 5000 && !ld(&stall.entered); i++)
+		usleep(1000);
+	CU_ASSERT_FATAL(ld(&stall.entered));
+	io = (struct sl_io){ .op = SL_IO_FLUSH, .deadline_ms = 5 };
+	CU_ASSERT_EQUAL(sl_volume_io_sync(wb, &io), SL_E_TIMEDOUT);
+	CU_ASSERT(ld(&stall.done));	/* it did start after the stall */
 	sl_volume_close(wb);
 }
 
