@@ -220,3 +220,25 @@ load_verify() {
 	[ "$(grep -c '^read ' <<<"$out")" -eq "$n" ] || fail "not every verify read completed"
 	log "all $n slots hold their last acknowledged pattern"
 }
+
+# ---- network faults on one process's TCP flows (nftables) ----
+# Every daemon shares 127.0.0.1, so a "host" is picked out by its flows: the
+# established connections of its PID (ss), matched by port pair.  The rules
+# live in a table of this scenario's own, deleted on exit; the table only
+# drops, so lifting it lets TCP deliver what it retransmits: late.
+NFT_TABLE=shoal_${SCEN%%-*}
+
+nft_init() {
+	command -v nft >/dev/null || fail "nft not installed (scripts/setup-deps installs nftables)"
+	nft delete table inet "$NFT_TABLE" 2>/dev/null
+	nft add table inet "$NFT_TABLE" &&
+		nft add chain inet "$NFT_TABLE" out '{ type filter hook output priority 0; policy accept; }' ||
+		fail "cannot create nftables table $NFT_TABLE"
+	CLEANUP_HOOKS+=("nft delete table inet $NFT_TABLE 2>/dev/null")
+}
+
+. "$(dirname "${BASH_SOURCE[0]}")/nft-flows.sh"
+
+nft_heal() { nft flush chain inet "$NFT_TABLE" out || fail "cannot flush $NFT_TABLE"; }
+
+gw_pid() { cat "$DIR/run/gateway-$1.pid" 2>/dev/null; }

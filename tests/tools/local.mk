@@ -27,3 +27,13 @@ noinst_PROGRAMS += tests/tools/iscsi_reset_ua
 tests_tools_iscsi_reset_ua_SOURCES = tests/tools/iscsi_reset_ua.c
 tests_tools_iscsi_reset_ua_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_reset_ua_LDADD = $(LIBISCSI_LIBS)
+# tests/tools: iscsi_late_write, a multipath initiator that gives up on a path (tests/cluster/76N-*.sh)
+noinst_PROGRAMS += tests/tools/iscsi_late_write
+tests_tools_iscsi_late_write_SOURCES = tests/tools/iscsi_late_write.c
+tests_tools_iscsi_late_write_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_late_write_LDADD = $(LIBISCSI_LIBS)
+# tests/tools: iscsi_caw_outcome, COMPARE AND WRITE answers against outcomes (tests/cluster/763-*.sh)
+noinst_PROGRAMS += tests/tools/iscsi_caw_outcome
+tests_tools_iscsi_caw_outcome_SOURCES = tests/tools/iscsi_caw_outcome.c
+tests_tools_iscsi_caw_outcome_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_caw_outcome_LDADD = $(LIBISCSI_LIBS)

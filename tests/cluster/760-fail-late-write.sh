@@ -1,0 +1,44 @@
+#!/bin/bash
+# 760: a write answered with an error never lands after a later
+# acknowledged write (DESIGN.md invariant 5).  Two gateways export one
+# 3-replica volume; a reader through gateway 2 keeps the chunk's primary
+# lease (and version) alive.  Gateway 1's TCP packets to the chunkservers
+# are dropped (nftables on its established flows: a NIC or switch fault),
+# so its write A of block 0 is answered NOT READY by the gateway's
+# deadline.  The initiator then writes B to block 0 through gateway 2:
+# acknowledged, read back.  The drop is lifted, TCP retransmits gateway 1's
+# queued frames to the primary; for 40 s block 0 must read B, never A.
+DEADLINE_MS=6000
+. "$(dirname "$0")/7fail-lib.sh"
+LW=$BUILD/tests/tools/iscsi_late_write
+[ -x "$LW" ] || fail "$LW not built"
+
+cluster_up --chunkservers 3 --gateways 2
+nft_init
+vol_create v760 64M --chunk-size 1M --replicas 3
+lun_export 1 v760 t 1 1
+lun_export 2 v760 t 1 1
+cs_ports="$((PORT_BASE + 2)) $((PORT_BASE + 3)) $((PORT_BASE + 4))"
+G1=$(gw_pid 1)
+[ -n "$G1" ] || fail "no pid for gateway 1"
+# The tool runs these at the right moments (after login, before write A; after B).
+cat >"$SCRATCH/fault.sh" <<EOS
+#!/bin/bash
+. "$SRC/tests/cluster/nft-flows.sh"
+nft_drop_flows $NFT_TABLE $G1 out $cs_ports
+EOS
+heal="nft flush chain inet $NFT_TABLE out"
+fault="bash $SCRATCH/fault.sh"
+log "gateway 1 (tgtd pid $G1): dropping its packets to the chunkservers ($cs_ports) before write A"
+out=$("$LW" "$(url 1 t 1)" "$(url 2 t 1)" --abandon-ms 20000 --watch-ms 40000 \
+	--fault "$fault" --heal "$heal" 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+grep -q "dropped" <<<"$out" || fail "no flow of gateway 1 to a chunkserver was dropped"
+case $rc in
+0) ;;
+1) fail "$(grep -m1 FINDING <<<"$out")" ;;
+*) fail "iscsi_late_write exited $rc: $(tail -n 1 <<<"$out")" ;;
+esac
+grep -q "write A answered" <<<"$out" || fail "write A was not answered with an error: $(grep 'write A' <<<"$out")"
+echo "PASS 760: write A answered with an error never landed after B ($(grep -m1 'held B' <<<"$out" | sed 's/.*held B in all \([0-9]*\) reads.*/\1 reads/'))"

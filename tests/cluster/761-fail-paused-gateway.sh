@@ -1,0 +1,38 @@
+#!/bin/bash
+# 761: a paused gateway does not come back from the dead with old writes
+# (DESIGN.md invariant 5; doc/protocol.md "Gateway sessions").  Two
+# gateways export one volume; a reader through gateway 2 keeps the chunk's
+# lease alive.  Gateway 1's tgtd is paused (SIGSTOP: a GC stall, a VM
+# migration) just as the initiator sends write A of block 0 through it.
+# The initiator hears nothing, gives up on the path after 8 s (a path
+# failover time above the documented minimum) and closes it, then writes B
+# through gateway 2: acknowledged, read back.  Gateway 1 resumes (SIGCONT)
+# with A in its socket; for 40 s block 0 must read B, never A.
+DEADLINE_MS=6000
+. "$(dirname "$0")/7fail-lib.sh"
+LW=$BUILD/tests/tools/iscsi_late_write
+[ -x "$LW" ] || fail "$LW not built"
+
+cluster_up --chunkservers 3 --gateways 2
+vol_create v761 64M --chunk-size 1M --replicas 3
+lun_export 1 v761 t 1 1
+lun_export 2 v761 t 1 1
+G1=$(gw_pid 1)
+[ -n "$G1" ] || fail "no pid for gateway 1"
+CLEANUP_HOOKS+=("kill -CONT $G1 2>/dev/null")
+log "gateway 1 (tgtd pid $G1) is paused before write A; the initiator abandons the path after 8 s"
+out=$("$LW" "$(url 1 t 1)" "$(url 2 t 1)" --abandon-ms 8000 --watch-ms 30000 \
+	--fault "kill -STOP $G1" --heal "kill -CONT $G1" 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+case $rc in
+0) ;;
+1) fail "$(grep -m1 FINDING <<<"$out")" ;;
+*) fail "iscsi_late_write exited $rc: $(tail -n 1 <<<"$out")" ;;
+esac
+grep -q "path 1 abandoned" <<<"$out" || fail "write A was answered while gateway 1 was paused: $(grep 'write A' <<<"$out")"
+kill -0 "$G1" 2>/dev/null || fail "gateway 1 died"
+# gateway 1 serves again after it was fenced: a new login and a read
+qio_ok=$(timeout -k 5 60 qemu-io -f raw -c "read -P 0xbb 0 512" "$(url 1 t 1)" 2>&1)
+grep -q "^read 512/512" <<<"$qio_ok" || fail "gateway 1 does not serve after it resumed: $qio_ok"
+echo "PASS 761: the paused gateway's write A never landed after B; gateway 1 serves again"
