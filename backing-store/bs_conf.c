@@ -9,7 +9,7 @@ static struct sl_option *conf_table(struct bs_conf *c, struct sl_option *t)
 	struct sl_option opts[] = {
 		{ "masters", SL_OPT_LIST, &c->masters, "master service addresses (host:port)", 0, 0 },
 		{ "deadline_ms", SL_OPT_INT, &c->deadline_ms,
-		  "every SCSI command completes within this many ms", 100, 3600000 },
+		  "every SCSI command is answered within this many ms plus its fence", 100, 60000 },
 		{ "rpc_timeout_ms", SL_OPT_INT, &c->rpc_timeout_ms,
 		  "one RPC to a chunkserver", 50, 600000 },
 		{ "log_level", SL_OPT_STR, &c->log_level, "error, warn, info or debug", 0, 0 },
@@ -28,7 +28,7 @@ int bs_conf_load(struct bs_conf *c, const char *bsopts, char *err, size_t errlen
 	int argc = 0, rc = -1, i;
 
 	memset(&c->masters, 0, sizeof(c->masters));
-	c->deadline_ms = 30000;
+	c->deadline_ms = 15000;
 	c->rpc_timeout_ms = 5000;
 	c->log_level = NULL;
 	c->config_path = NULL;

@@ -42,6 +42,8 @@ struct gw_lu {
 	bool done_waiting;		/* main thread: done filled during that run */
 	uint64_t submitted, completed, errors;
 	struct gw_reset reset;
+	char session_name[64];
+	bool drop_pending;		/* bs_fence.h: the session was lost, initiators not yet dropped */
 };
 
 static inline struct gw_lu *GW(struct scsi_lu *lu)

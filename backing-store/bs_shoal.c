@@ -44,6 +44,7 @@
 #include "bs_sense.h"
 #include "bs_gw.h"
 #include "bs_reset.h"
+#include "bs_fence.h"
 /* by path: tgt has a log.h of its own */
 #include "../lib/client.h"
 #include "../lib/log.h"
@@ -289,6 +290,7 @@ static void gw_complete(int fd, int events, void *data)
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		sl_err("bs_shoal: eventfd read failed: %s", strerror(errno));
 	gw_answer_done(data);
+	gw_fence_drop(data);
 }
 
 /*
@@ -529,6 +531,11 @@ static int gw_submit(struct scsi_cmd *cmd)
 	gc->io.arg = gc;
 	set_cmd_async(cmd);
 	g->submitted++;
+	if (gw_fence_refuse(g)) {
+		/* bs_fence.h: it may have waited while this gateway was stopped */
+		gw_queue_done(gc, SL_E_UNAVAIL);
+		return 0;
+	}
 	r = gw_prepare(gc, lu);
 	if (r == 1) {
 		gw_queue_done(gc, SL_OK);
@@ -622,6 +629,12 @@ static tgtadm_err gw_init(struct scsi_lu *lu, char *bsopts)
 	co.deadline_ms = (uint32_t)g->conf.deadline_ms;
 	co.rpc_timeout_ms = (uint32_t)g->conf.rpc_timeout_ms;
 	co.embedded = true;
+	snprintf(g->session_name, sizeof(g->session_name), "tgtd %d lun %llu", (int)getpid(),
+		 (unsigned long long)lu->lun);
+	co.session_name = g->session_name;
+	co.fence_on_loss = true;
+	co.on_lost = gw_fence_lost;
+	co.lost_arg = g;
 	g->client = sl_client_new(&g->conf.masters, &co);
 	if (!g->client)
 		goto fail;

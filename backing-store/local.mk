@@ -6,6 +6,7 @@ tgtbs_LTLIBRARIES = backing-store/bs_shoal.la
 backing_store_bs_shoal_la_SOURCES = \
 	backing-store/bs_shoal.c backing-store/bs_gw.h \
 	backing-store/bs_reset.c backing-store/bs_reset.h \
+	backing-store/bs_fence.c backing-store/bs_fence.h \
 	backing-store/bs_conf.c backing-store/bs_conf.h \
 	backing-store/bs_ident.c backing-store/bs_ident.h \
 	backing-store/bs_sense.c backing-store/bs_sense.h

@@ -57,6 +57,8 @@ struct cs_copy_result {
 #define CS_MAX_REPLICAS 16
 struct cs_prim;
 struct cs_scrub;
+struct cs_gws_table;
+struct cs_op_records;
 
 #define CS_MAX_DEFERRED_DELETES 1024
 
@@ -95,6 +97,8 @@ struct chunkserver {
 	int sig_fd;
 	unsigned int load;		/* requests in flight */
 	struct cs_scrub *scrub;		/* scrub.c */
+	struct cs_gws_table *gws;	/* gateway sessions (gw_session.h) */
+	struct cs_op_records *recs;	/* COMPARE AND WRITE outcomes (op_record.h) */
 	struct cs_stats st;
 };
 
@@ -110,6 +114,23 @@ int cs_delete_chunk(struct chunkserver *cs, uint64_t chunk_id, uint64_t max_vers
 /* Copies a replica from a peer (CS_COPY_FROM_PEER and heartbeat work). */
 void cs_copy_from_peer(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *req,
 		       void (*done)(void *arg, int status, uint64_t bytes), void *arg);
+
+/*
+ * CS_SET_VERSION on a local replica (cs_service.c), the acceptance rule in
+ * one place: a lower version is STALE_VERSION, the same (version, epoch)
+ * is OK as it is, a higher one is persisted.  Under the whole chunk's range
+ * lock (doc/protocol.md "Set-version drains"): a write of the old version
+ * in progress finishes first, and none starts after.  done runs once.
+ */
+struct cs_setver {
+	struct chunkserver *cs;
+	struct cs_chunk *ch;
+	uint64_t version, epoch;
+	void (*done)(struct cs_setver *sv, int status);
+	struct cs_range rl;
+	struct cs_vop vop;
+};
+void cs_set_version_drained(struct cs_setver *sv);
 
 /* primary.c: client (not forwarded) reads and writes */
 void cs_primary_write(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,

@@ -16,6 +16,7 @@
 #include "integrity.h"
 #include "log.h"
 #include "msg_types.h"
+#include "op_record.h"
 #include "status.h"
 
 static void reply_status(struct sl_conn *c, const struct sl_msg *req, int status)
@@ -70,6 +71,7 @@ struct swrite {
 	struct cs_range rl;
 	struct cs_wop op;
 	uint8_t *data;
+	uint64_t caw_client, caw_id;	/* the write half of this COMPARE AND WRITE (op_record.h) */
 };
 
 static void swrite_done(struct cs_wop *op, int status)
@@ -78,6 +80,8 @@ static void swrite_done(struct cs_wop *op, int status)
 	Shoal__CsWriteRep rep = SHOAL__CS_WRITE_REP__INIT;
 
 	cs_range_unlock(&w->ch->lock, &w->rl);
+	if (status == SL_OK && w->caw_id)
+		cs_rec_applied(w->cs->recs, w->caw_client, w->caw_id);
 	rep.version = w->ch->version;
 	rep.miscompare_offset = op->miscompare_off;
 	if (status == SL_OK) {
@@ -132,6 +136,10 @@ static void handle_forwarded_write(struct chunkserver *cs, struct sl_conn *c, co
 	w->type = m->hdr.type;
 	w->version = req->ref->version;
 	w->ch = ch;
+	if (req->caw) {
+		w->caw_client = req->op_client;
+		w->caw_id = req->op_id;
+	}
 	w->op = (struct cs_wop){ .ch = ch, .kind = (enum cs_wkind)req->kind, .off = req->offset,
 				 .len = req->length, .data = w->data, .data_len = (uint32_t)m->data_len,
 				 .done = swrite_done, .arg = w };
@@ -226,17 +234,50 @@ static void handle_read(struct chunkserver *cs, struct sl_conn *c, const struct 
 
 /* ---- set version ---- */
 
+static void setver_done(struct cs_vop *op, int status)
+{
+	struct cs_setver *sv = op->arg;
+
+	cs_range_unlock(&sv->ch->lock, &sv->rl);
+	sv->done(sv, status);
+}
+
+static void setver_locked(struct cs_range *r, void *arg)
+{
+	struct cs_setver *sv = arg;
+	struct cs_chunk *ch = sv->ch;
+
+	/* The acceptance rule (doc/protocol.md "CS_SET_VERSION"): forward only. */
+	if (sv->version < ch->version) {
+		sv->cs->st.stale_refused++;
+		cs_range_unlock(&ch->lock, &sv->rl);
+		return sv->done(sv, SL_E_STALE_VERSION);
+	}
+	if (sv->version == ch->version && sv->epoch == ch->epoch) {
+		cs_range_unlock(&ch->lock, &sv->rl);
+		return sv->done(sv, SL_OK);
+	}
+	sv->vop = (struct cs_vop){ .ch = ch, .version = sv->version, .epoch = sv->epoch,
+				   .done = setver_done, .arg = sv };
+	cs_chunk_set_version(&sv->vop);
+}
+
+void cs_set_version_drained(struct cs_setver *sv)
+{
+	/* the whole chunk: a write of the old version in progress finishes first, none starts after */
+	cs_range_lock(&sv->ch->lock, &sv->rl, 0, sv->ch->chunk_size, setver_locked, sv);
+}
+
 struct sver {
-	struct chunkserver *cs;
 	struct sl_conn *c;
 	uint64_t req_id;
 	uint16_t type;
-	struct cs_vop op;
+	struct cs_setver sv;
 };
 
-static void sver_done(struct cs_vop *op, int status)
+static void sver_done(struct cs_setver *sv, int status)
 {
-	struct sver *s = op->arg;
+	struct sver *s = container_of(sv, struct sver, sv);
 
 	sl_rpc_reply(s->c, s->req_id, s->type, status, NULL, NULL, 0);
 	sl_conn_put(s->c);
@@ -264,23 +305,16 @@ static void handle_set_version(struct chunkserver *cs, struct sl_conn *c, const 
 				ch->id, ch->version, ch->disk_index);
 		return reply_status(c, m, r);
 	}
-	if (req->ref->version < ch->version) {
-		cs->st.stale_refused++;
-		return reply_status(c, m, SL_E_STALE_VERSION);
-	}
-	if (req->ref->version == ch->version && req->ref->epoch == ch->epoch)
-		return reply_status(c, m, SL_OK);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return reply_status(c, m, SL_E_INTERNAL);
-	s->cs = cs;
 	s->c = c;
 	s->req_id = m->hdr.req_id;
 	s->type = m->hdr.type;
-	s->op = (struct cs_vop){ .ch = ch, .version = req->ref->version, .epoch = req->ref->epoch,
-				 .done = sver_done, .arg = s };
+	s->sv = (struct cs_setver){ .cs = cs, .ch = ch, .version = req->ref->version,
+				    .epoch = req->ref->epoch, .done = sver_done };
 	sl_conn_get(c);
-	cs_chunk_set_version(&s->op);
+	cs_set_version_drained(&s->sv);
 }
 
 /* ---- delete, info, status ---- */

@@ -6,7 +6,8 @@ chunkserver_libcsstore_la_SOURCES = \
 	chunkserver/range_lock.c chunkserver/range_lock.h \
 	chunkserver/chunk_meta.h \
 	chunkserver/chunk_file.c \
-	chunkserver/chunk_store.c chunkserver/chunk_store.h
+	chunkserver/chunk_store.c chunkserver/chunk_store.h \
+	chunkserver/op_record.c chunkserver/op_record.h
 chunkserver_libcsstore_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 chunkserver_libcsstore_la_LIBADD = $(AIO_LIBS)
 # Test builds (configure --enable-crash-sim): aio.c hands every request to
@@ -27,6 +28,7 @@ chunkserver_shoal_chunkserver_SOURCES = \
 	chunkserver/cs_service.c \
 	chunkserver/copy.c \
 	chunkserver/primary.c \
+	chunkserver/gw_session.c chunkserver/gw_session.h \
 	chunkserver/master_link.c \
 	chunkserver/integrity.h chunkserver/reconcile.c chunkserver/scrub.c \
 	chunkserver/main.c

@@ -14,6 +14,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "chunkserver.h"
+#include "gw_session.h"
+#include "op_record.h"
 #include "integrity.h"
 #include "log.h"
 #include "malloc_tune.h"
@@ -195,7 +197,9 @@ int main(int argc, char **argv)
 
 	cs->loop = sl_loop_new();
 	cs->aio = cs->loop ? cs_aio_new((unsigned int)cs->o.aio_depth) : NULL;
-	if (!cs->aio) {
+	cs->gws = cs_gws_new();
+	cs->recs = cs_rec_new();
+	if (!cs->aio || !cs->gws || !cs->recs) {
 		sl_err("cannot set up the event loop or AIO: %s", strerror(errno));
 		goto out_loop;
 	}
@@ -249,6 +253,8 @@ out_disks:
 	cs_scrub_stop(cs);
 	cs_disks_close(&cs->disks);
 out_loop:
+	cs_gws_free(cs->gws);
+	cs_rec_free(cs->recs);
 	cs_aio_free(cs->aio);
 	if (cs->loop)
 		sl_loop_free(cs->loop);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "chunkserver.h"
+#include "gw_session.h"
 #include "log.h"
 #include "msg_types.h"
 #include "status.h"
@@ -269,10 +270,14 @@ static void replicate(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *rq
 	cs_copy_from_peer(cs, rq, replicate_done, o);
 }
 
+#define MAX_HB_SESSIONS 4096
+
 struct hb_call {
 	struct chunkserver *cs;
 	uint64_t sent_ms;
 	unsigned int nlost, ncopies;
+	size_t nsess;
+	uint64_t sess[];		/* the sessions asked about */
 };
 
 static void heartbeat_done(int status, const ProtobufCMessage *reply, void *arg)
@@ -294,6 +299,16 @@ static void heartbeat_done(int status, const ProtobufCMessage *reply, void *arg)
 	cs->term = rep->term;
 	for (i = 0; i < rep->n_renewed; i++)
 		cs_primary_renewed(cs, rep->renewed[i], h->sent_ms);
+	if (rep->n_sessions == h->nsess) {
+		uint32_t *rem = calloc(h->nsess + 1, sizeof(*rem));
+
+		for (i = 0; rem && i < h->nsess; i++)
+			rem[i] = rep->sessions[i] && rep->sessions[i]->session == h->sess[i] ?
+				 rep->sessions[i]->remaining_ms : 0;
+		if (rem)
+			cs_gws_heartbeat_reply(cs, h->sent_ms, h->sess, rem, h->nsess);
+		free(rem);
+	}
 	delete_list(cs, rep->delete_chunks, rep->n_delete_chunks);
 	/* lost replicas reported: forget the ones this heartbeat carried */
 	if (h->nlost && h->nlost <= cs->disks.nlost) {
@@ -324,7 +339,7 @@ static void send_heartbeat(struct chunkserver *cs)
 	Shoal__ChunkVersion *cv = NULL, **pcv = NULL;
 	Shoal__CopyResult *cr = NULL, **pcr = NULL;
 	uint64_t *renew = calloc(MAX_RENEW, sizeof(*renew));
-	struct hb_call *h = calloc(1, sizeof(*h));
+	struct hb_call *h = calloc(1, sizeof(*h) + MAX_HB_SESSIONS * sizeof(uint64_t));
 	unsigned int i, nlost = cs->disks.nlost, ncopies = cs->ncopies;
 	int r;
 
@@ -369,6 +384,9 @@ static void send_heartbeat(struct chunkserver *cs)
 	rq.lost = pcv;
 	rq.n_copies = ncopies;
 	rq.copies = pcr;
+	h->nsess = cs_gws_heartbeat_list(cs, h->sess, MAX_HB_SESSIONS);
+	rq.n_sessions = h->nsess;
+	rq.sessions = h->sess;
 	cs->hb_inflight = true;
 	r = sl_master_call(cs->mc, SL_MSG_M_HEARTBEAT, &rq.base, cs->heartbeat_ms * 2,
 			   heartbeat_done, h);

@@ -32,9 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "chunkserver.h"
+#include "gw_session.h"
 #include "integrity.h"
 #include "log.h"
 #include "msg_types.h"
+#include "op_record.h"
 #include "status.h"
 
 #define MAX_SET_ROUNDS 3
@@ -58,7 +60,7 @@ struct cs_prim {
 	struct list_head waiters;		/* struct pop.wait */
 	struct cs_prim *next;
 	struct chunkserver *cs;
-	struct cs_vop vop;
+	struct cs_setver sv;
 };
 
 struct pop {
@@ -87,6 +89,13 @@ struct pop {
 	bool answer_when_live;		/* write done; waits for the survivors' new version */
 	bool asked;			/* re-asked the master once for a newer version */
 	struct list_head wait;
+	/* gateway writes: the session (gw_session.h) and the operation's identity (op_record.h) */
+	uint64_t session, op_client, op_id;
+	struct cs_gws_wait gws_wait;
+	struct cs_rec_wait rec_wait;
+	bool rec_running;		/* CAW: this attempt runs the operation's record */
+	bool compared;			/* CAW: compared (applied or MISCOMPARE): its answer is final */
+	bool duplicate;			/* answered from the record of an earlier attempt */
 };
 
 static void prim_acquire(struct cs_prim *p);
@@ -210,6 +219,9 @@ static void pop_reply(struct pop *op, int status, const void *data, size_t len)
 
 		rep.version = op->p ? op->p->version : 0;
 		rep.miscompare_offset = op->miscompare_off;
+		rep.duplicate = op->duplicate;
+		if (op->rec_running)
+			cs_rec_end(cs->recs, op->op_client, op->op_id, op->compared, status, op->miscompare_off);
 		sl_rpc_reply(op->c, op->req_id, SL_MSG_CS_WRITE, status, &rep.base, NULL, 0);
 		if (status == SL_OK) {
 			cs->st.writes++;
@@ -393,9 +405,9 @@ static void set_rpc_done(struct sl_conn *c, int status, const struct sl_msg *rep
 	prim_set_one_done(p, id, status);
 }
 
-static void set_local_done(struct cs_vop *op, int status)
+static void set_local_done(struct cs_setver *sv, int status)
 {
-	struct cs_prim *p = op->arg;
+	struct cs_prim *p = container_of(sv, struct cs_prim, sv);
 
 	prim_set_one_done(p, p->cs->disks.cs_id, status);
 }
@@ -445,14 +457,10 @@ static void prim_set_versions(struct cs_prim *p)
 		prim_set_one_done(p, cs->disks.cs_id, r);
 	} else if (!ch) {
 		prim_set_one_done(p, cs->disks.cs_id, SL_E_NOENT);
-	} else if (ch->version == p->version && ch->epoch == p->epoch) {
-		prim_set_one_done(p, cs->disks.cs_id, SL_OK);
-	} else if (ch->version > p->version) {
-		prim_set_one_done(p, cs->disks.cs_id, SL_E_STALE_VERSION);
 	} else {
-		p->vop = (struct cs_vop){ .ch = ch, .version = p->version, .epoch = p->epoch,
-					  .done = set_local_done, .arg = p };
-		cs_chunk_set_version(&p->vop);
+		p->sv = (struct cs_setver){ .cs = cs, .ch = ch, .version = p->version, .epoch = p->epoch,
+					    .done = set_local_done };
+		cs_set_version_drained(&p->sv);
 	}
 	/* drop the hold taken above */
 	prim_set_one_done(p, 0, SL_OK);
@@ -545,10 +553,13 @@ static void forward_one(struct pop *op, unsigned int i)
 	rq.forwarded = true;
 	rq.fua = op->fua;
 	if (op->kind == CS_W_CAW) {
-		/* compared here already: the secondaries apply the write half */
+		/* compared here already: the secondaries apply the write half, and record it (R1) */
 		rq.kind = SHOAL__WRITE_KIND__WRITE;
 		data = op->data + op->len;
 		dlen = op->len;
+		rq.caw = op->op_id != 0;
+		rq.op_client = op->op_client;
+		rq.op_id = op->op_id;
 	}
 	k = rcall_new(op, p->rep_id[i], i);
 	op->pending++;
@@ -687,6 +698,8 @@ static void local_write_done(struct cs_wop *w, int status)
 	struct pop *op = w->arg;
 
 	op->miscompare_off = w->miscompare_off;
+	if (status == SL_OK || status == SL_E_MISCOMPARE)
+		op->compared = true;
 	if (status != SL_OK && op->status == SL_OK)
 		op->status = status;
 	if (op->pending == 1 && (op->kind == CS_W_CAW || op->off % CS_BLOCK ||
@@ -718,12 +731,56 @@ static bool pop_still_primary(struct pop *op)
 	return false;
 }
 
+/* A COMPARE AND WRITE attempt waited for an earlier attempt of the same operation (R1). */
+static void pop_rec_done(struct cs_rec_wait *w, int status, uint64_t miscompare_off)
+{
+	struct pop *op = container_of(w, struct pop, rec_wait);
+
+	op->duplicate = true;
+	op->miscompare_off = miscompare_off;
+	pop_reply(op, status, NULL, 0);
+}
+
+/*
+ * The write is ordered now: its session must be alive here at this very
+ * moment (gw_session.h S1), and a COMPARE AND WRITE runs at most once per
+ * operation (op_record.h R1).  false: the op was answered or waits.
+ */
+static bool pop_write_admit(struct pop *op)
+{
+	struct chunkserver *cs = op->cs;
+	int r = cs_gws_check(cs, op->session, &op->gws_wait), st;
+	uint64_t moff;
+
+	if (r) {
+		cs_range_unlock(&op->ch->lock, &op->rl);
+		if (r != 1)
+			pop_reply(op, r, NULL, 0);
+		return false;	/* 1: pop_gws_done runs it again */
+	}
+	if (op->kind != CS_W_CAW || !op->op_id)
+		return true;
+	switch (cs_rec_begin(cs->recs, op->op_client, op->op_id, &op->rec_wait, &st, &moff)) {
+	case REC_RUN:
+		op->rec_running = true;
+		return true;
+	case REC_WAIT:
+		cs_range_unlock(&op->ch->lock, &op->rl);
+		return false;
+	case REC_DONE:
+		cs_range_unlock(&op->ch->lock, &op->rl);
+		pop_rec_done(&op->rec_wait, st, moff);
+		return false;
+	}
+	return false;
+}
+
 static void pop_write_locked(struct cs_range *r, void *arg)
 {
 	struct pop *op = arg;
 	bool local_first = op->kind == CS_W_CAW || op->off % CS_BLOCK || (op->off + op->len) % CS_BLOCK;
 
-	if (!pop_still_primary(op))
+	if (!pop_still_primary(op) || !pop_write_admit(op))
 		return;
 	op->locked = true;
 	op->status = SL_OK;
@@ -837,6 +894,16 @@ static void pop_read_locked(struct cs_range *r, void *arg)
 
 /* ---- entry ---- */
 
+/* The session a write waited for was checked with the master. */
+static void pop_gws_done(struct cs_gws_wait *w, int status)
+{
+	struct pop *op = container_of(w, struct pop, gws_wait);
+
+	if (status != SL_OK)
+		return pop_reply(op, status, NULL, 0);
+	pop_run(op);
+}
+
 static void pop_run(struct pop *op)
 {
 	struct chunkserver *cs = op->cs;
@@ -863,6 +930,15 @@ static void pop_run(struct pop *op)
 		return pop_reply(op, op->ch ? SL_E_STALE_VERSION : SL_E_NOENT, NULL, 0);
 	if (op->off >= op->ch->chunk_size || op->len > op->ch->chunk_size - op->off)
 		return pop_reply(op, SL_E_RANGE, NULL, 0);
+	if (!op->is_read) {
+		/* ask the master now if need be, not while holding the range (S1 is checked again then) */
+		int r = cs_gws_check(cs, op->session, &op->gws_wait);
+
+		if (r == 1)
+			return;
+		if (r)
+			return pop_reply(op, r, NULL, 0);
+	}
 	p->last_use_ms = sl_now_ms();
 	cs_range_lock(&op->ch->lock, &op->rl, cs_block_down(op->off), cs_block_up(op->off + op->len),
 		      op->is_read ? pop_read_locked : pop_write_locked, op);
@@ -893,6 +969,10 @@ static struct pop *pop_new(struct chunkserver *cs, struct sl_conn *c, uint64_t r
 	op->chunk_id = ref->chunk_id;
 	op->version = ref->version;
 	INIT_LIST_HEAD(&op->wait);
+	INIT_LIST_HEAD(&op->gws_wait.link);
+	INIT_LIST_HEAD(&op->rec_wait.link);
+	op->gws_wait.cb = pop_gws_done;
+	op->rec_wait.cb = pop_rec_done;
 	sl_conn_get(c);
 	cs->load++;
 	return op;
@@ -917,6 +997,9 @@ void cs_primary_write(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id
 	op->off = req->offset;
 	op->len = req->length;
 	op->fua = req->fua;
+	op->session = req->session;
+	op->op_client = req->op_client;
+	op->op_id = req->op_id;
 	op->data_len = (uint32_t)len;
 	if (len) {
 		op->data = malloc(len);

@@ -36,6 +36,12 @@ struct sl_client *sl_client_new(const struct sl_str_list *masters, const struct 
 	if (!c)
 		return NULL;
 	INIT_LIST_HEAD(&c->links);
+	INIT_LIST_HEAD(&c->ops);
+	if (opts && opts->session_name)
+		snprintf(c->sess.name, sizeof(c->sess.name), "%s", opts->session_name);
+	c->sess.fence_on_loss = opts && opts->fence_on_loss && opts->embedded;
+	c->sess.on_lost = opts ? opts->on_lost : NULL;
+	c->sess.lost_arg = opts ? opts->lost_arg : NULL;
 	c->deadline_ms = opts && opts->deadline_ms ? opts->deadline_ms : 30000;
 	c->rpc_timeout_ms = opts && opts->rpc_timeout_ms ? opts->rpc_timeout_ms : 5000;
 	c->embed_fd = -1;
@@ -53,8 +59,10 @@ struct sl_client *sl_client_new(const struct sl_str_list *masters, const struct 
 			sl_err("client: cannot embed the I/O loop: %s", strerror(errno));
 			goto fail;
 		}
+		sl_session_init(c);
 		return c;
 	}
+	sl_session_init(c);
 	/*
 	 * The thread must not take any signal: inside tgtd, a SIGUSR2 meant
 	 * for the main thread's signalfd would kill the process.
@@ -95,8 +103,14 @@ void sl_client_free(struct sl_client *c)
 		free(l);
 	}
 	sl_master_client_free(c->mc);
+	sl_session_fini(c);
 	sl_loop_free(c->loop);
 	free(c);
+}
+
+bool sl_client_blocked(struct sl_client *c)
+{
+	return c->sess.fence_on_loss && sl_session_blocked(c);
 }
 
 int sl_client_fd(struct sl_client *c)
@@ -327,6 +341,8 @@ int sl_volume_submit(struct sl_volume *v, struct sl_io *io)
 	if (io->op != SL_IO_FLUSH &&
 	    (io->offset > v->info.size || io->length > v->info.size - io->offset))
 		return SL_E_RANGE;
+	if (sl_client_blocked(v->c))
+		return SL_E_STALE_EPOCH;	/* client_session.h C3 */
 	io->status = SL_E_INTERNAL;
 	io->miscompare_offset = 0;
 	if (io->op == SL_IO_ORWRITE)

@@ -44,6 +44,22 @@ struct sl_client_opts {
 	uint32_t deadline_ms;		/* default per I/O; 0: 30000 */
 	uint32_t rpc_timeout_ms;	/* one RPC to a chunkserver; 0: 5000 */
 	bool embedded;			/* no I/O thread: see above */
+	/*
+	 * Gateway session (doc/protocol.md "Gateway sessions"): writes go out
+	 * only under a session this client renews with the master.  name says
+	 * who it is in the master's log.  With fence_on_loss (embedded only),
+	 * losing the session without having retired it -- this process was
+	 * paused or cut off for longer than its lease -- fails every I/O in
+	 * flight (after the session is fenced), refuses new ones with
+	 * SL_E_STALE_EPOCH and calls on_lost(lost_arg) on the loop thread, until
+	 * sl_client_resume(): the owner first drops whatever it holds that may
+	 * be stale (bs_shoal: the initiators' connections).  Without it a lost
+	 * session is replaced silently (tools: nothing of theirs was given up).
+	 */
+	const char *session_name;
+	bool fence_on_loss;
+	void (*on_lost)(void *arg);
+	void *lost_arg;
 };
 
 struct sl_volume_info {
@@ -88,6 +104,14 @@ struct sl_io {
 struct sl_client *sl_client_new(const struct sl_str_list *masters, const struct sl_client_opts *opts);
 /* Every volume must be closed first. */
 void sl_client_free(struct sl_client *c);
+/* fence_on_loss: the owner dropped what it held; I/O may start again (under a new session). */
+void sl_client_resume(struct sl_client *c);
+/*
+ * fence_on_loss, embedded: whether the session is lost and I/O refused
+ * (checking the session's lease against the clock now: a process that was
+ * paused learns it here, before it acts on anything it read meanwhile).
+ */
+bool sl_client_blocked(struct sl_client *c);
 /* Embedded: the descriptor to poll for reading, and what to call when it is readable. */
 int sl_client_fd(struct sl_client *c);
 void sl_client_run(struct sl_client *c);

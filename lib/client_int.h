@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include "client.h"
+#include "client_session.h"
 #include "evloop.h"
 #include "list.h"
 #include "master_client.h"
@@ -31,6 +32,9 @@ struct sl_client {
 	struct list_head links;
 	uint32_t deadline_ms;
 	uint32_t rpc_timeout_ms;
+	struct sl_session sess;		/* client_session.h */
+	struct list_head ops;		/* client_io.c: every I/O begun and not yet freed */
+	uint64_t next_op_id;		/* CsWriteReq.op_id */
 };
 
 /*
@@ -76,6 +80,8 @@ void sl_client_io_begin(void *arg);
 void sl_volume_op_put(struct sl_volume *v);
 /* client_io.c: allocate an op for io (any thread); NULL on ENOMEM. */
 void *sl_client_op_new(struct sl_volume *v, struct sl_io *io);
+/* client_io.c: ends every I/O in flight with status (each after its fence, F1). */
+void sl_client_io_fail_all(struct sl_client *c, int status);
 /* client_orwrite.c: start a validated SL_IO_ORWRITE (any thread); 0 or SL_E_*. */
 int sl_client_orwrite_start(struct sl_volume *v, struct sl_io *io);
 

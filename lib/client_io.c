@@ -20,7 +20,21 @@
  * caller's buffer (which may be freed right after done()).
  *
  * Invariant: a piece is in exactly one place -- a waiters list, an RPC
- * in flight, an armed backoff timer, or being run by the current callback.
+ * in flight, an armed backoff timer, a wait for a live session, or being
+ * run by the current callback.
+ *
+ * Writes (doc/protocol.md "Gateway sessions", client_session.h): every
+ * attempt carries the client's live session and the piece's operation
+ * identity (op_client, op_id: the same in every attempt, so a COMPARE AND
+ * WRITE retried gets its first outcome, chunkserver/op_record.h R1).
+ *
+ * F1  An attempt that ends without an answer (timeout, connection lost)
+ *     may still land: its session is retired at once, and the op's risk
+ *     (op->risk_gen) covers it.  So does an attempt still out when the op
+ *     ends.  The op is answered -- OK or error -- only when every session
+ *     up to its risk is fenced (client_session.h C2): nothing it sent can
+ *     land after its answer, so never after a later write that was
+ *     acknowledged (DESIGN.md invariant 5).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +52,8 @@
 #define NODATA_UNIT_SHIFT	30	/* CsWriteReq.length is 32 bits */
 
 struct op {
+	struct list_head node;		/* on c->ops */
+	struct list_head piece_list;	/* alive pieces */
 	struct sl_volume *v;
 	struct sl_io *io;		/* NULL once finished */
 	uint64_t deadline;
@@ -50,10 +66,15 @@ struct op {
 	bool pumping;
 	bool zero_block;		/* WRITE_SAME of zeros: like UNMAP on unwritten chunks */
 	unsigned int flushes;		/* FLUSH: answers outstanding */
+	uint32_t risk_gen;		/* F1: sessions up to this one may still land an attempt */
+	bool fence_waiting;		/* finished, its answer waits for the fence (F1) */
+	int held_status;		/* the answer that waits */
+	struct sl_sess_wait fence_w;
 };
 
 struct piece {
 	struct list_head node;
+	struct list_head op_node;	/* on op->pieces */
 	struct op *op;
 	uint64_t pos, len;		/* volume bytes */
 	uint64_t index;			/* chunk */
@@ -61,6 +82,9 @@ struct piece {
 	uint32_t backoff_ms;
 	int io_errors;
 	struct sl_timer timer;
+	uint64_t op_id;			/* writes: the same in every attempt */
+	uint32_t attempt_gen;		/* session of the attempt out, 0: none (F1) */
+	struct sl_sess_wait sw;		/* waiting for a live session */
 };
 
 struct lookup_ctx {
@@ -116,6 +140,9 @@ void *sl_client_op_new(struct sl_volume *v, struct sl_io *io)
 
 	if (!op)
 		return NULL;
+	INIT_LIST_HEAD(&op->node);
+	INIT_LIST_HEAD(&op->piece_list);
+	INIT_LIST_HEAD(&op->fence_w.link);
 	op->v = v;
 	op->io = io;
 	op->deadline = sl_now_ms() + dl;
@@ -132,22 +159,58 @@ static void op_maybe_free(struct op *op)
 {
 	struct sl_volume *v = op->v;
 
-	if (!op->finished || op->pieces || op->pumping || op->flushes)
+	if (!op->finished || op->pieces || op->pumping || op->flushes || op->fence_waiting)
 		return;
 	sl_timer_cancel(v->c->loop, &op->timer);
+	list_del_init(&op->node);
 	free(op);
 	sl_volume_op_put(v);
 }
 
+static void op_answer(struct op *op, int status);
+
+static void op_fenced(struct sl_sess_wait *w, int status)
+{
+	struct op *op = container_of(w, struct op, fence_w);
+
+	op->fence_waiting = false;
+	op_answer(op, op->held_status);
+	op_maybe_free(op);
+}
+
 static void op_finish(struct op *op, int status)
 {
-	struct sl_io *io = op->io;
+	struct sl_client *c = op->v->c;
+	struct piece *p;
 
 	if (op->finished)
 		return;
 	op->finished = true;
+	sl_timer_cancel(c->loop, &op->timer);
+	/* F1: attempts still out may land; their sessions go, and the answer waits for the fence */
+	list_for_each_entry(p, &op->piece_list, op_node) {
+		if (!p->attempt_gen)
+			continue;
+		if (p->attempt_gen > op->risk_gen)
+			op->risk_gen = p->attempt_gen;
+		sl_session_retire(c, p->attempt_gen);
+	}
+	if (op->risk_gen) {
+		op->fence_w.cb = op_fenced;
+		if (!sl_session_fenced(c, op->risk_gen, &op->fence_w)) {
+			op->fence_waiting = true;
+			op->held_status = status;
+			return;
+		}
+	}
+	op_answer(op, status);
+}
+
+static void op_answer(struct op *op, int status)
+{
+	struct sl_io *io = op->io;
+
 	op->io = NULL;
-	sl_timer_cancel(op->v->c->loop, &op->timer);
 	io->status = status;
 	if (status != SL_OK && status != SL_E_MISCOMPARE)
 		sl_debug("client: %s io op %d at %llu+%llu failed: %s", op->v->info.name, io->op,
@@ -169,6 +232,7 @@ static void piece_free(struct piece *p)
 	struct op *op = p->op;
 
 	sl_timer_cancel(op->v->c->loop, &p->timer);
+	list_del_init(&p->op_node);
 	free(p);
 	op->pieces--;
 }
@@ -256,8 +320,16 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 	struct sl_volume *v = op->v;
 	struct sl_chunk_ent *e = &v->map[p->index];
 	struct sl_io *io = op->io;
+	uint32_t gen = p->attempt_gen;
 	int st;
 
+	p->attempt_gen = 0;
+	if (status != SL_OK && gen) {
+		/* F1: no answer, so it may land yet: the session goes, the op's answer waits for its fence */
+		if (gen > op->risk_gen)
+			op->risk_gen = gen;
+		sl_session_retire(v->c, gen);
+	}
 	if (op->finished) {
 		piece_free(p);
 		op_maybe_free(op);
@@ -269,6 +341,8 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 		return;
 	}
 	st = (int)reply->hdr.status;
+	if (st == SL_E_STALE_EPOCH && gen)
+		sl_session_dead(v->c, gen);	/* refused: it did not land; the next attempt needs a new session */
 	if (st == SL_OK) {
 		if (io->op == SL_IO_READ) {
 			if (reply->data_len != p->len) {
@@ -316,7 +390,8 @@ static void piece_send(struct piece *p)
 	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
 	uint64_t now = sl_now_ms();
 	uint64_t coff = p->pos - (p->index << v->info.chunk_shift);
-	uint32_t tmo;
+	uint64_t session = 0;
+	uint32_t tmo, gen = 0;
 	int rc;
 
 	if (now >= op->deadline) {
@@ -324,6 +399,15 @@ static void piece_send(struct piece *p)
 		return;
 	}
 	tmo = op->deadline - now < v->c->rpc_timeout_ms ? (uint32_t)(op->deadline - now) : v->c->rpc_timeout_ms;
+	if (io->op != SL_IO_READ) {
+		rc = sl_session_get(v->c, &p->sw, &session, &gen);
+		if (rc == 1)
+			return;		/* piece_session_cb sends it */
+		if (rc) {
+			piece_retry(p, rc);
+			return;
+		}
+	}
 	ref.chunk_id = e->chunk_id;
 	ref.version = e->version;
 	ref.epoch = e->epoch;
@@ -344,6 +428,9 @@ static void piece_send(struct piece *p)
 		rq.offset = coff;
 		rq.length = (uint32_t)p->len;
 		rq.fua = io->fua;
+		rq.session = session;
+		rq.op_client = sl_master_client_id(v->c->mc);
+		rq.op_id = p->op_id;
 		switch (io->op) {
 		case SL_IO_WRITE:
 			rq.kind = SHOAL__WRITE_KIND__WRITE;
@@ -369,6 +456,8 @@ static void piece_send(struct piece *p)
 			return;
 		}
 		rc = sl_rpc_call(e->primary->conn, SL_MSG_CS_WRITE, &rq.base, data, dlen, tmo, piece_reply, p);
+		if (rc == 0)
+			p->attempt_gen = gen;
 	}
 	if (rc != 0) {
 		ent_invalidate(e, p->version);
@@ -490,6 +579,19 @@ static void piece_start(struct piece *p)
 		lookup_start(v, p, op_needs_alloc(op));
 }
 
+/* A write waited for a live session (client_session.h). */
+static void piece_session_cb(struct sl_sess_wait *w, int status)
+{
+	struct piece *p = container_of(w, struct piece, sw);
+
+	if (status == SL_OK)
+		piece_start(p);
+	else if (p->op->finished)
+		piece_start(p);		/* frees it */
+	else
+		piece_retry(p, status);
+}
+
 static void op_pump(struct op *op)
 {
 	struct piece *p;
@@ -504,6 +606,10 @@ static void op_pump(struct op *op)
 			break;
 		}
 		INIT_LIST_HEAD(&p->node);
+		INIT_LIST_HEAD(&p->sw.link);
+		p->sw.cb = piece_session_cb;
+		list_add_tail(&p->op_node, &op->piece_list);
+		p->op_id = ++op->v->c->next_op_id;
 		p->op = op;
 		p->pos = op->next_pos;
 		p->len = sl_split_piece_len(op->next_pos, op->end, op->unit_shift);
@@ -573,6 +679,7 @@ void sl_client_io_begin(void *arg)
 {
 	struct op *op = arg;
 
+	list_add_tail(&op->node, &op->v->c->ops);
 	sl_timer_init(&op->timer, op_deadline_cb, op);
 	sl_timer_arm(op->v->c->loop, &op->timer,
 		     op->deadline > sl_now_ms() ? op->deadline - sl_now_ms() : 0);
@@ -581,4 +688,16 @@ void sl_client_io_begin(void *arg)
 	else
 		op_pump(op);
 	op_maybe_free(op);
+}
+
+void sl_client_io_fail_all(struct sl_client *c, int status)
+{
+	struct op *op, *n;
+
+	list_for_each_entry_safe(op, n, &c->ops, node) {
+		if (op->finished)
+			continue;
+		op_finish(op, status);
+		op_maybe_free(op);
+	}
 }

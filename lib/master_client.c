@@ -78,6 +78,7 @@ static struct sl_conn *mc_conn(struct sl_master_client *mc, int i)
 			.connect_timeout_ms = 1000,
 			.backoff_min_ms = 50,
 			.backoff_max_ms = 1000,
+			.user_timeout_ms = SL_MASTER_USER_TIMEOUT_MS,
 		};
 		mc->m[i].conn = sl_conn_connect(mc->loop, mc->m[i].addr, &o);
 	}
@@ -131,6 +132,11 @@ void sl_master_dedup(struct sl_master_client *mc, Shoal__DedupId *d)
 	shoal__dedup_id__init(d);
 	d->client_id = mc->client_id;
 	d->seq = ++mc->seq;
+}
+
+uint64_t sl_master_client_id(const struct sl_master_client *mc)
+{
+	return mc->client_id;
 }
 
 const char *sl_master_leader(const struct sl_master_client *mc)

@@ -52,6 +52,16 @@ int sl_master_call(struct sl_master_client *mc, uint16_t type, const ProtobufCMe
 int sl_master_call_sync(struct sl_master_client *mc, uint16_t type, const ProtobufCMessage *msg,
 			uint32_t deadline_ms, ProtobufCMessage **reply);
 
+/*
+ * Every connection to a master drops what it could not deliver within this
+ * (TCP_USER_TIMEOUT): a request reaches a master within this long of being
+ * sent, or never.  The gateway session's self-fence counts on it (client.h).
+ */
+#define SL_MASTER_USER_TIMEOUT_MS	5000
+
+/* This client's random id (also DedupId.client_id). */
+uint64_t sl_master_client_id(const struct sl_master_client *mc);
+
 /* Service address of the master last known to lead ("" if none yet). */
 const char *sl_master_leader(const struct sl_master_client *mc);
 

@@ -538,6 +538,11 @@ static void conn_start_connect(struct sl_conn *c)
 		return;
 	}
 	sl_rpc_set_nodelay(fd);
+	if (c->opts.user_timeout_ms) {
+		unsigned int ut = c->opts.user_timeout_ms;
+
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+	}
 	if (sl_loop_add_fd(c->loop, fd, EPOLLIN | EPOLLOUT, connect_io, c) < 0) {
 		close(fd);
 		schedule_reconnect(c);

@@ -63,6 +63,12 @@ struct sl_conn_opts {
 	uint32_t connect_timeout_ms;	/* one TCP connect attempt; default 2000 */
 	uint32_t backoff_min_ms;	/* default 50 */
 	uint32_t backoff_max_ms;	/* default 2000 */
+	/*
+	 * TCP_USER_TIMEOUT (0: the kernel's): data unacknowledged this long
+	 * drops the connection and everything queued on it, so nothing sent
+	 * on it reaches the peer later than this (master_client.h).
+	 */
+	uint32_t user_timeout_ms;
 };
 
 /* Client side: a connection to "host:port"; never NULL except on bad addr/ENOMEM. */

@@ -9,8 +9,12 @@
  *  - the leader's expiry (apply time + lease_ms) is later than the
  *    primary's own (request send time + lease_ms);
  *  - a new leader does not know the old one's expiries, so for one full
- *    lease_ms after it became ready (wait_until) it grants only to the
- *    recorded primary (as a renewal, no bump) and answers BUSY otherwise;
+ *    lease_ms plus the leader-lease window after it became ready
+ *    (wait_until) it grants only to the recorded primary (as a renewal, no
+ *    bump) and answers BUSY otherwise: a deposed leader grants and renews
+ *    only while its own leader lease holds, which ran out less than that
+ *    window after a majority last confirmed it, before we were elected
+ *    (raft_glue.h);
  *  - a chunk marked COPYING (replication.h) gets no grant and no renewal,
  *    so its lease runs out and no write can start until the copy joined.
  *

@@ -9,6 +9,7 @@ master_libmcore_la_SOURCES = \
 	master/cs_registry.c master/cs_registry.h \
 	master/placement.c master/placement.h \
 	master/lease.c master/lease.h \
+	master/gw_session.c master/gw_session.h \
 	master/fsm.c master/fsm.h
 master_libmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/master
 
@@ -18,6 +19,7 @@ master_shoal_master_SOURCES = \
 	master/raft_glue.c master/raft_glue.h \
 	master/m_service.c master/m_service.h \
 	master/m_chunk.c \
+	master/m_session.c \
 	master/replication.c master/replication.h \
 	master/main.c
 master_shoal_master_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/master

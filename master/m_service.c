@@ -74,6 +74,7 @@ static struct m_op *op_new(struct master *m, struct sl_conn *c, const struct sl_
 	op->req_id = req->hdr.req_id;
 	op->type = req->hdr.type;
 	op->req = pm;
+	INIT_LIST_HEAD(&op->wait);
 	sl_conn_get(c);
 	m->ops_pending++;
 	return op;
@@ -316,7 +317,9 @@ static int h_heartbeat(struct master *m, struct m_op *op)
 	uint64_t *renewed = malloc((rq->n_lease_renew + 1) * sizeof(*renewed));
 	if (!renewed)
 		return SL_E_INTERNAL;
-	for (size_t i = 0; i < rq->n_lease_renew; i++) {
+	/* A leader not confirmed lately renews nothing and states nothing of sessions (raft_glue.h). */
+	bool leased = rg_leased(m->rg);
+	for (size_t i = 0; leased && i < rq->n_lease_renew; i++) {
 		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lease_renew[i]);
 		if (c && !chunk_below_min(m, c) && lease_for_request(&m->lc, c, cs->id, true) == LEASE_LIVE) {
 			lease_start(&m->lc, c);
@@ -324,6 +327,11 @@ static int h_heartbeat(struct master *m, struct m_op *op)
 		}
 	}
 	rep.renewed = renewed;
+	/* Gateway sessions whose writes the server takes: how long each lives (gw_session.h G2). */
+	Shoal__GwSessionState *sess_store = NULL;
+	size_t nsess = !leased ? 0 : rq->n_sessions < 4096 ? rq->n_sessions : 4096;
+	rep.sessions = m_session_states(m, rq->sessions, nsess, &sess_store);
+	rep.n_sessions = rep.sessions ? nsess : 0;
 	/* Replicas lost to a failed disk leave their sets (a set change bumps the version). */
 	for (size_t i = 0; i < rq->n_lost && i < LOOKUP_MAX; i++) {
 		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lost[i]->chunk_id);
@@ -373,6 +381,8 @@ static int h_heartbeat(struct master *m, struct m_op *op)
 	}
 	repl_hb_free(&ro);
 	free(renewed);
+	free(sess_store);
+	free(rep.sessions);
 	return 0;
 }
 
@@ -652,7 +662,7 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
 	uint16_t type = req->hdr.type;
 	int rv;
 
-	if (type < SL_MSG_M_REGISTER_CS || type > SL_MSG_M_VOLUME_RESET || m->closing) {
+	if (!sl_msg_type_lookup(type) || type < SL_MSG_M_REGISTER_CS || m->closing) {
 		reply(c, req->hdr.req_id, type, m->closing ? SL_E_UNAVAIL : SL_E_PROTO, NULL);
 		return;
 	}
@@ -663,6 +673,16 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
 			reply(c, req->hdr.req_id, type, SL_E_BUSY, NULL);
 		else
 			reply_redirect(m, c, req->hdr.req_id, type);
+		return;
+	}
+	/*
+	 * Leases and session statements only from a leader whose majority
+	 * confirmed it lately (raft_glue.h, leader lease): a deposed leader
+	 * that has not noticed yet answers BUSY, and the client asks again.
+	 */
+	if ((type == SL_MSG_M_LOOKUP || type == SL_MSG_M_LEASE || type == SL_MSG_M_REPLICA_FAILED ||
+	     type == SL_MSG_M_GW_SESSION) && !rg_leased(m->rg)) {
+		reply(c, req->hdr.req_id, type, SL_E_BUSY, NULL);
 		return;
 	}
 	ProtobufCMessage *pm = sl_msg_unpack(req, false);
@@ -696,6 +716,7 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
 	case SL_MSG_M_MASTER_STATUS: rv = h_master_status(m, op); break;
 	case SL_MSG_M_DUMP: rv = h_dump(m, op); break;
 	case SL_MSG_M_VOLUME_RESET: rv = h_vol_reset(m, op); break;
+	case SL_MSG_M_GW_SESSION: rv = h_gw_session(m, op); break;
 	default: rv = SL_E_PROTO; break;
 	}
 	/* A handler returns non-zero only when it did not answer and nothing is in flight. */
@@ -712,17 +733,28 @@ void m_service_on_ready(void *arg)
 	uint32_t idx;
 
 	clock_now(m);
-	/* We cannot know the old leader's lease expiries: wait one lease period. */
-	m->lc.wait_until = m->lc.now + m->lc.lease_ms;
+	/*
+	 * We cannot know the old leader's lease expiries: it granted nothing
+	 * after its leader lease ran out, which was before we were elected
+	 * (raft_glue.h), so wait one lease period plus that window.
+	 */
+	m->lc.wait_until = m->lc.now + m->lc.lease_ms + rg_lease_window_ms(m->rg);
 	cs_registry_reset_soft(&m->fsm->css, m->lc.now);
 	repl_reset(m);
+	{
+		struct rg_status st;
+
+		rg_get_status(m->rg, &st);
+		m_session_on_ready(m, st.term);
+	}
 	chunk_map_for_each(&m->fsm->chunks, c, idx) {
 		c->lease_expiry = 0;
 		c->live = 0;
 		c->flags = 0;
 	}
 	sl_info("serving as leader at %s (%u volumes, %u chunks, %u chunkservers); new leases wait %u ms",
-		m->self_addr, m->fsm->vols.count, m->fsm->chunks.count, m->fsm->css.count, m->lc.lease_ms);
+		m->self_addr, m->fsm->vols.count, m->fsm->chunks.count, m->fsm->css.count,
+		m->lc.lease_ms + rg_lease_window_ms(m->rg));
 	sl_timer_arm(m->loop, &m->tick, m->heartbeat_ms);
 }
 
@@ -731,6 +763,7 @@ void m_service_on_lost(void *arg)
 	struct master *m = arg;
 	sl_timer_cancel(m->loop, &m->tick);
 	repl_reset(m);
+	m_session_on_lost(m);
 }
 
 void m_service_tick(struct sl_timer *t, void *arg)
@@ -740,5 +773,6 @@ void m_service_tick(struct sl_timer *t, void *arg)
 		return;
 	cs_registry_check(&m->fsm->css, now_ms(), m->cs_timeout_ms);
 	repl_tick(m);
+	m_session_tick(m);
 	sl_timer_arm(m->loop, t, m->heartbeat_ms);
 }

@@ -24,6 +24,8 @@ struct m_op {
 	uint64_t chunk_id;	/* LEASE / REPLICA_FAILED */
 	uint64_t old_version;
 	bool created;
+	struct list_head wait;	/* GW_CLOSE: on master.gw_closes */
+	uint64_t due;		/* GW_CLOSE: fence time */
 };
 
 /* ChunkLoc pieces: addresses point into the registry, valid until the reply is packed. */
@@ -45,5 +47,11 @@ int h_lookup(struct master *m, struct m_op *op);
 bool chunk_below_min(struct master *m, const struct chunk *c);
 int h_lease(struct master *m, struct m_op *op);
 int h_replica_failed(struct master *m, struct m_op *op);
+
+/* m_session.c */
+int h_gw_session(struct master *m, struct m_op *op);
+/* HeartbeatRep.sessions for HeartbeatReq.sessions; store holds n entries (caller frees). */
+Shoal__GwSessionState **m_session_states(struct master *m, const uint64_t *ids, size_t n,
+					  Shoal__GwSessionState **store);
 
 #endif

@@ -153,6 +153,7 @@ int main(int argc, char **argv)
 	struct master m = {
 		.id = 1,
 		.lease_ms = 5000,
+		.gw_lease_ms = 3000,
 		.heartbeat_ms = 1000,
 		.cs_timeout_ms = 5000,
 		.election_timeout_ms = 500,
@@ -173,6 +174,7 @@ int main(int argc, char **argv)
 		{ "data_dir", SL_OPT_STR, &m.data_dir, "Raft log and snapshots", 0, 0 },
 		{ "masters", SL_OPT_LIST, &m.masters, "service addresses of all masters, node i = position i (also in section cluster)", 0, 0 },
 		{ "lease_ms", SL_OPT_INT, &m.lease_ms, "primary lease length (ms)", 100, 600000 },
+		{ "gateway_lease_ms", SL_OPT_INT, &m.gw_lease_ms, "gateway session lease: a silent gateway's writes are refused after this (ms)", 500, 60000 },
 		{ "heartbeat_ms", SL_OPT_INT, &m.heartbeat_ms, "chunkserver heartbeat interval (ms)", 50, 60000 },
 		{ "cs_timeout_ms", SL_OPT_INT, &m.cs_timeout_ms, "chunkserver marked down after this silence (ms)", 100, 3600000 },
 		{ "election_timeout_ms", SL_OPT_INT, &m.election_timeout_ms, "Raft election timeout (ms; Raft heartbeat = 1/6)", 100, 60000 },
@@ -225,7 +227,7 @@ int main(int argc, char **argv)
 	m.fsm = fsm_new();
 	m.loop = sl_loop_new();
 	m.repl = repl_new((uint32_t)m.repl_max_cluster);
-	if (!m.fsm || !m.loop || !m.repl) {
+	if (!m.fsm || !m.loop || !m.repl || m_session_init(&m)) {
 		sl_err("out of memory");
 		goto out;
 	}
@@ -276,6 +278,7 @@ out:
 		sl_loop_free(m.loop);
 	fsm_free(m.fsm);
 	repl_free(m.repl);
+	m_session_free(&m);
 	sl_config_free(opts);
 	return ret;
 }

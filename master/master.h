@@ -11,6 +11,8 @@
 #include "evloop.h"
 #include "rpc.h"
 #include "fsm.h"
+#include "gw_session.h"
+#include "list.h"
 #include "lease.h"
 #include "raft_glue.h"
 #include "replication.h"
@@ -24,7 +26,7 @@ struct master {
 	char *raft_listen;
 	char *data_dir;
 	struct sl_str_list masters;
-	int64_t lease_ms, heartbeat_ms, cs_timeout_ms, election_timeout_ms;
+	int64_t lease_ms, heartbeat_ms, cs_timeout_ms, election_timeout_ms, gw_lease_ms;
 	int64_t repl_max_per_server, repl_max_cluster, repl_rate_mb, repl_timeout_ms;
 	int64_t disk_full_percent;
 	char *log_level;
@@ -45,6 +47,9 @@ struct master {
 	uint64_t rng;			/* placement */
 	struct sl_timer tick;		/* chunkserver liveness, re-replication */
 	struct repl *repl;		/* replication.h */
+	struct gws_table gws;		/* gateway sessions (gw_session.h, m_session.c) */
+	struct list_head gw_closes;	/* GW_CLOSE requests waiting for their fence time */
+	struct sl_timer gw_timer;
 	uint64_t ops_pending;
 	bool closing;
 };
@@ -54,5 +59,12 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg);
 void m_service_on_ready(void *arg);
 void m_service_on_lost(void *arg);
 void m_service_tick(struct sl_timer *t, void *arg);
+
+/* m_session.c: gateway sessions */
+int m_session_init(struct master *m);
+void m_session_free(struct master *m);
+void m_session_on_ready(struct master *m, uint64_t term);
+void m_session_on_lost(struct master *m);
+void m_session_tick(struct master *m);
 
 #endif

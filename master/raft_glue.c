@@ -35,13 +35,27 @@ struct raft_glue {
 	bool closing;
 	void (*done)(void *arg);
 	void *done_arg;
+	/* leader lease (raft_glue.h) */
+	unsigned window_ms;
+	uint64_t confirmed_at;		/* ms: submit time of the latest entry of ours that committed */
+	bool confirm_pending;
+	uint64_t confirm_sent;
+	struct raft_barrier confirm;
 };
 
 struct rg_req {
 	struct raft_apply req;
 	rg_apply_cb cb;
 	void *arg;
+	uint64_t sent;			/* ms, for the leader lease */
+	struct raft_glue *g;
 };
+
+static void confirmed(struct raft_glue *g, uint64_t sent)
+{
+	if (sent > g->confirmed_at)
+		g->confirmed_at = sent;
+}
 
 /* ---- FSM adapters ---- */
 
@@ -90,6 +104,15 @@ static int fsm_restore_cb(struct raft_fsm *fsm, struct raft_buffer *buf)
 
 /* ---- leadership tracking ---- */
 
+static void confirm_cb(struct raft_barrier *req, int status)
+{
+	struct raft_glue *g = req->data;
+
+	g->confirm_pending = false;
+	if (status == 0 && !g->closing)
+		confirmed(g, g->confirm_sent);
+}
+
 static void barrier_cb(struct raft_barrier *req, int status)
 {
 	struct raft_glue *g = req->data;
@@ -99,6 +122,7 @@ static void barrier_cb(struct raft_barrier *req, int status)
 	if (status == 0 && raft_state(&g->raft) == RAFT_LEADER &&
 	    g->raft.current_term == g->barrier_term && !g->ready) {
 		g->ready = true;
+		confirmed(g, g->confirm_sent);
 		sl_info("raft: leader of term %llu, log applied up to %llu",
 			(unsigned long long)g->barrier_term, (unsigned long long)raft_last_applied(&g->raft));
 		g->ops.on_ready(g->ops.arg);
@@ -115,10 +139,18 @@ static void poll_state(struct raft_glue *g)
 		sl_info("raft: no longer leader (term %llu)", (unsigned long long)g->raft.current_term);
 		g->ops.on_lost(g->ops.arg);
 	}
+	if (g->ready && !g->confirm_pending && sl_now_ms() >= g->confirmed_at + g->window_ms / 2) {
+		/* nothing committed lately: confirm the leadership (raft_glue.h, leader lease) */
+		g->confirm.data = g;
+		g->confirm_sent = sl_now_ms();
+		if (raft_barrier(&g->raft, &g->confirm, confirm_cb) == 0)
+			g->confirm_pending = true;
+	}
 	if (leader && !g->ready && !g->barrier_pending) {
 		/* 0.15 appends no no-op on election: apply everything first. */
 		g->barrier.data = g;
 		g->barrier_term = g->raft.current_term;
+		g->confirm_sent = sl_now_ms();
 		int rv = raft_barrier(&g->raft, &g->barrier, barrier_cb);
 		if (rv == 0)
 			g->barrier_pending = true;
@@ -172,6 +204,7 @@ struct raft_glue *rg_start(struct sl_loop *loop, const struct rg_config *cfg,
 	}
 	g->sl = loop;
 	g->ops = *ops;
+	g->window_ms = 2 * cfg->election_ms;
 	if ((rv = mkdir_p(cfg->data_dir))) {
 		snprintf(err, errlen, "--data-dir %s: %s", cfg->data_dir, strerror(-rv));
 		goto fail;
@@ -296,6 +329,16 @@ bool rg_ready(const struct raft_glue *g)
 	return g->ready;
 }
 
+bool rg_leased(const struct raft_glue *g)
+{
+	return g->ready && sl_now_ms() < g->confirmed_at + g->window_ms;
+}
+
+unsigned rg_lease_window_ms(const struct raft_glue *g)
+{
+	return g->window_ms;
+}
+
 static void apply_done(struct raft_apply *req, int status, void *result)
 {
 	struct rg_req *r = container_of(req, struct rg_req, req);
@@ -303,6 +346,7 @@ static void apply_done(struct raft_apply *req, int status, void *result)
 	switch (status) {
 	case 0:
 		st = SL_OK;
+		confirmed(r->g, r->sent);
 		break;
 	case RAFT_LEADERSHIPLOST:
 	case RAFT_NOTLEADER:
@@ -337,6 +381,8 @@ int rg_submit(struct raft_glue *g, const void *buf, size_t len, rg_apply_cb cb, 
 	b.len = plen;
 	r->cb = cb;
 	r->arg = arg;
+	r->g = g;
+	r->sent = sl_now_ms();
 	int rv = raft_apply(&g->raft, &r->req, &b, 1, apply_done);
 	if (rv) {
 		raft_free(b.base);

@@ -15,6 +15,17 @@
  *        |           raft_state()!=LEADER             v
  *        +-------------------------------------- LEADER(ready)
  *
+ * Leader lease: a leader counts as *confirmed* at time t when an entry it
+ * submitted at t committed (a majority still had it as leader then; each
+ * of them acked before it could vote for anyone else, so any later leader
+ * was elected after t).  rg_leased() is true only while now < t + the
+ * lease window (2 election timeouts); the glue appends a barrier every
+ * half window while nothing else commits.  The master hands out chunk
+ * leases, lease renewals and gateway-session statements only while leased,
+ * and a new leader waits lease_ms + the window before it grants a chunk to
+ * another primary (master/lease.h): every statement of a deposed leader
+ * was made before its confirmation ran out, so before that.
+ *
  * Submission outcome (rg_apply_cb status): SL_OK with the FSM result;
  * SL_E_NOT_LEADER when leadership was lost before commit -- the outcome is
  * UNKNOWN (it may still commit under the next leader), so callers rely on
@@ -65,6 +76,10 @@ struct raft_glue *rg_start(struct sl_loop *loop, const struct rg_config *cfg,
 void rg_close(struct raft_glue *g, void (*done)(void *arg), void *arg);
 void rg_free(struct raft_glue *g);
 bool rg_ready(const struct raft_glue *g);
+/* Ready and confirmed within the lease window (above). */
+bool rg_leased(const struct raft_glue *g);
+/* The lease window in ms. */
+unsigned rg_lease_window_ms(const struct raft_glue *g);
 /* Submits one entry (copied and padded); 0 if cb will run, or SL_E_* (cb will not run). */
 int rg_submit(struct raft_glue *g, const void *buf, size_t len, rg_apply_cb cb, void *arg);
 void rg_get_status(struct raft_glue *g, struct rg_status *st);

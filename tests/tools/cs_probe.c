@@ -15,7 +15,9 @@
  *   cs_probe MASTERS lookup VOLUME INDEX [write]        prints chunk_id version epoch primary
  *
  * write sends the file's bytes as one CS_WRITE: forwarded (straight into
- * that replica) by default, or as a client write to the primary.
+ * that replica) by default, or as a client write to the primary, under a
+ * gateway session opened at the masters named by $CS_PROBE_MASTERS (none:
+ * the write carries no session, and the primary refuses it).
  * Exit status: 0 on SL_OK, the SL_E_* code otherwise (its name on stderr),
  * 64 on a usage error, 70 when the server could not be reached.
  */
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "config.h"
 #include "evloop.h"
@@ -33,6 +36,36 @@
 #include "status.h"
 
 #define TIMEOUT_MS 10000
+
+/* A gateway session for client writes (doc/protocol.md "Gateway sessions"). */
+static int open_session(struct sl_loop *loop, const char *masters, uint64_t *id)
+{
+	Shoal__GwSessionReq rq = SHOAL__GW_SESSION_REQ__INIT;
+	struct sl_str_list ml = { 0 };
+	struct sl_master_client *mc;
+	ProtobufCMessage *rep = NULL;
+	char *m = strdup(masters), *save = NULL, *tok;
+	int r;
+
+	for (tok = strtok_r(m, ",", &save); tok && ml.n < SL_CONFIG_MAX_LIST; tok = strtok_r(NULL, ",", &save))
+		ml.v[ml.n++] = tok;
+	mc = sl_master_client_new(loop, &ml);
+	if (!mc) {
+		free(m);
+		return SL_E_INVAL;
+	}
+	rq.op = SHOAL__GW_SESSION_OP__GW_OPEN;
+	rq.name = "cs_probe";
+	r = sl_master_call_sync(mc, SL_MSG_M_GW_SESSION, &rq.base, TIMEOUT_MS, &rep);
+	if (r == SL_OK)
+		*id = ((Shoal__GwSessionRep *)rep)->session;
+	else
+		fprintf(stderr, "cs_probe: cannot open a gateway session: %s\n", sl_status_str(r));
+	sl_msg_free(rep);
+	sl_master_client_free(mc);
+	free(m);
+	return r;
+}
 
 static int usage(void)
 {
@@ -240,6 +273,15 @@ int main(int argc, char **argv)
 				r = 64;
 				goto out;
 			}
+		}
+		if (!rq.forwarded && getenv("CS_PROBE_MASTERS")) {
+			r = open_session(loop, getenv("CS_PROBE_MASTERS"), &rq.session);
+			if (r) {
+				free(data);
+				goto out;
+			}
+			rq.op_client = (uint64_t)getpid() << 32 | (uint64_t)time(NULL);
+			rq.op_id = 1;
 		}
 		r = call(loop, c, SL_MSG_CS_WRITE, &rq.base, data, dlen, &rep, NULL, NULL);
 		if (r == SL_E_MISCOMPARE && rep)

@@ -16,3 +16,10 @@ tests_unit_test_chunk_resync_SOURCES = tests/unit/test_chunk_resync.c
 tests_unit_test_chunk_resync_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
 tests_unit_test_chunk_resync_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(PROTOBUF_C_CFLAGS)
 tests_unit_test_chunk_resync_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(CUNIT_LIBS) $(AIO_LIBS)
+# COMPARE AND WRITE outcome records (chunkserver/op_record.h)
+check_PROGRAMS += tests/unit/test_op_record
+TESTS += tests/unit/test_op_record
+tests_unit_test_op_record_SOURCES = tests/unit/test_op_record.c
+tests_unit_test_op_record_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
+tests_unit_test_op_record_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_op_record_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(CUNIT_LIBS) $(AIO_LIBS)

@@ -12,7 +12,9 @@
  * bytes between its read and its compare-and-write; a chunkserver that
  * never answers ends the I/O with TIMEDOUT by its deadline; a write-back
  * volume's FLUSH reaches every chunkserver and is never answered OK by
- * its deadline alone.
+ * its deadline alone; every write carries a gateway session, and one whose
+ * attempt went unanswered is answered only after that session was closed
+ * at the master (lib/client_io.c F1).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -45,6 +47,10 @@ struct fake {
 	int cs_flushes[2];		/* atomics: CS_FLUSH requests answered */
 	int race_chunk;			/* atomic: after the next read of this chunk, a racer sets 0x40 in its first byte */
 	int lookups;
+	int sessions_opened, sessions_closed;	/* atomics: M_GW_SESSION OPEN / CLOSE answered */
+	int close_delay_ms;		/* atomic: GW_CLOSE is answered this much later */
+	int write_sessions_zero;	/* atomic: writes that came without a session */
+	uint64_t last_write_session;
 };
 
 static struct fake F;
@@ -58,6 +64,24 @@ static void on_redir(struct sl_conn *c, const struct sl_msg *req, void *arg)
 
 	r.leader_addr = F.master_addr;
 	sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_NOT_LEADER, &r.base, NULL, 0);
+}
+
+/* A GW_CLOSE answered later (the master fences a session only when every statement ran out). */
+struct late_close {
+	struct sl_timer t;
+	struct sl_conn *c;
+	uint64_t req_id;
+	uint16_t type;
+};
+
+static void late_close_cb(struct sl_timer *t, void *arg)
+{
+	struct late_close *k = arg;
+
+	__atomic_add_fetch(&F.sessions_closed, 1, __ATOMIC_SEQ_CST);
+	sl_rpc_reply(k->c, k->req_id, k->type, SL_OK, NULL, NULL, 0);
+	sl_conn_put(k->c);
+	free(k);
 }
 
 static void on_master(struct sl_conn *c, const struct sl_msg *req, void *arg)
@@ -124,6 +148,27 @@ static void on_master(struct sl_conn *c, const struct sl_msg *req, void *arg)
 		}
 		rep.n_chunks = rq->count;
 		rep.chunks = locs;
+		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_OK, &rep.base, NULL, 0);
+	} else if (req->hdr.type == SL_MSG_M_GW_SESSION) {
+		Shoal__GwSessionReq *rq = (Shoal__GwSessionReq *)m;
+		Shoal__GwSessionRep rep = SHOAL__GW_SESSION_REP__INIT;
+
+		rep.lease_ms = 3000;
+		if (rq->op == SHOAL__GW_SESSION_OP__GW_OPEN) {
+			rep.session = (1ull << 32) | (uint64_t)(__atomic_add_fetch(&F.sessions_opened, 1, __ATOMIC_SEQ_CST));
+		} else if (rq->op == SHOAL__GW_SESSION_OP__GW_CLOSE && ld(&F.close_delay_ms)) {
+			struct late_close *k = calloc(1, sizeof(*k));
+
+			k->c = c;
+			k->req_id = req->hdr.req_id;
+			k->type = req->hdr.type;
+			sl_conn_get(c);
+			sl_timer_init(&k->t, late_close_cb, k);
+			sl_timer_arm(F.loop, &k->t, (uint64_t)ld(&F.close_delay_ms));
+			goto out;
+		} else if (rq->op == SHOAL__GW_SESSION_OP__GW_CLOSE) {
+			__atomic_add_fetch(&F.sessions_closed, 1, __ATOMIC_SEQ_CST);
+		}
 		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_OK, &rep.base, NULL, 0);
 	} else {
 		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_PROTO, NULL, NULL, 0);
@@ -194,6 +239,9 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 		int status = SL_OK;
 		uint32_t i;
 
+		if (!rq->session)
+			__atomic_add_fetch(&F.write_sessions_zero, 1, __ATOMIC_SEQ_CST);
+		F.last_write_session = rq->session;
 		ix = cs_check(c, req, me, rq->ref);
 		if (ix < 0)
 			goto out;
@@ -440,6 +488,41 @@ static void test_deadline(void)
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
 }
 
+/*
+ * F1 (lib/client_io.c): a write whose attempt went unanswered may still
+ * land, so its answer -- here TIMEDOUT -- waits until its session was
+ * closed at the master (fenced); writes go on under a new session.  The
+ * fake master answers GW_CLOSE 600 ms late: the I/O must not end before.
+ */
+static void test_fence_before_answer(void)
+{
+	uint8_t w[4096];
+	struct sl_io io = { .op = SL_IO_WRITE, .offset = 2 << 20, .length = sizeof(w), .buf = w,
+			    .deadline_ms = 500 };
+	int closed0 = ld(&F.sessions_closed), opened0 = ld(&F.sessions_opened);
+	uint64_t t0, s0 = F.last_write_session, dt;
+
+	memset(w, 7, sizeof(w));
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);	/* a session exists */
+	s0 = F.last_write_session;
+	CU_ASSERT_NOT_EQUAL(s0, 0);
+	st(&F.close_delay_ms, 600);
+	st(&F.blackhole, 1);
+	t0 = sl_now_ms();
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_TIMEDOUT);
+	dt = sl_now_ms() - t0;
+	CU_ASSERT(dt >= 1050);		/* the 500 ms attempt, then the 600 ms fence */
+	CU_ASSERT(dt < 3000);
+	CU_ASSERT_EQUAL(ld(&F.sessions_closed), closed0 + 1);
+	st(&F.blackhole, 0);
+	st(&F.close_delay_ms, 0);
+	io.deadline_ms = 0;
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
+	CU_ASSERT(ld(&F.sessions_opened) > opened0);		/* a new session ... */
+	CU_ASSERT_NOT_EQUAL(F.last_write_session, s0);		/* ... carries the writes */
+	CU_ASSERT_EQUAL(ld(&F.write_sessions_zero), 0);		/* and no write ever went without one */
+}
+
 /* Holds the client's I/O thread in a completion, so work posted meanwhile starts late. */
 struct stall {
 	int entered;		/* atomic */
@@ -519,6 +602,7 @@ int main(void)
 		{ "write_same_unmap", test_write_same_unmap },
 		{ "orwrite", test_orwrite },
 		{ "deadline", test_deadline },
+		{ "fence_before_answer", test_fence_before_answer },
 		{ "write_back_flush", test_write_back_flush },
 		{ "close", test_close },
 		{ NULL, NULL },
