@@ -11,6 +11,7 @@ SCRATCH=${SCRATCH:-$(mktemp -d /var/tmp/shoal-208.XXXXXX)}
 PORT_BASE=${PORT_BASE:-17800}
 WITH_MASTER=no
 . "$(dirname "$0")/2cs-lib.sh"
+unset CS_PROBE_MASTERS	# no master: client writes carry no session
 
 # command line
 for bad in "--bogus" "--aio-depth 3" "--log-level loud" "--listen nowhere --data-dirs $SCRATCH/x" "" ; do

@@ -11,6 +11,7 @@ fail() { echo "FAIL $T: $*"; exit 1; }
 [ -x "$P" ] || fail "no $P (build first)"
 
 MADDR=127.0.0.1:$PORT_BASE		# master service; Raft on PORT_BASE+1
+export CS_PROBE_MASTERS=$MADDR	# cs_probe opens a gateway session there for client writes
 csaddr() { echo "127.0.0.1:$((PORT_BASE + 10 + $1))"; }
 
 # start_master: one master with short leases and heartbeats.
