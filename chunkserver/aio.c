@@ -1,5 +1,8 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -24,6 +27,13 @@ struct cs_aio {
 	unsigned int queued;
 	struct sl_loop *loop;
 	struct cs_aio_stats st;
+	/* cs_aio_punch: one helper thread, started at first use */
+	pthread_mutex_t pmu;
+	pthread_cond_t pcv;
+	pthread_t pthread;
+	bool pstarted, pstop;
+	struct list_head ptodo, pdone;	/* cs_aio_req.wait */
+	unsigned int punches;		/* submitted, not yet reaped */
 #ifdef SHOAL_CRASH_SIM
 	struct cs_csim *csim;		/* test builds: every request goes here */
 #endif
@@ -38,6 +48,10 @@ struct cs_aio *cs_aio_new(unsigned int depth)
 		return NULL;
 	a->depth = depth ? depth : 256;
 	INIT_LIST_HEAD(&a->fifo);
+	INIT_LIST_HEAD(&a->ptodo);
+	INIT_LIST_HEAD(&a->pdone);
+	pthread_mutex_init(&a->pmu, NULL);
+	pthread_cond_init(&a->pcv, NULL);
 	a->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (a->efd < 0)
 		goto fail_free;
@@ -137,6 +151,96 @@ void cs_aio_flush_device(struct cs_aio *a, struct cs_aio_req *r, int fd)
 	enqueue(a, r);
 }
 
+/* The eventfd the loop watches: cannot overflow at one write per punch. */
+static void wake_reaper(struct cs_aio *a)
+{
+	uint64_t one = 1;
+	ssize_t n = write(a->efd, &one, sizeof(one));
+
+	(void)n;
+}
+
+static void *punch_thread(void *arg)
+{
+	struct cs_aio *a = arg;
+
+	pthread_mutex_lock(&a->pmu);
+	for (;;) {
+		struct cs_aio_req *r;
+
+		while (list_empty(&a->ptodo) && !a->pstop)
+			pthread_cond_wait(&a->pcv, &a->pmu);
+		if (list_empty(&a->ptodo))
+			break;
+		r = list_first_entry(&a->ptodo, struct cs_aio_req, wait);
+		list_del_init(&r->wait);
+		pthread_mutex_unlock(&a->pmu);
+		r->punch_res = fallocate(r->iocb.aio_fildes, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					 r->punch_off, r->punch_len) ? -errno : 0;
+		pthread_mutex_lock(&a->pmu);
+		list_add_tail(&r->wait, &a->pdone);
+		wake_reaper(a);
+	}
+	pthread_mutex_unlock(&a->pmu);
+	return NULL;
+}
+
+void cs_aio_punch(struct cs_aio *a, struct cs_aio_req *r, int fd, off_t off, off_t len)
+{
+	int rc = 0;
+
+	memset(&r->iocb, 0, sizeof(r->iocb));
+	r->iocb.aio_fildes = fd;
+	r->punch_off = off;
+	r->punch_len = len;
+	pthread_mutex_lock(&a->pmu);
+	if (!a->pstarted) {
+		sigset_t all, old;
+
+		/* the helper takes no signal: the daemon handles them through a signalfd */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		rc = pthread_create(&a->pthread, NULL, punch_thread, a);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		a->pstarted = rc == 0;
+	}
+	if (rc) {
+		/* no helper: complete it as refused, from the next reap */
+		r->punch_res = -rc;
+		list_add_tail(&r->wait, &a->pdone);
+	} else {
+		list_add_tail(&r->wait, &a->ptodo);
+		pthread_cond_signal(&a->pcv);
+	}
+	a->punches++;
+	a->st.submitted++;
+	pthread_mutex_unlock(&a->pmu);
+	if (rc)
+		wake_reaper(a);
+}
+
+/* Completes the punches the helper finished; returns how many. */
+static int reap_punches(struct cs_aio *a)
+{
+	SL_LIST_HEAD(done);
+	struct cs_aio_req *r, *n;
+	int count = 0;
+
+	pthread_mutex_lock(&a->pmu);
+	list_splice_tail_init(&a->pdone, &done);
+	pthread_mutex_unlock(&a->pmu);
+	list_for_each_entry_safe(r, n, &done, wait) {
+		list_del_init(&r->wait);
+		a->punches--;
+		a->st.completed++;
+		if (r->punch_res < 0)
+			a->st.errors++;
+		count++;
+		r->done(r, r->punch_res);
+	}
+	return count;
+}
+
 int cs_aio_reap(struct cs_aio *a, int timeout_ms)
 {
 	struct io_event ev[REAP_BATCH];
@@ -146,6 +250,15 @@ int cs_aio_reap(struct cs_aio *a, int timeout_ms)
 
 	if (read(a->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		return -errno;
+	total = reap_punches(a);
+	if (timeout_ms > 0 && !total && a->punches && !a->in_kernel && !a->queued) {
+		/* only punches in flight: wait for the helper's wake-up */
+		struct pollfd p = { a->efd, POLLIN, 0 };
+
+		if (poll(&p, 1, timeout_ms) > 0 && read(a->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+			return -errno;
+		return reap_punches(a);
+	}
 #ifdef SHOAL_CRASH_SIM
 	{
 		uint64_t deadline = sl_now_us() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
@@ -235,9 +348,9 @@ void cs_aio_detach(struct cs_aio *a)
 unsigned int cs_aio_in_flight(const struct cs_aio *a)
 {
 #ifdef SHOAL_CRASH_SIM
-	return cs_csim_pending(a->csim);
+	return cs_csim_pending(a->csim) + a->punches;
 #endif
-	return a->in_kernel + a->queued;
+	return a->in_kernel + a->queued + a->punches;
 }
 
 void cs_aio_get_stats(const struct cs_aio *a, struct cs_aio_stats *st)
@@ -255,6 +368,13 @@ void cs_aio_free(struct cs_aio *a)
 	cs_aio_detach(a);
 	while (cs_aio_in_flight(a) && sl_now_ms() < deadline)
 		cs_aio_reap(a, 100);
+	if (a->pstarted) {
+		pthread_mutex_lock(&a->pmu);
+		a->pstop = true;
+		pthread_cond_signal(&a->pcv);
+		pthread_mutex_unlock(&a->pmu);
+		pthread_join(a->pthread, NULL);
+	}
 	io_destroy(a->ctx);
 #ifdef SHOAL_CRASH_SIM
 	cs_csim_free(a->csim);

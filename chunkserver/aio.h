@@ -25,7 +25,9 @@ struct cs_aio;
 
 struct cs_aio_req {
 	struct iocb iocb;
-	struct list_head wait;		/* on the FIFO while the kernel queue is full */
+	struct list_head wait;		/* on the FIFO while the kernel queue is full; punch queues */
+	off_t punch_off, punch_len;	/* cs_aio_punch */
+	long punch_res;
 	void (*done)(struct cs_aio_req *r, long res);
 	void *arg;
 	bool device_flush;		/* an fdsync issued for the whole device (crash_sim.h) */
@@ -48,6 +50,12 @@ void cs_aio_pread(struct cs_aio *a, struct cs_aio_req *r, int fd, void *buf, siz
 void cs_aio_pwrite(struct cs_aio *a, struct cs_aio_req *r, int fd, const void *buf, size_t len,
 		   off_t off, int rw_flags);
 
+/*
+ * fallocate(fd, PUNCH_HOLE | KEEP_SIZE, off, len) on a helper thread (no
+ * AIO opcode exists for it, and it can block on a busy disk for long):
+ * done() runs on the reaping thread like any request, res 0 or -errno.
+ */
+void cs_aio_punch(struct cs_aio *a, struct cs_aio_req *r, int fd, off_t off, off_t len);
 /* fdatasync(fd) as an AIO request (generic since Linux 4.18): res 0 or -errno. */
 void cs_aio_fdsync(struct cs_aio *a, struct cs_aio_req *r, int fd);
 /* fd: any file on the device; durable afterwards: every overwrite completed before (aio.c). */

@@ -246,6 +246,41 @@ static void wop_pwait_done(struct cs_pwait *w, int err)
 	wop_put(op);
 }
 
+/* UNMAP: the hole is punched; its blocks read as zeros, durably once the fdsync is back. */
+static void wop_punch_synced(struct cs_aio_req *r, long res)
+{
+	struct cs_wop *op = r->arg;
+
+	if (res < 0) {
+		report_io_error(op->ch, res);
+		wop_fail(op, SL_E_IO);
+	}
+	wop_put(op);
+}
+
+static void wop_punch_done(struct cs_aio_req *r, long res)
+{
+	struct cs_wop *op = r->arg;
+	struct cs_chunk *ch = op->ch;
+	uint64_t ia = (uint64_t)r->punch_off, ie = ia + (uint64_t)r->punch_len, b;
+	uint32_t pg;
+
+	if (res < 0) {
+		report_io_error(ch, res);
+		wop_fail(op, cs_errno_status((int)res));
+		wop_put(op);
+		return;
+	}
+	/* the region stays busy until the op ends: no CRC page is written back before this */
+	for (b = ia; b < ie; b += CS_BLOCK)
+		ch->crc[b >> CS_BLOCK_SHIFT] = 0;
+	for (pg = (uint32_t)((ia >> CS_BLOCK_SHIFT) * 4 / CS_BLOCK);
+	     pg <= (uint32_t)(((ie - 1) >> CS_BLOCK_SHIFT) * 4 / CS_BLOCK); pg++)
+		ch->crc_sync[pg].gen++;
+	r->done = wop_punch_synced;
+	cs_aio_fdsync(ch->env->aio, r, ch->data_fd);
+}
+
 static uint64_t region_mask(const struct cs_chunk *ch, uint64_t a, uint64_t e)
 {
 	unsigned int r0 = a >> ch->region_shift, r1 = (e - 1) >> ch->region_shift;
@@ -444,21 +479,18 @@ static void wop_apply(struct cs_wop *op)
 			ch->crc[tb >> CS_BLOCK_SHIFT] = cs_crc_entry(op->abuf + CS_BLOCK);
 		}
 		if (ie > ia) {
-			if (fallocate(ch->data_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				      (off_t)ia, (off_t)(ie - ia))) {
-				int e = -errno;
+			/*
+			 * The punch and the fdatasync that makes the hole durable
+			 * (O_DSYNC covers no punch) may block for long: the punch
+			 * runs on aio's helper thread, the sync as an AIO fdsync,
+			 * never on the loop (wop_punch_done).
+			 */
+			struct cs_aio_req *r = &op->rq[2];
 
-				report_io_error(ch, e);
-				wop_fail(op, cs_errno_status(e));
-			} else {
-				/* punch is not covered by O_DSYNC: make the hole durable */
-				if (fdatasync(ch->data_fd)) {
-					report_io_error(ch, -errno);
-					wop_fail(op, SL_E_IO);
-				}
-				for (b = ia; b < ie; b += CS_BLOCK)
-					ch->crc[b >> CS_BLOCK_SHIFT] = 0;
-			}
+			r->done = wop_punch_done;
+			r->arg = op;
+			op->pending++;
+			cs_aio_punch(ch->env->aio, r, ch->data_fd, (off_t)ia, (off_t)(ie - ia));
 		}
 		/* slot 0 and 1 of abuf are the head and tail block images */
 		if (unmap_head(op)) {
