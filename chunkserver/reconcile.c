@@ -16,12 +16,16 @@
  * Steps (one struct recon, on the loop thread):
  *
  *   DIGEST_ALL  CS_DIGEST(all regions) to every secondary; a region whose
- *               digest differs from ours (and is busy on neither side) is a
- *               candidate for that secondary
+ *               digest differs from ours, or that is busy on either side
+ *               (its digest means nothing then), is a candidate for that
+ *               secondary
  *   per candidate region, in order:
  *     LOCK      our range lock over the region (writes through us wait)
  *     RECHECK   CS_DIGEST(region) again to the candidates: only a copy
- *               still different under the lock is a target
+ *               still different under the lock is a target; one still
+ *               busy there is asked again (UNLOCK, 20 ms, LOCK) up to
+ *               RECON_BUSY_TRIES times, then counts as failed: a busy
+ *               region is never skipped for good
  *     PUSH      read the region locally (checksums verified) in 1 MiB
  *               pieces and send each as a forwarded WRITE to the targets
  *     UNLOCK
@@ -44,6 +48,8 @@
 #include "status.h"
 
 #define PIECE (1u << 20)
+#define RECON_BUSY_TRIES	50
+#define RECON_BUSY_WAIT_MS	20
 
 struct recon {
 	struct chunkserver *cs;
@@ -53,6 +59,9 @@ struct recon {
 	uint64_t diff[CS_MAX_REPLICAS];
 	uint64_t failed;		/* bit i: secondary i failed a call */
 	uint64_t targets;		/* bit i: push the current region to i */
+	uint64_t busy;			/* bit i: the current region is busy on i: ask again */
+	unsigned int busy_tries;	/* for the current region */
+	struct sl_timer timer;
 	unsigned int region;
 	int pending;
 	bool locked;
@@ -152,8 +161,13 @@ static int send_digest(struct recon *k, unsigned int i, uint64_t mask,
 	return 0;
 }
 
-/* Regions where the reply differs from ours, busy on neither side. */
-static uint64_t compare(struct recon *k, struct cs_chunk *ch, const struct sl_msg *rep, uint64_t mask)
+/*
+ * Regions of mask where the reply differs from ours, busy on neither side;
+ * *busy: those busy on either side (their digests mean nothing).  ~0 when
+ * the reply does not decode.
+ */
+static uint64_t compare(struct recon *k, struct cs_chunk *ch, const struct sl_msg *rep, uint64_t mask,
+			uint64_t *busy)
 {
 	Shoal__CsDigestRep *d;
 	uint64_t m = 0;
@@ -166,7 +180,8 @@ static uint64_t compare(struct recon *k, struct cs_chunk *ch, const struct sl_ms
 		sl_msg_free(&d->base);
 		return ~0ull;
 	}
-	mask &= ~(d->busy_mask | busy_mask(ch));
+	*busy = mask & (d->busy_mask | busy_mask(ch));
+	mask &= ~*busy;
 	for (r = 0; r < CS_REGIONS; r++)
 		if ((mask & (1ull << r)) && d->digest[r] != cs_region_digest(ch, r))
 			m |= 1ull << r;
@@ -188,10 +203,14 @@ static void all_done(struct sl_conn *c, int status, const struct sl_msg *rep, vo
 		if (ch)
 			k->failed |= 1ull << i;
 	} else {
-		k->diff[i] = compare(k, ch, rep, ~0ull);
+		uint64_t busy = 0;
+
+		k->diff[i] = compare(k, ch, rep, ~0ull, &busy);
 		if (k->diff[i] == ~0ull) {
 			k->diff[i] = 0;
 			k->failed |= 1ull << i;
+		} else {
+			k->diff[i] |= busy;	/* checked again under our lock */
 		}
 	}
 	if (--k->pending)
@@ -200,12 +219,35 @@ static void all_done(struct sl_conn *c, int status, const struct sl_msg *rep, vo
 	next_region(k);
 }
 
+static void relock(struct sl_timer *t, void *arg)
+{
+	struct recon *k = arg;
+
+	next_region(k);		/* the same region: k->region did not move */
+}
+
 static void recheck_put(struct recon *k)
 {
 	struct cs_chunk *ch = chunk(k);
+	unsigned int i;
 
 	if (--k->pending)
 		return;
+	if (ch && k->busy) {
+		if (++k->busy_tries < RECON_BUSY_TRIES) {
+			/* let the write that holds it there end, then ask again */
+			unlock(k);
+			sl_timer_arm(k->cs->loop, &k->timer, RECON_BUSY_WAIT_MS);
+			return;
+		}
+		for (i = 0; i < k->n; i++)
+			if (k->busy & (1ull << i)) {
+				sl_warn("chunk %016" PRIx64 ": region %u stays busy on %s: reconcile fails it",
+					k->chunk_id, k->region, k->addr[i]);
+				k->failed |= 1ull << i;
+			}
+	}
+	k->busy_tries = 0;
 	if (!ch || !k->targets) {
 		unlock(k);
 		k->region++;
@@ -232,10 +274,12 @@ static void recheck_done(struct sl_conn *c, int status, const struct sl_msg *rep
 	if (status != SL_OK) {
 		k->failed |= 1ull << i;
 	} else if (ch) {
-		uint64_t m = compare(k, ch, rep, bit);
+		uint64_t busy = 0, m = compare(k, ch, rep, bit, &busy);
 
 		if (m == ~0ull)
 			k->failed |= 1ull << i;
+		else if (busy & bit)
+			k->busy |= 1ull << i;
 		else if (m & bit)
 			k->targets |= 1ull << i;
 	}
@@ -249,6 +293,7 @@ static void locked(struct cs_range *rl, void *arg)
 
 	k->locked = true;
 	k->targets = 0;
+	k->busy = 0;
 	k->pending = 1;
 	for (i = 0; i < k->n; i++)
 		if (!(k->failed & (1ull << i)) && (k->diff[i] & (1ull << k->region)) &&
@@ -394,6 +439,7 @@ void cs_reconcile(struct chunkserver *cs, struct cs_chunk *ch, unsigned int n, c
 	k->epoch = ch->epoch;
 	k->done = done;
 	k->arg = arg;
+	sl_timer_init(&k->timer, relock, k);
 	for (i = 0; i < n; i++) {
 		k->addr[i] = strdup(addrs[i]);
 		if (!k->addr[i])
