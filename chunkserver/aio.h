@@ -28,7 +28,6 @@ struct cs_aio_req {
 	struct list_head wait;		/* on the FIFO while the kernel queue is full */
 	void (*done)(struct cs_aio_req *r, long res);
 	void *arg;
-	bool device_flush;		/* an fdsync issued for the whole device (crash_sim.h) */
 };
 
 struct cs_aio_stats {
@@ -48,10 +47,12 @@ void cs_aio_pread(struct cs_aio *a, struct cs_aio_req *r, int fd, void *buf, siz
 void cs_aio_pwrite(struct cs_aio *a, struct cs_aio_req *r, int fd, const void *buf, size_t len,
 		   off_t off, int rw_flags);
 
-/* fdatasync(fd) as an AIO request (generic since Linux 4.18): res 0 or -errno. */
+/*
+ * fdatasync(fd) as an AIO request (generic since Linux 4.18): res 0 or
+ * -errno.  Of a regular file on ext4 or XFS it also flushes the device's
+ * cache (chunk_store.h, struct cs_disk_flush); of a directory it does not.
+ */
 void cs_aio_fdsync(struct cs_aio *a, struct cs_aio_req *r, int fd);
-/* fd: any file on the device; durable afterwards: every overwrite completed before (aio.c). */
-void cs_aio_flush_device(struct cs_aio *a, struct cs_aio_req *r, int fd);
 
 /*
  * Reaps completions and runs their done() callbacks; waits up to

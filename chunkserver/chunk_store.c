@@ -114,7 +114,7 @@ static void psync_submit(struct cs_psync *ps)
 	if (ps->page == CS_PS_DISK) {
 		struct cs_disk_flush *df = container_of(ps, struct cs_disk_flush, ps);
 
-		cs_aio_flush_device(df->aio, &ps->req, df->fd);
+		cs_aio_fdsync(df->aio, &ps->req, df->fd);
 		return;
 	}
 	if (ps->page == CS_PS_DATA) {

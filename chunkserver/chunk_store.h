@@ -116,8 +116,8 @@ struct cs_psync {
  * all allocated already (each has a non-zero CRC entry: a hole's is 0)
  * needs no metadata to be durable, only the device's cache flushed; so
  * while other writes to the disk are in flight it is written without
- * RWF_DSYNC and joins the next flush of the device (cs_aio_flush_device on
- * fd), which any number of concurrent writes to any replicas share.  A
+ * RWF_DSYNC and joins the next flush of the device (an fdatasync of fd),
+ * which any number of concurrent writes to any replicas share.  A
  * write that may fill a hole keeps its own RWF_DSYNC (or its chunk's
  * fdatasync), which also commits the extent allocation.
  */
