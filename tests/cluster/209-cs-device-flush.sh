@@ -14,8 +14,10 @@
 # cluster; ext4 is made by mkfs's defaults, with a journal (the case where a
 # directory's fsync flushes nothing: the root filesystem of the test
 # machines has no journal and cannot show it).  The run prints flushes per
-# write and the latency for each.  Needs root, loop devices, mkfs.xfs
-# (xfsprogs) and mkfs.ext4 (e2fsprogs).
+# write and the latency for each.  First, data directories on tmpfs, on ext4
+# mounted nobarrier and on ext4 with data=journal are refused at start with
+# one line.  Needs root, loop devices, mkfs.xfs (xfsprogs) and mkfs.ext4
+# (e2fsprogs).
 CONTROL_BASE=329	# tgtadm -C; the 7NN scenarios use 330-339
 . "$(dirname "$0")/7fail-lib.sh"
 
@@ -37,11 +39,11 @@ disks_release() {
 }
 CLEANUP_HOOKS+=(disks_release)
 
-# loopdisk FS MOUNTPOINT: a new FS on a loop device over a sparse 512 MiB
-# file in $SCRATCH (mkfs.xfs wants 300 MiB at least), mounted at
-# MOUNTPOINT.  Sets LOOPDEV (e.g. loop3).
+# loopdisk FS MOUNTPOINT [MOUNT_OPTIONS]: a new FS on a loop device over a
+# sparse 512 MiB file in $SCRATCH (mkfs.xfs wants 300 MiB at least),
+# mounted at MOUNTPOINT.  Sets LOOPDEV (e.g. loop3).
 loopdisk() {
-	local fs=$1 mnt=$2 img dev out
+	local fs=$1 mnt=$2 mopts=${3:-defaults} img dev out
 	img=$SCRATCH/$fs-$(basename "$(dirname "$mnt")").img
 	rm -f "$img"
 	truncate -s 512M "$img" || fail "cannot create $img"
@@ -53,7 +55,7 @@ loopdisk() {
 	dev=$(losetup -f --show "$img" 2>&1) || fail "no loop device available (losetup -f: $dev)"
 	LOOPS+=("$dev")
 	mkdir -p "$mnt"
-	mount "$dev" "$mnt" || fail "mount $dev on $mnt failed"
+	mount -o "$mopts" "$dev" "$mnt" || fail "mount -o $mopts $dev on $mnt failed"
 	MNTS+=("$mnt")
 	LOOPDEV=${dev#/dev/}
 	[ "$(cat "/sys/block/$LOOPDEV/queue/fua")" = 0 ] ||
@@ -64,6 +66,29 @@ loopdisk() {
 			fail "$dev: ext4 without a journal (mkfs.ext4's defaults should have one)"
 	fi
 }
+
+# A data directory where durability is not proven is refused at start, with
+# one line on stderr and exit 1: tmpfs; ext4 without cache flushes; ext4
+# with data=journal (O_DIRECT becomes buffered there).
+refused() {	# refused WHAT DIR PATTERN
+	local rc
+	timeout -k 5 20 "$BUILD/chunkserver/shoal-chunkserver" --config /dev/null --data-dirs "$2" \
+		--listen "127.0.0.1:$((PORT_BASE + 19))" >"$SCRATCH/refused.out" 2>"$SCRATCH/refused.err"
+	rc=$?
+	[ $rc = 1 ] || fail "$1: the chunkserver's exit is $rc, not 1: $(head -c 300 "$SCRATCH/refused.err")"
+	[ "$(wc -l <"$SCRATCH/refused.err")" = 1 ] && grep -q "^shoal-chunkserver: --data-dirs: $2 .*$3" "$SCRATCH/refused.err" ||
+		fail "$1: wanted one 'shoal-chunkserver: --data-dirs: $2 ...$3' line, got: $(cat "$SCRATCH/refused.err")"
+	log "refused: $1: $(cat "$SCRATCH/refused.err")"
+}
+mkdir -p "$SCRATCH/tmpfs"
+mount -t tmpfs -o size=16m tmpfs "$SCRATCH/tmpfs" || fail "mount tmpfs on $SCRATCH/tmpfs failed"
+MNTS+=("$SCRATCH/tmpfs")
+refused "tmpfs" "$SCRATCH/tmpfs/d" "is on tmpfs.*only ext4 and xfs"
+loopdisk ext4 "$SCRATCH/nobarrier/d" nobarrier
+refused "ext4 nobarrier" "$SCRATCH/nobarrier/d" "without cache flushes"
+loopdisk ext4 "$SCRATCH/journal/d" data=journal
+refused "ext4 data=journal" "$SCRATCH/journal/d" "data=journal"
+disks_release
 
 results=()
 for fs in $FLUSH_FS; do

@@ -417,30 +417,30 @@ static void test_lazy_meta_crash(void)
  * Group commit across replicas of one disk: concurrent overwrites of
  * allocated blocks in four chunks share device flushes; a write that may
  * fill a hole keeps its own durability; everything reads back after a
- * clean stop and reopen.
+ * clean stop and reopen.  The device flush is the fdatasync of a regular
+ * file on the chunks' filesystem (a directory's flushes nothing on XFS).
  */
 static void test_disk_flush(void)
 {
-	struct cs_disk_flush df = { .fd = -1 };
+	struct cs_disk_flush df;
 	struct cs_aio_stats st0, st1;
 	struct cs_chunk *ch[4];
 	static uint8_t w[65][CS_BLOCK];
 	struct cs_wop ops[65];
 	struct res res[65];
 	uint8_t r[CS_BLOCK];
-	char p[4200];
+	struct stat fst, cst;
 	int i, joined = 0;
 
-	snprintf(p, sizeof(p), "%s/chunks", dir);
-	df.fd = open(p, O_RDONLY | O_DIRECTORY);
-	CU_ASSERT_FATAL(df.fd >= 0);
-	df.ps.page = CS_PS_DISK;
-	INIT_LIST_HEAD(&df.ps.waiters);
-	df.aio = env.aio;
+	CU_ASSERT_EQUAL_FATAL(cs_disk_flush_open(&df, dir, env.aio), 0);
+	CU_ASSERT_FATAL(fstat(df.fd, &fst) == 0);
+	CU_ASSERT(S_ISREG(fst.st_mode));
 	for (i = 0; i < 4; i++) {
 		ch[i] = mk(20 + i);
 		ch[i]->disk_flush = &df;
 	}
+	CU_ASSERT_FATAL(fstat(ch[0]->data_fd, &cst) == 0);
+	CU_ASSERT_EQUAL(fst.st_dev, cst.st_dev);
 	/* allocate blocks 0..15 of every chunk */
 	for (i = 0; i < 64; i++) {
 		fill(w[i], CS_BLOCK, 50 + i);
