@@ -135,19 +135,6 @@ void cs_aio_pwrite(struct cs_aio *a, struct cs_aio_req *r, int fd, const void *b
 void cs_aio_fdsync(struct cs_aio *a, struct cs_aio_req *r, int fd)
 {
 	io_prep_fdsync(&r->iocb, fd);
-	r->device_flush = false;
-	enqueue(a, r);
-}
-
-/*
- * An fdatasync of a file with nothing of its own to write makes ext4 and
- * XFS flush the device's volatile cache, which makes every completed
- * O_DIRECT overwrite of allocated blocks on that device durable.
- */
-void cs_aio_flush_device(struct cs_aio *a, struct cs_aio_req *r, int fd)
-{
-	io_prep_fdsync(&r->iocb, fd);
-	r->device_flush = true;
 	enqueue(a, r);
 }
 

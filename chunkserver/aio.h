@@ -30,7 +30,6 @@ struct cs_aio_req {
 	long punch_res;
 	void (*done)(struct cs_aio_req *r, long res);
 	void *arg;
-	bool device_flush;		/* an fdsync issued for the whole device (crash_sim.h) */
 };
 
 struct cs_aio_stats {
@@ -56,10 +55,12 @@ void cs_aio_pwrite(struct cs_aio *a, struct cs_aio_req *r, int fd, const void *b
  * done() runs on the reaping thread like any request, res 0 or -errno.
  */
 void cs_aio_punch(struct cs_aio *a, struct cs_aio_req *r, int fd, off_t off, off_t len);
-/* fdatasync(fd) as an AIO request (generic since Linux 4.18): res 0 or -errno. */
+/*
+ * fdatasync(fd) as an AIO request (generic since Linux 4.18): res 0 or
+ * -errno.  Of a regular file on ext4 or XFS it also flushes the device's
+ * cache (chunk_store.h, struct cs_disk_flush); of a directory it does not.
+ */
 void cs_aio_fdsync(struct cs_aio *a, struct cs_aio_req *r, int fd);
-/* fd: any file on the device; durable afterwards: every overwrite completed before (aio.c). */
-void cs_aio_flush_device(struct cs_aio *a, struct cs_aio_req *r, int fd);
 
 /*
  * Reaps completions and runs their done() callbacks; waits up to

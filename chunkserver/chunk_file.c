@@ -151,6 +151,28 @@ void cs_chunk_close(struct cs_chunk *ch)
 	free(ch);
 }
 
+int cs_disk_flush_open(struct cs_disk_flush *df, const char *dir, struct cs_aio *aio)
+{
+	char p[4096];
+	struct stat st;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/chunks/" CS_FLUSH_FILE, dir);
+	fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	memset(df, 0, sizeof(*df));
+	df->fd = fd;
+	df->ps.page = CS_PS_DISK;
+	INIT_LIST_HEAD(&df->ps.waiters);
+	df->aio = aio;
+	return 0;
+}
+
 static int fsync_dir(const char *dir)
 {
 	char p[4096];

@@ -70,6 +70,13 @@ static void psync_done(struct cs_aio_req *r, long res)
 {
 	struct cs_psync *ps = r->arg;
 	struct cs_pwait *w, *n;
+	/*
+	 * What this write made durable.  A waiter's callback may submit the
+	 * next write of the page (a finished op rechecks the device flush),
+	 * which moves ps->submitted on: later waiters must still be compared
+	 * with what completed, not with what was just submitted.
+	 */
+	uint64_t done = ps->submitted;
 	int err = 0;
 
 	ps->inflight = false;
@@ -89,11 +96,11 @@ static void psync_done(struct cs_aio_req *r, long res)
 			report_io_error(ps->ch, err);
 		}
 	} else {
-		ps->durable = ps->submitted;
+		ps->durable = done;
 	}
 	/* on error every waiter fails: each relied on this page */
 	list_for_each_entry_safe(w, n, &ps->waiters, link) {
-		if (!err && w->gen > ps->submitted)
+		if (!err && w->gen > done)
 			continue;
 		list_del_init(&w->link);
 		w->cb(w, err);
@@ -114,7 +121,7 @@ static void psync_submit(struct cs_psync *ps)
 	if (ps->page == CS_PS_DISK) {
 		struct cs_disk_flush *df = container_of(ps, struct cs_disk_flush, ps);
 
-		cs_aio_flush_device(df->aio, &ps->req, df->fd);
+		cs_aio_fdsync(df->aio, &ps->req, df->fd);
 		return;
 	}
 	if (ps->page == CS_PS_DATA) {

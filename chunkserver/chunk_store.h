@@ -18,9 +18,10 @@
  *  - Header updates alternate slots and only one is in flight at a time, so
  *    a torn header write leaves the other slot, the previous state, valid.
  *  - A block's data is on stable storage before a write completes (O_DIRECT
- *    with RWF_DSYNC, or for grouped data writes an fdatasync issued after
- *    the write finished), and so is its region's dirty bit: acknowledged =
- *    durable.  The write's CRC entries and track entries are changed in
+ *    with RWF_DSYNC, or for grouped data writes an fdatasync of a regular
+ *    file issued after the write finished: the data file's own, or for an
+ *    overwrite the disk's flush file, struct cs_disk_flush), and so is its
+ *    region's dirty bit: acknowledged = durable.  The write's CRC entries and track entries are changed in
  *    memory and written back lazily (the "meta pages"), because the dirty
  *    bit already covers them: see the next point.  The data write is the
  *    only synchronous write of a write into a dirty region.
@@ -116,15 +117,27 @@ struct cs_psync {
  * all allocated already (each has a non-zero CRC entry: a hole's is 0)
  * needs no metadata to be durable, only the device's cache flushed; so
  * while other writes to the disk are in flight it is written without
- * RWF_DSYNC and joins the next flush of the device (cs_aio_flush_device on
- * fd), which any number of concurrent writes to any replicas share.  A
- * write that may fill a hole keeps its own RWF_DSYNC (or its chunk's
- * fdatasync), which also commits the extent allocation.
+ * RWF_DSYNC and joins the next flush of the device, which any number of
+ * concurrent writes to any replicas share.  A write that may fill a hole
+ * keeps its own RWF_DSYNC (or its chunk's fdatasync), which also commits
+ * the extent allocation.
+ *
+ * The device flush is an fdatasync of chunks/device-flush, an empty
+ * regular file of the disk's own: on ext4 (journal or not) and XFS that
+ * call always ends in a flush of the device's volatile cache
+ * (ext4_sync_file, xfs_file_fsync: blkdev_issue_flush, or a log force that
+ * flushes), so every O_DIRECT overwrite completed before it is durable when
+ * it completes.  An fdatasync of the chunks/ directory is not one: XFS
+ * forces the log without a cache flush, and ext4 with a journal commits
+ * only an open transaction (doc/protocol.md, "Durability").  Other
+ * filesystems are refused at start (disk.c).
  */
+#define CS_FLUSH_FILE		"device-flush"
+
 struct cs_disk_flush {
 	struct cs_psync ps;		/* page CS_PS_DISK, ch NULL */
 	struct cs_aio *aio;
-	int fd;				/* the disk's chunks/ directory */
+	int fd;				/* chunks/device-flush, a regular file */
 	unsigned int writers;		/* writes in flight on the disk */
 	uint64_t hold_since_us;		/* a flush is held back since (chunk_store.c), or 0 */
 	void (*failed)(struct cs_disk_flush *df, int err);
@@ -185,6 +198,12 @@ int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct
 void cs_chunk_close(struct cs_chunk *ch);
 /* No operation and no write of the store's own (header, meta page, flush) in flight. */
 bool cs_chunk_idle(const struct cs_chunk *ch);
+/*
+ * Opens (creating it) dir's flush file into a zeroed df ready for writes to
+ * join (failed and arg unset).  0 or -errno; -EINVAL if it is not a
+ * regular file.
+ */
+int cs_disk_flush_open(struct cs_disk_flush *df, const char *dir, struct cs_aio *aio);
 /* Removes the replica's files (header first, so a crash leaves no half chunk). */
 int cs_chunk_unlink(const char *dir, uint64_t id);
 /* "chunks/<16 hex>.<ext>" under dir. */

@@ -20,15 +20,19 @@
 struct csim_ent {
 	struct list_head link;		/* on pending or on unflushed */
 	struct cs_aio_req *r;		/* NULL once only unflushed data */
-	int op;				/* IO_CMD_PREAD, IO_CMD_PWRITE, IO_CMD_FDSYNC */
+	int op;				/* IO_CMD_PREAD, _PWRITE, _FDSYNC, _FSYNC; -1 refused */
 	int fd;
+	dev_t dev;			/* the file's, from fstat at submit */
+	ino_t ino;
 	uint64_t off;
 	size_t len;
 	uint8_t *data;			/* a write's bytes, copied at submit */
-	uint8_t *applied;		/* per sector: on the file already */
-	bool dsync;
-	bool device;			/* fdsync: every fd on st_dev */
-	dev_t st_dev;
+	uint8_t *applied;		/* per sector: on the file (its bytes or a newer write's) */
+	bool dsync;			/* write: durable when it completes */
+	bool by_device;			/* plain write: any device flush makes it durable */
+	bool regular;			/* sync: of a regular file (else a directory's) */
+	uint64_t sub;			/* write: submission order */
+	uint64_t done;			/* plain write: completion order; sync: the last it covers */
 	int stage;
 	long res;			/* the result, between pump and completion */
 	uint64_t due_us;
@@ -36,8 +40,9 @@ struct csim_ent {
 
 struct cs_csim {
 	struct list_head pending;	/* submitted, not completed */
-	struct list_head unflushed;	/* completed plain writes not yet on the file */
+	struct list_head unflushed;	/* completed plain writes not yet on the file, oldest first */
 	unsigned int npending;
+	uint64_t nsub, ndone;		/* writes submitted, plain writes completed */
 	uint64_t rnd;
 	uint64_t max_us;
 	struct sl_loop *loop;
@@ -142,37 +147,61 @@ unsigned int cs_csim_pending(const struct cs_csim *s)
 	return s->npending;
 }
 
+/*
+ * [off, off + len) lies in blocks the file already holds.  The file holds
+ * only what became durable (plus torn sectors on their way), so these are
+ * blocks whose allocation is durable too.
+ */
+static bool allocated(int fd, uint64_t off, size_t len)
+{
+	off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+
+	return d == (off_t)off && lseek(fd, (off_t)off, SEEK_HOLE) >= (off_t)(off + len);
+}
+
 void cs_csim_submit(struct cs_csim *s, struct cs_aio_req *r)
 {
 	struct csim_ent *e = calloc(1, sizeof(*e));
 	struct iocb *cb = &r->iocb;
+	struct stat st;
+	int fl;
 
 	if (!e)
 		goto fail;
 	e->r = r;
 	e->op = cb->aio_lio_opcode;
 	e->fd = cb->aio_fildes;
-	if (e->op != IO_CMD_FDSYNC) {
+	if (fstat(e->fd, &st))
+		goto fail_ent;
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	switch (e->op) {
+	case IO_CMD_FDSYNC:
+	case IO_CMD_FSYNC:
+		e->regular = S_ISREG(st.st_mode);
+		e->done = s->ndone;
+		break;
+	case IO_CMD_PWRITE:
+		fl = fcntl(e->fd, F_GETFL);
+		if (fl < 0)
+			goto fail_ent;
 		e->off = (uint64_t)cb->u.c.offset;
 		e->len = cb->u.c.nbytes;
-	}
-	if (e->op == IO_CMD_FDSYNC && r->device_flush) {
-		struct stat st;
-
-		if (fstat(e->fd, &st))
-			goto fail_ent;
-		e->device = true;
-		e->st_dev = st.st_dev;
-	}
-	if (e->op == IO_CMD_PWRITE) {
-		size_t nsec = (e->len + SECTOR - 1) / SECTOR;
-
 		e->data = malloc(e->len ? e->len : 1);
-		e->applied = calloc(nsec ? nsec : 1, 1);
+		e->applied = calloc((e->len + SECTOR - 1) / SECTOR + 1, 1);
 		if (!e->data || !e->applied)
 			goto fail_ent;
 		memcpy(e->data, cb->u.c.buf, e->len);
-		e->dsync = (cb->aio_rw_flags & RWF_DSYNC) != 0;
+		e->dsync = (cb->aio_rw_flags & RWF_DSYNC) || (fl & O_DSYNC);
+		e->by_device = (fl & O_DIRECT) && allocated(e->fd, e->off, e->len);
+		e->sub = ++s->nsub;
+		break;
+	case IO_CMD_PREAD:
+		e->off = (uint64_t)cb->u.c.offset;
+		e->len = cb->u.c.nbytes;
+		break;
+	default:
+		goto fail_ent;
 	}
 	e->due_us = sl_now_us() + 200 + rnd(s) % (s->max_us - 200);
 	list_add_tail(&e->link, &s->pending);
@@ -194,6 +223,29 @@ fail:
 	list_add_tail(&e->link, &s->pending);
 	s->npending++;
 	arm(s);
+}
+
+/* The same file, and the same 512-byte sector grid (O_DIRECT offsets are). */
+static bool same_place(const struct csim_ent *a, const struct csim_ent *b, uint64_t *lo, uint64_t *hi)
+{
+	*lo = a->off > b->off ? a->off : b->off;
+	*hi = a->off + a->len < b->off + b->len ? a->off + a->len : b->off + b->len;
+	return a->dev == b->dev && a->ino == b->ino && *lo < *hi && (a->off - b->off) % SECTOR == 0;
+}
+
+/* Sectors of e on the file hide those of older unflushed writes: the disk holds e's. */
+static void supersede(struct cs_csim *s, struct csim_ent *e)
+{
+	struct csim_ent *w;
+	uint64_t x, lo, hi;
+
+	list_for_each_entry(w, &s->unflushed, link) {
+		if (w == e || w->sub >= e->sub || !same_place(w, e, &lo, &hi))
+			continue;
+		for (x = lo; x < hi; x += SECTOR)
+			if (e->applied[(x - e->off) / SECTOR])
+				w->applied[(x - w->off) / SECTOR] = 1;
+	}
 }
 
 /*
@@ -223,24 +275,36 @@ static int apply(struct cs_csim *s, struct csim_ent *e, bool all)
 		e->applied[i] = 1;
 	}
 	close(bfd);
+	supersede(s, e);
 	return r;
 }
 
-/* Unflushed writes are what a later read of the same file must see. */
+/* Unflushed writes (their sectors not on the file) are what a later read of the file sees. */
 static void overlay(struct cs_csim *s, struct csim_ent *rd, uint8_t *buf)
 {
 	struct csim_ent *w;
+	uint64_t lo, hi, x, end;
 
 	list_for_each_entry(w, &s->unflushed, link) {
-		uint64_t a, b;
-
-		if (w->fd != rd->fd)
+		if (w->dev != rd->dev || w->ino != rd->ino)
 			continue;
-		a = w->off > rd->off ? w->off : rd->off;
-		b = w->off + w->len < rd->off + rd->len ? w->off + w->len : rd->off + rd->len;
-		if (a < b)
-			memcpy(buf + (a - rd->off), w->data + (a - w->off), b - a);
+		lo = w->off > rd->off ? w->off : rd->off;
+		hi = w->off + w->len < rd->off + rd->len ? w->off + w->len : rd->off + rd->len;
+		for (x = lo; x < hi; x = end) {
+			end = w->off + ((x - w->off) / SECTOR + 1) * SECTOR;
+			if (end > hi)
+				end = hi;
+			if (!w->applied[(x - w->off) / SECTOR])
+				memcpy(buf + (x - rd->off), w->data + (x - w->off), end - x);
+		}
 	}
+}
+
+/* A sync f makes the unflushed write w durable (crash_sim.h). */
+static bool covers(const struct csim_ent *f, const struct csim_ent *w)
+{
+	return f->regular && w->done <= f->done && w->dev == f->dev &&
+	       (w->by_device || w->ino == f->ino);
 }
 
 /* One step of e; returns the completion result, or 1 while it goes on. */
@@ -266,10 +330,9 @@ static long step(struct cs_csim *s, struct csim_ent *e)
 			return 1;
 		return (long)e->len;
 	case IO_CMD_FDSYNC:
+	case IO_CMD_FSYNC:
 		list_for_each_entry_safe(w, n, &s->unflushed, link) {
-			struct stat st;
-
-			if (e->device ? fstat(w->fd, &st) || st.st_dev != e->st_dev : w->fd != e->fd)
+			if (!covers(e, w))
 				continue;
 			r = apply(s, w, e->stage > 0);
 			if (r < 0)
@@ -321,6 +384,7 @@ int cs_csim_pump(struct cs_csim *s, uint64_t *errors)
 			(*errors)++;
 		if (e->op == IO_CMD_PWRITE && !e->dsync && res >= 0) {
 			e->r = NULL;
+			e->done = ++s->ndone;
 			list_add_tail(&e->link, &s->unflushed);
 		} else {
 			ent_free(e);

@@ -6,24 +6,47 @@
  * Why: kill -9 of a normal chunkserver loses nothing a power cut would
  * lose, because requests already in the kernel complete and the page cache
  * survives the process.  Here nothing reaches the file before the backend
- * says so, and the backend lives in process memory, so kill -9 loses
- * exactly the writes that were not yet durable:
+ * says it is durable, and the backend lives in process memory, so kill -9
+ * loses exactly the writes that a power cut with volatile disk caches may
+ * lose: those not yet behind a device cache flush or a FUA write.
  *
- *   submitted --(random 0.2..SHOAL_CRASH_SIM_MAX_US µs)--> due
- *   due, read          pread + overlay of unflushed writes, complete
- *   due, write+DSYNC   stage 1: a random subset of its 512-byte sectors is
- *                      applied; stage 2 (a little later): the rest, then
- *                      complete (durable)
- *   due, plain write   complete, but the data stays in the unflushed list
- *   due, fdatasync     applies every unflushed write of that fd in the same
- *                      two torn stages, then completes; a device flush
- *                      (cs_aio_flush_device) those of every fd on the same
- *                      filesystem
+ * The durability model grants only what ext4 and XFS grant.  It looks at
+ * the file descriptors (fstat, fcntl), never at what the caller meant:
  *
- * A kill at any point thus drops pending writes or leaves them torn at
- * sector granularity, and never loses a write that completed as durable.
- * Sectors are applied through a buffered descriptor of the same file, which
- * survives kill -9 like a disk that got the sector.
+ *   write + RWF_DSYNC,   durable when it completes (the kernel flushes
+ *   or O_DSYNC fd        the device after it, or writes it FUA).  Nothing
+ *                        else becomes durable with it: on a disk with FUA
+ *                        no flush is issued.
+ *   plain write          completes into the "disk cache" (the unflushed
+ *                        list): reads see it, kill -9 drops it.
+ *   fdatasync/fsync of   a device cache flush (blkdev_issue_flush in
+ *   a regular file       ext4_sync_file and xfs_file_fsync): every plain
+ *                        write that completed before it was submitted, on
+ *                        the same device, becomes durable ... if it is an
+ *                        O_DIRECT overwrite of blocks the file already
+ *                        held (durably) when the write was submitted.  A
+ *                        write into a hole, or past the end, or a buffered
+ *                        one, needs the sync of its own file: its blocks'
+ *                        allocation (or its page cache) is that file's
+ *                        business, which a flush of the device does not
+ *                        commit.
+ *   fdatasync/fsync of   makes no data write durable.  It persists the
+ *   a directory          directory's entries only (XFS forces the log
+ *                        without a cache flush, ext4 with a journal commits
+ *                        a transaction only if one is open); entries are
+ *                        not modelled here (creates, renames and unlinks go
+ *                        to the file system directly).
+ *
+ * Timing: every request falls due 0.2..SHOAL_CRASH_SIM_MAX_US µs after it
+ * was submitted (reads: pread plus an overlay of the unflushed writes).
+ * Making writes durable is torn: a random subset of their 512-byte sectors
+ * reaches the file first, the rest a little later, and only then does the
+ * durable write or the sync complete.  A kill at any point thus drops
+ * unflushed writes or leaves them torn at sector granularity, and never
+ * loses a write that completed as durable.  A sector that reached the file
+ * hides the same sector of every older write still unflushed (the disk
+ * holds the newer data).  Sectors are applied through a buffered descriptor
+ * of the same file, which survives kill -9 like a disk that got the sector.
  */
 #ifndef SHOAL_CS_CRASH_SIM_H
 #define SHOAL_CS_CRASH_SIM_H
@@ -38,7 +61,7 @@ struct cs_csim *cs_csim_new(void);
 void cs_csim_free(struct cs_csim *s);
 /* On loop, kick(arg) runs when work falls due (it reaps); loop NULL: detach. */
 void cs_csim_attach(struct cs_csim *s, struct sl_loop *loop, void (*kick)(void *arg), void *arg);
-/* r->iocb is prepared (pread, pwrite or fdsync); r->done runs later. */
+/* r->iocb is prepared (pread, pwrite, fdsync or fsync); r->done runs later. */
 void cs_csim_submit(struct cs_csim *s, struct cs_aio_req *r);
 /* Runs what is due; completions call r->done.  *errors += failed ones. */
 int cs_csim_pump(struct cs_csim *s, uint64_t *errors);

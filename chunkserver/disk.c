@@ -15,7 +15,7 @@
 #include "log.h"
 #include "status.h"
 
-static int flush_init(struct cs_disks *ds, struct cs_disk *d);
+static int flush_init(struct cs_disks *ds, struct cs_disk *d, char *err, size_t errlen);
 
 /* The block device's in-flight counters (a partition has its own); -1: none (tmpfs, ...). */
 static int open_inflight(const char *path)
@@ -223,11 +223,12 @@ int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs
 		d->inflight_fd = -1;
 		INIT_LIST_HEAD(&d->chunks);
 		snprintf(p, sizeof(p), "%s/chunks", d->path);
-		if ((mkdir(d->path, 0700) && errno != EEXIST) || (mkdir(p, 0700) && errno != EEXIST) ||
-		    flush_init(ds, d)) {
+		if ((mkdir(d->path, 0700) && errno != EEXIST) || (mkdir(p, 0700) && errno != EEXIST)) {
 			snprintf(err, errlen, "--data-dirs: cannot create %s: %s", p, strerror(errno));
 			return -1;
 		}
+		if (flush_init(ds, d, err, errlen))
+			return -1;
 		d->inflight_fd = open_inflight(p);
 		r = read_id(d->path, &id, uuid, sizeof(uuid));
 		if (r < 0) {
@@ -383,30 +384,99 @@ static void flush_failed(struct cs_disk_flush *df, int err)
 }
 
 /*
- * The device flush stands for the durability of an overwrite only where an
- * overwrite changes no metadata: ext4 and XFS.  On a copy-on-write
- * filesystem (btrfs, ZFS) or anything unknown the disk's replicas keep
- * per-file durability (chunk->disk_flush stays NULL).
+ * The mount of dev in /proc/self/mountinfo: its filesystem type and super
+ * options ("rw,relatime,..."), found by major:minor.  0, or -1 if none.
  */
-static int flush_init(struct cs_disks *ds, struct cs_disk *d)
+static int mount_of(dev_t dev, char *fstype, size_t tlen, char *opts, size_t olen)
 {
-	struct statfs sf;
-	char p[4096];
+	char line[4096], t[64], o[1024];
+	unsigned int ma, mi;
+	int r = -1;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	const char *sep;
 
-	snprintf(p, sizeof(p), "%s/chunks", d->path);
-	if (statfs(p, &sf))
+	if (!f)
 		return -1;
-	if (sf.f_type != EXT4_SUPER_MAGIC && sf.f_type != XFS_SUPER_MAGIC) {
-		sl_info("disk %u (%s): filesystem type %#lx is not ext4 or XFS: no shared device flush",
-			d->index, d->path, (unsigned long)sf.f_type);
-		return 0;
+	while (r && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%*u %*u %u:%u", &ma, &mi) != 2 || makedev(ma, mi) != dev)
+			continue;
+		/* the optional fields end at " - ": then type, source, super options */
+		sep = strstr(line, " - ");
+		if (!sep || sscanf(sep + 3, "%63s %*s %1023s", t, o) != 2)
+			continue;
+		snprintf(fstype, tlen, "%s", t);
+		snprintf(opts, olen, "%s", o);
+		r = 0;
 	}
-	d->flush.fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d->flush.fd < 0)
+	fclose(f);
+	return r;
+}
+
+/* opt is one of the comma-separated options in opts. */
+static bool has_opt(const char *opts, const char *opt)
+{
+	size_t n = strlen(opt);
+	const char *p;
+
+	for (p = opts; (p = strstr(p, opt)); p += n)
+		if ((p == opts || p[-1] == ',') && (p[n] == ',' || !p[n]))
+			return true;
+	return false;
+}
+
+/*
+ * Only where the durability point is proven (chunk_store.h, struct
+ * cs_disk_flush; doc/protocol.md "Durability"): ext4, with a journal or
+ * without, and XFS.  Refused there as well: ext4 mounted without cache
+ * flushes (nobarrier, barrier=0), and ext4 with data=journal, where
+ * O_DIRECT falls back to the page cache and a write completed before the
+ * device flush may not have reached the device at all.  One line in err.
+ */
+static int fs_proven(const char *dir, char *err, size_t errlen)
+{
+	char p[4096], type[64] = "?", opts[1024] = "";
+	struct statfs sf;
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/chunks", dir);
+	if (statfs(p, &sf) || stat(p, &st)) {
+		snprintf(err, errlen, "--data-dirs: %s: %s", p, strerror(errno));
 		return -1;
-	d->flush.ps.page = CS_PS_DISK;
-	INIT_LIST_HEAD(&d->flush.ps.waiters);
-	d->flush.aio = ds->env->aio;
+	}
+	if (mount_of(st.st_dev, type, sizeof(type), opts, sizeof(opts)) ||
+	    (sf.f_type != EXT4_SUPER_MAGIC && sf.f_type != XFS_SUPER_MAGIC) ||
+	    (strcmp(type, "ext4") && strcmp(type, "xfs"))) {
+		snprintf(err, errlen, "--data-dirs: %s is on %s (filesystem type %#lx): only ext4 and xfs "
+			 "are supported, where durability is proven (shoal-chunkserver(8), DURABILITY)",
+			 dir, type, (unsigned long)sf.f_type);
+		return -1;
+	}
+	if (has_opt(opts, "nobarrier") || has_opt(opts, "barrier=0")) {
+		snprintf(err, errlen, "--data-dirs: %s is on %s mounted without cache flushes (nobarrier): "
+			 "writes would not be durable (shoal-chunkserver(8), DURABILITY)", dir, type);
+		return -1;
+	}
+	if (has_opt(opts, "data=journal")) {
+		snprintf(err, errlen, "--data-dirs: %s is on ext4 with data=journal, where O_DIRECT writes "
+			 "go through the page cache: not supported (shoal-chunkserver(8), DURABILITY)", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* The disk's shared device flush; the disk is refused unless its filesystem is proven. */
+static int flush_init(struct cs_disks *ds, struct cs_disk *d, char *err, size_t errlen)
+{
+	int r;
+
+	if (fs_proven(d->path, err, errlen))
+		return -1;
+	r = cs_disk_flush_open(&d->flush, d->path, ds->env->aio);
+	if (r) {
+		snprintf(err, errlen, "--data-dirs: %s/chunks/" CS_FLUSH_FILE ": cannot open it as a regular file: %s",
+			 d->path, strerror(-r));
+		return -1;
+	}
 	d->flush.failed = flush_failed;
 	d->flush.arg = ds;
 	return 0;

@@ -208,7 +208,9 @@ int main(int argc, char **argv)
 	cs->env.group_flush = cs->o.group_flush;
 	cs->env.arg = &cs->disks;
 	if (cs_disks_open(&cs->disks, &cs->o.data_dirs, &cs->env, err, sizeof(err))) {
-		sl_err("%s", err);
+		/* one line on stderr (a data directory refused, e.g. its filesystem) */
+		if (cs->o.syslog)
+			sl_err("%s", err);
 		fprintf(stderr, "shoal-chunkserver: %s\n", err);
 		goto out_disks;
 	}

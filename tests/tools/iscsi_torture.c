@@ -56,6 +56,8 @@
 
 static const char *prog = "iscsi_torture";
 
+#include "num_arg.h"
+
 struct sector_hdr {
 	char magic[8];
 	uint64_t id;
@@ -588,22 +590,6 @@ static int usage(void)
 	fprintf(stderr, "usage: %s write URL LOG --run R --seconds S [--qd Q] [--max-blocks M] [--seed N]\n"
 		"       %s verify URL LOG [--timeout S]\n", prog, prog);
 	return 2;
-}
-
-static int num_arg(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long x;
-
-	errno = 0;
-	x = v ? strtoull(v, &end, 0) : 0;
-	if (!v || errno || *end || !*v || x < min || x > max || *v == '-') {
-		fprintf(stderr, "%s: %s: '%s' is not a number %" PRIu64 "..%" PRIu64 "\n", prog, name,
-			v ? v : "", min, max);
-		return -1;
-	}
-	*out = x;
-	return 0;
 }
 
 int main(int argc, char **argv)

@@ -414,33 +414,48 @@ static void test_lazy_meta_crash(void)
 }
 
 /*
+ * A write that joined a flush (op->sync) may complete only once a flush
+ * that covers it (its waiter's gen) completed: counts those that did not.
+ */
+static int flushed_early;
+
+static void wdone_flushed(struct cs_wop *op, int status)
+{
+	int slot = op->kind == CS_W_WRITE ? 2 : 0;
+
+	if (op->sync && op->data_w[slot].gen > op->sync->durable)
+		flushed_early++;
+	wdone(op, status);
+}
+
+/*
  * Group commit across replicas of one disk: concurrent overwrites of
  * allocated blocks in four chunks share device flushes; a write that may
  * fill a hole keeps its own durability; everything reads back after a
- * clean stop and reopen.
+ * clean stop and reopen.  The device flush is the fdatasync of a regular
+ * file on the chunks' filesystem (a directory's flushes nothing on XFS).
  */
 static void test_disk_flush(void)
 {
-	struct cs_disk_flush df = { .fd = -1 };
+	struct cs_disk_flush df;
 	struct cs_aio_stats st0, st1;
 	struct cs_chunk *ch[4];
 	static uint8_t w[65][CS_BLOCK];
 	struct cs_wop ops[65];
 	struct res res[65];
 	uint8_t r[CS_BLOCK];
-	char p[4200];
-	int i, joined = 0;
+	struct stat fst, cst;
+	int i, round, joined = 0;
 
-	snprintf(p, sizeof(p), "%s/chunks", dir);
-	df.fd = open(p, O_RDONLY | O_DIRECTORY);
-	CU_ASSERT_FATAL(df.fd >= 0);
-	df.ps.page = CS_PS_DISK;
-	INIT_LIST_HEAD(&df.ps.waiters);
-	df.aio = env.aio;
+	CU_ASSERT_EQUAL_FATAL(cs_disk_flush_open(&df, dir, env.aio), 0);
+	CU_ASSERT_FATAL(fstat(df.fd, &fst) == 0);
+	CU_ASSERT(S_ISREG(fst.st_mode));
 	for (i = 0; i < 4; i++) {
 		ch[i] = mk(20 + i);
 		ch[i]->disk_flush = &df;
 	}
+	CU_ASSERT_FATAL(fstat(ch[0]->data_fd, &cst) == 0);
+	CU_ASSERT_EQUAL(fst.st_dev, cst.st_dev);
 	/* allocate blocks 0..15 of every chunk */
 	for (i = 0; i < 64; i++) {
 		fill(w[i], CS_BLOCK, 50 + i);
@@ -448,6 +463,34 @@ static void test_disk_flush(void)
 					 w[i], CS_BLOCK, NULL), SL_OK);
 	}
 	CU_ASSERT_EQUAL(df.writers, 0);
+	/*
+	 * A flush is submitted while an earlier one is still releasing its
+	 * writers: 32 overwrites share a flush; while it is in flight 32 more
+	 * finish their data and join the next one; when the first completes,
+	 * the first writer it releases finds every write in flight joined and
+	 * submits the next flush, before the loop reached the 32 late ones.
+	 */
+	flushed_early = 0;
+	for (round = 0; round < 10; round++) {
+		uint64_t deadline = sl_now_ms() + 2000;
+
+		for (i = 0; i < 64; i++) {
+			res[i].done = 0;
+			ops[i] = (struct cs_wop){ .ch = ch[i % 4], .kind = CS_W_WRITE,
+						  .off = (uint64_t)(i / 4) * CS_BLOCK, .len = CS_BLOCK,
+						  .data = w[i], .data_len = CS_BLOCK,
+						  .done = wdone_flushed, .arg = &res[i] };
+		}
+		for (i = 0; i < 32; i++)
+			cs_chunk_write(&ops[i]);
+		while (env.group_flush && !df.ps.inflight && sl_now_ms() < deadline)
+			cs_aio_reap(env.aio, 1);
+		for (i = 32; i < 64; i++)
+			cs_chunk_write(&ops[i]);
+		for (i = 0; i < 64; i++)
+			wait_for(&res[i].done);
+	}
+	CU_ASSERT_EQUAL(flushed_early, 0);
 	/* 64 overwrites and one write into a hole, all in flight together */
 	cs_aio_get_stats(env.aio, &st0);
 	for (i = 0; i < 65; i++) {
@@ -456,7 +499,7 @@ static void test_disk_flush(void)
 		ops[i] = (struct cs_wop){ .ch = ch[i % 4], .kind = CS_W_WRITE,
 					  .off = i < 64 ? (uint64_t)(i / 4) * CS_BLOCK : CHUNK - CS_BLOCK,
 					  .len = CS_BLOCK, .data = w[i], .data_len = CS_BLOCK,
-					  .done = wdone, .arg = &res[i] };
+					  .done = wdone_flushed, .arg = &res[i] };
 		cs_chunk_write(&ops[i]);
 	}
 	for (i = 0; i < 65; i++) {
@@ -467,6 +510,7 @@ static void test_disk_flush(void)
 	}
 	/* with group_flush off every write carries RWF_DSYNC */
 	CU_ASSERT(env.group_flush ? joined > 0 : joined == 0);
+	CU_ASSERT_EQUAL(flushed_early, 0);
 	CU_ASSERT(ops[64].sync != &df.ps);	/* the hole */
 	CU_ASSERT_EQUAL(df.writers, 0);
 	CU_ASSERT(!df.ps.inflight && df.ps.durable == df.ps.gen);
