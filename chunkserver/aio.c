@@ -24,6 +24,7 @@ struct cs_aio {
 	unsigned int depth;
 	unsigned int in_kernel;		/* submitted, not yet reaped */
 	struct list_head fifo;		/* waiting for a kernel slot */
+	struct list_head busy;		/* submitted to the kernel, oldest first */
 	unsigned int queued;
 	struct sl_loop *loop;
 	struct cs_aio_stats st;
@@ -48,6 +49,7 @@ struct cs_aio *cs_aio_new(unsigned int depth)
 		return NULL;
 	a->depth = depth ? depth : 256;
 	INIT_LIST_HEAD(&a->fifo);
+	INIT_LIST_HEAD(&a->busy);
 	INIT_LIST_HEAD(&a->ptodo);
 	INIT_LIST_HEAD(&a->pdone);
 	pthread_mutex_init(&a->pmu, NULL);
@@ -98,6 +100,8 @@ static void submit_queued(struct cs_aio *a)
 		}
 		a->in_kernel++;
 		a->st.submitted++;
+		r->submitted_ms = sl_now_ms();
+		list_add_tail(&r->busy, &a->busy);
 	}
 }
 
@@ -279,6 +283,7 @@ int cs_aio_reap(struct cs_aio *a, int timeout_ms)
 			long res = (long)ev[i].res;
 
 			a->in_kernel--;
+			list_del_init(&r->busy);
 			a->st.completed++;
 			if (res < 0)
 				a->st.errors++;
@@ -338,6 +343,19 @@ unsigned int cs_aio_in_flight(const struct cs_aio *a)
 	return cs_csim_pending(a->csim) + a->punches;
 #endif
 	return a->in_kernel + a->queued + a->punches;
+}
+
+void cs_aio_for_each_stuck(const struct cs_aio *a, uint64_t older_than_ms, unsigned int max,
+			   void (*fn)(int fd, uint64_t age_ms, void *arg), void *arg)
+{
+	uint64_t now = sl_now_ms();
+	struct cs_aio_req *r, *n;
+
+	list_for_each_entry_safe(r, n, &a->busy, busy) {
+		if (now - r->submitted_ms <= older_than_ms || !max--)
+			break;
+		fn(r->iocb.aio_fildes, now - r->submitted_ms, arg);
+	}
 }
 
 void cs_aio_get_stats(const struct cs_aio *a, struct cs_aio_stats *st)

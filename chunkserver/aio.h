@@ -28,6 +28,8 @@ struct cs_aio_req {
 	struct list_head wait;		/* on the FIFO while the kernel queue is full; punch queues */
 	off_t punch_off, punch_len;	/* cs_aio_punch */
 	long punch_res;
+	struct list_head busy;		/* in the kernel, oldest first (cs_aio_oldest) */
+	uint64_t submitted_ms;
 	void (*done)(struct cs_aio_req *r, long res);
 	void *arg;
 };
@@ -70,6 +72,13 @@ void cs_aio_fdsync(struct cs_aio *a, struct cs_aio_req *r, int fd);
  */
 int cs_aio_reap(struct cs_aio *a, int timeout_ms);
 unsigned int cs_aio_in_flight(const struct cs_aio *a);
+/*
+ * Calls fn(fd, age_ms, arg) for each request that has waited in the kernel
+ * longer than older_than_ms, oldest first, at most `max` of them: a disk
+ * that stops completing requests shows here (disk.h, cs_disks_hung_check).
+ */
+void cs_aio_for_each_stuck(const struct cs_aio *a, uint64_t older_than_ms, unsigned int max,
+			   void (*fn)(int fd, uint64_t age_ms, void *arg), void *arg);
 void cs_aio_get_stats(const struct cs_aio *a, struct cs_aio_stats *st);
 
 #endif

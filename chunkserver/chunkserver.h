@@ -34,6 +34,7 @@ struct cs_opts {
 	int64_t rpc_timeout_ms;
 	int64_t clean_ms;
 	int64_t dirty_limit_mb;
+	int64_t disk_timeout_ms;	/* disk.h cs_disks_hung_check */
 	bool group_flush;
 	int64_t scrub_rate;		/* bytes/s, 0: off (scrub.c) */
 	int64_t scrub_interval_s;

@@ -230,6 +230,12 @@ int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs
 		if (flush_init(ds, d, err, errlen))
 			return -1;
 		d->inflight_fd = open_inflight(p);
+		{
+			struct stat dst;
+
+			if (!stat(p, &dst))
+				d->dev = dst.st_dev;
+		}
 		r = read_id(d->path, &id, uuid, sizeof(uuid));
 		if (r < 0) {
 			snprintf(err, errlen, "--data-dirs: %s/" ID_FILE " is unreadable or malformed",
@@ -368,6 +374,38 @@ static void disk_failed(struct cs_disks *ds, struct cs_disk *d, int err)
 		list_add_tail(&ch->link, &ds->graveyard);
 	}
 	d->nchunks = 0;
+}
+
+struct hung_ctx {
+	struct cs_disks *ds;
+	uint64_t timeout_ms;
+};
+
+static void hung_request(int fd, uint64_t age_ms, void *arg)
+{
+	struct hung_ctx *h = arg;
+	struct stat st;
+	int i;
+
+	if (fstat(fd, &st))
+		return;
+	for (i = 0; i < h->ds->n; i++) {
+		struct cs_disk *d = &h->ds->d[i];
+
+		if (d->failed || d->dev != st.st_dev)
+			continue;
+		sl_err("disk %u (%s): a request has been in the kernel for %" PRIu64 " ms (disk_timeout_ms %" PRIu64 "): the disk hangs",
+		       d->index, d->path, age_ms, h->timeout_ms);
+		disk_failed(h->ds, d, -ETIMEDOUT);
+	}
+}
+
+void cs_disks_hung_check(struct cs_disks *ds, struct cs_aio *aio, uint64_t timeout_ms)
+{
+	struct hung_ctx h = { ds, timeout_ms };
+
+	if (timeout_ms)
+		cs_aio_for_each_stuck(aio, timeout_ms, 64, hung_request, &h);
 }
 
 void cs_disks_io_error(void *arg, struct cs_chunk *bad, int err)

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "chunk_store.h"
 #include "config.h"
 #include "list.h"
@@ -31,6 +32,7 @@ struct cs_disk {
 	struct list_head chunks;	/* cs_chunk.link */
 	struct cs_disk_flush flush;	/* shared by its replicas (chunk_store.h) */
 	int inflight_fd;		/* sysfs "inflight" of its block device, or -1 */
+	dev_t dev;			/* st_dev of its chunks/ (cs_disks_hung_check) */
 };
 
 struct cs_lost {
@@ -70,5 +72,12 @@ int cs_disks_delete(struct cs_disks *ds, struct cs_chunk *ch);
 bool cs_disks_device_busy(const struct cs_disks *ds);
 void cs_disks_io_error(void *arg, struct cs_chunk *ch, int err);
 void cs_disks_refresh(struct cs_disks *ds);
+/*
+ * A disk with a request in the kernel for longer than timeout_ms hangs:
+ * it is failed like one that returned EIO (its replicas lost and reported,
+ * their leases given up), so the master moves them instead of every
+ * command on them timing out.  Called every second.
+ */
+void cs_disks_hung_check(struct cs_disks *ds, struct cs_aio *aio, uint64_t timeout_ms);
 
 #endif

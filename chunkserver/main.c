@@ -60,6 +60,7 @@ static void clean_tick(struct sl_timer *t, void *arg)
 
 	if (idle_pass)
 		cs->next_idle_clean_ms = now + (uint64_t)cs->o.clean_ms;
+	cs_disks_hung_check(&cs->disks, cs->aio, (uint64_t)cs->o.disk_timeout_ms);
 	for (i = 0; i < cs->disks.n; i++) {
 		list_for_each_entry(ch, &cs->disks.d[i].chunks, link) {
 			if (idle_pass)
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
 	cs->o.rpc_timeout_ms = 5000;
 	cs->o.clean_ms = 300000;
 	cs->o.dirty_limit_mb = 4096;
+	cs->o.disk_timeout_ms = 10000;
 	cs->o.group_flush = true;
 	cs->o.scrub_rate = 4 << 20;
 	cs->o.scrub_interval_s = 7 * 86400;
@@ -151,6 +153,7 @@ int main(int argc, char **argv)
 		{ "group_flush", SL_OPT_BOOL, &cs->o.group_flush, "share one data-file flush among concurrent writes" },
 		{ "scrub_rate", SL_OPT_INT, &cs->o.scrub_rate, "background scrub rate in bytes/s (0: off)", 0, 1ll << 40 },
 		{ "scrub_interval", SL_OPT_INT, &cs->o.scrub_interval_s, "seconds from the end of one scrub pass to the next", 0, 365ll * 86400 },
+		{ "disk_timeout_ms", SL_OPT_INT, &cs->o.disk_timeout_ms, "a disk with a request unanswered this long is failed (ms; 0: never)", 0, 600000 },
 		{ "clean_ms", SL_OPT_INT, &cs->o.clean_ms, "a dirty region idle this long is cleaned (ms)", 10, 600000 },
 		{ "dirty_limit_mb", SL_OPT_INT, &cs->o.dirty_limit_mb, "dirty regions kept per server before busy ones are cleaned (MiB)", 1, 1ll << 30 },
 		{ NULL },

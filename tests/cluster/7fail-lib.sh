@@ -28,6 +28,7 @@ CONTROL_BASE=${CONTROL_BASE:-$((330 + (10#${SCEN%%-*} - 700) / 10))}
 
 LEASE_MS=2000
 CS_CLEAN_MS=${CS_CLEAN_MS:-300000}	# chunkserver clean_ms (its default)
+# CS_EXTRA7: more settings of the chunkserver section (e.g. "disk_timeout_ms = 3000;")
 HB_MS=300
 CS_TIMEOUT_MS=2000
 REPL_PER_SERVER=${REPL_PER_SERVER:-4}
@@ -64,7 +65,7 @@ cluster_up() {
 	for try in 1 2 3; do
 		SHOAL_CLUSTER_CONF_EXTRA="master: { lease_ms = $LEASE_MS; heartbeat_ms = $HB_MS;
 	cs_timeout_ms = $CS_TIMEOUT_MS; replication_max_per_server = $REPL_PER_SERVER; };
-chunkserver: { rpc_timeout_ms = 1000; clean_ms = $CS_CLEAN_MS; };
+chunkserver: { rpc_timeout_ms = 1000; clean_ms = $CS_CLEAN_MS; ${CS_EXTRA7:-} };
 gateway: { deadline_ms = $DEADLINE_MS; rpc_timeout_ms = 1000; };" \
 			"$CLUSTER" up "$DIR" --port-base "$PORT_BASE" --control-port-base "$CONTROL_BASE" \
 			--build "$BUILD" "$@" >"$SCRATCH/up.log" 2>&1 && break
