@@ -10,79 +10,18 @@
  * SL_FRAME_OK the lengths are within their bounds and inside the input,
  * the type is in the table, and the data matched its CRC.
  *
- * CRC fix-up (the default; SHOAL_FUZZ_RAW=1 in the environment turns it
- * off): a header whose CRC does not match is refused before any other
- * check, so left alone libFuzzer's mutations of a header almost never got
- * past that check, and only message bodies behind intact headers were
- * fuzzed.  The custom mutator below runs libFuzzer's mutation, then walks
- * the frames of the result and makes each data CRC and header CRC right
- * again, 15 times in 16 (the rest keep what the mutation left, so the CRC
- * checks stay fuzzed too): mutated types, flags, lengths, statuses and data
- * reach the bound checks, the protobuf decoders and the round trip.
+ * Mutations go through fuzz_fixup.h, which makes the CRCs of mutated
+ * frames right again, so they reach the checks behind them.
  */
 #include <stdlib.h>
 #include <string.h>
 #include "crc32c.h"
 #include "frame.h"
+#include "fuzz_fixup.h"
 #include "msg_types.h"
 #include "rpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *buf, size_t len);
-size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
-size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-/*
- * Rewrites the data CRC (when the frame's data lies inside buf) and the
- * header CRC of every frame in buf, in order, as a sender would; stops at
- * the first header whose lengths leave buf (its CRC fixed all the same, so
- * the length checks behind it are reached).
- */
-static void fix_crcs(uint8_t *buf, size_t len)
-{
-	size_t off = 0;
-
-	while (len - off >= SL_FRAME_HDR_LEN) {
-		uint8_t *h = buf + off;
-		uint64_t mlen = get32(h + 16), dlen = get32(h + 20);
-		uint64_t end = off + SL_FRAME_HDR_LEN + mlen + dlen;
-		bool inside = end <= len;
-
-		if (inside)
-			put32(h + 24, sl_crc32c(h + SL_FRAME_HDR_LEN + mlen, (size_t)dlen));
-		put32(h + 32, sl_crc32c(h, 32));
-		if (!inside)
-			return;
-		off = (size_t)end;
-	}
-}
-
-size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
-{
-	static int raw = -1;
-
-	if (raw < 0) {
-		const char *e = getenv("SHOAL_FUZZ_RAW");
-
-		raw = e && *e == '1';
-	}
-	size = LLVMFuzzerMutate(data, size, max_size);
-	if (!raw && seed % 16 != 0)
-		fix_crcs(data, size);
-	return size;
-}
 
 static void check(int cond)
 {
