@@ -27,3 +27,8 @@ noinst_PROGRAMS += tests/tools/iscsi_reset_ua
 tests_tools_iscsi_reset_ua_SOURCES = tests/tools/iscsi_reset_ua.c
 tests_tools_iscsi_reset_ua_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_reset_ua_LDADD = $(LIBISCSI_LIBS)
+# tests/tools: iscsi_nemesis, the multipath workload of the nemesis (tests/nemesis/run)
+noinst_PROGRAMS += tests/tools/iscsi_nemesis
+tests_tools_iscsi_nemesis_SOURCES = tests/tools/iscsi_nemesis.c
+tests_tools_iscsi_nemesis_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_nemesis_LDADD = $(LIBISCSI_LIBS)
