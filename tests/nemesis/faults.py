@@ -16,7 +16,7 @@ import os
 import threading
 import time
 
-from hosts import HostError, sh
+from hosts import CS_PORT, HostError, sh
 
 ALL = "*"
 
@@ -171,24 +171,22 @@ class Nemesis:
         self.c.nft_reset(f["host"], self.table(i))
 
     def inject_flow(self, i, f):
-        """Black-hole what gateway GW sends on its established flows to CS.
+        """Black-hole what gateway GW sends on one of its flows to a chunkserver.
 
-        Only the flows open now: a new connection gets through, so the
-        gateway can go on while the old flow's data waits in its socket;
-        lifting the rule lets TCP's retransmission deliver it late."""
-        gw, cs = self._d(f["gw"]), self._d(f["cs"])
-        if not gw.alive() or not cs.alive():
-            self.log(ev="skipped", id=i, kind="flow", why="a host is down")
-            self.stats["skipped_flow"] += 1
-            return None
-        flows = self.c.flows(gw, cs)
+        Only that flow: a new connection gets through, so the gateway can
+        go on while the old flow's data waits in its socket; lifting the
+        rule lets TCP's retransmission deliver that data late."""
+        gw = self._d(f["gw"])
+        flows = self.c.flows(gw) if gw.alive() else []
         if not flows:
             self.log(ev="skipped", id=i, kind="flow", why="no established flow")
             self.stats["skipped_flow"] += 1
             return None
-        rules = ["out ip daddr %s tcp sport %d tcp dport %d" % (cs.ip, sp, dp) for sp, dp in flows]
-        self.c.nft_drop(gw.name, self.table(i), rules)
-        f["flows"] = ["%d->%d" % fl for fl in flows]
+        name, sport = flows[min(len(flows) - 1, int(f["pick"] * len(flows)))]
+        cs = self._d(name)
+        self.c.nft_drop(gw.name, self.table(i), ["out ip daddr %s tcp sport %d tcp dport %d"
+                                                 % (cs.ip, sport, CS_PORT)])
+        f["flow"] = "%s:%d->%s" % (gw.name, sport, cs.addr())
         return []
 
     def heal_flow(self, i, f):

@@ -178,17 +178,18 @@ class Cluster:
             lines.append("add rule inet %s %s %s drop" % (table, chain, body))
         self.nft(name, "\n".join(lines) + "\n")
 
-    def flows(self, gw, cs):
-        """Established TCP flows from gateway GW to chunkserver CS: [(sport, dport)]."""
+    def flows(self, gw):
+        """Established TCP flows from gateway GW to chunkservers: [(cs, sport)], sorted."""
         r = sh(["ip", "netns", "exec", gw.ns, "ss", "-Htn", "state", "established",
-                "dst", cs.ip], check=False)
+                "dport", "= :%d" % CS_PORT], check=False)
+        ips = {cs.ip: cs for cs in self.chunkservers}
         out = []
         for line in r.stdout.splitlines():
             f = line.split()
             # Recv-Q Send-Q Local:Port Peer:Port
-            if len(f) >= 4 and f[3].startswith(cs.ip + ":"):
-                out.append((int(f[2].rsplit(":", 1)[1]), int(f[3].rsplit(":", 1)[1])))
-        return out
+            if len(f) >= 4 and f[3].rsplit(":", 1)[0] in ips:
+                out.append((ips[f[3].rsplit(":", 1)[0]].name, int(f[2].rsplit(":", 1)[1])))
+        return sorted(out)
 
     # ---- disks ----
 

@@ -130,7 +130,7 @@ class SeedRun:
         nem = Nemesis(self.c, self.faults_log, self.stats)
         self.t0 = now_us()
         nem.log(ev="start", seed=self.seed)
-        load = self.client("run", 1, ["--seconds", str(a.seconds), "--workers", "6", "--think-ms", "20",
+        load = self.client("run", 1, ["--seconds", str(a.seconds), "--workers", "10", "--think-ms", "20",
                                       "--read-pct", "35", "--caw-pct", "15", "--op-timeout-ms", "60000"])
         start = time.monotonic()
         for i, f in enumerate(self.schedule):

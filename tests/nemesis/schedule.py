@@ -28,7 +28,7 @@ KINDS = {
     "cut": (8, ("master", "cs", "gw")),          # a host cut off
     "split": (5, ()),                            # master majority/minority split, hosts split too
     "oneway": (8, ()),                           # X drops what Y sends
-    "flow": (14, ()),                            # gateway->chunkserver TCP flows black-holed
+    "flow": (14, ()),                            # a gateway->chunkserver TCP flow black-holed
     "eio": (5, ("cs",)),                         # xfs_io shutdown of the data disk
     "empty": (6, ("cs",)),                       # the data directory emptied (disk replaced)
     "stale": (4, ("cs",)),                       # the disk swapped for an older copy of itself
@@ -115,8 +115,10 @@ def make(seed, seconds, n_cs=5, kinds=None):
             targets = []
         elif kind == "flow":
             f["gw"] = rng.choice(names["gw"])
-            f["cs"] = rng.choice(names["cs"])
-            f["d"] = round(rng.uniform(4, 25), 1)
+            f["pick"] = round(rng.random(), 3)   # which of its flows to chunkservers, when it runs
+            # lifted within the gateways' deadline (the gateway retried elsewhere meanwhile)
+            # or long after it (the command was answered with an error)
+            f["d"] = round(rng.choice([rng.uniform(1, 5), rng.uniform(6, 25)]), 1)
             targets = []
         if ok:
             end = f["t"] + f["d"]

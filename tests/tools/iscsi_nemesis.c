@@ -14,7 +14,9 @@
  * block, sector) and a fill derived from them, so a read names the write
  * each sector came from, and a torn or foreign sector does not parse.
  *
- * Multipath.  An operation is sent on one live path (round robin).  An
+ * Multipath.  An operation is sent on the live path with fewer commands
+ * outstanding (round robin between equals), as dm-multipath's queue-length
+ * selector does.  An
  * answer GOOD, a MISCOMPARE or a target error (medium, hardware, illegal
  * request, data protect) ends it; NOT READY, ABORTED COMMAND, BUSY and a
  * unit attention are path errors: the operation is sent again on the other
@@ -560,7 +562,22 @@ static void op_new(struct engine *e, struct op *o)
 		     b, o->value);
 }
 
-/* Send O on a live path (round robin, not the one it just failed on if the other is up). */
+static unsigned int path_queue(const struct path *pa)
+{
+	unsigned int n = 0;
+
+	for (const struct attempt *a = pa->cur ? pa->cur->att : NULL; a; a = a->next)
+		n++;
+	return n;
+}
+
+/*
+ * Send O on a live path: not the one it just failed on if the other is up,
+ * else the one with fewer commands outstanding (dm-multipath's queue-length
+ * and service-time selectors), round robin between equals.  So a path whose
+ * commands hang gets little new I/O while the other carries the load, as
+ * under a real initiator.
+ */
 static void op_dispatch(struct engine *e, struct op *o, int64_t now)
 {
 	int p = -1;
@@ -570,15 +587,20 @@ static void op_dispatch(struct engine *e, struct op *o, int64_t now)
 		op_end(e, o, "fail", "no-path");
 		return;
 	}
-	if (o->avoid_path >= 0 && e->path[1 - o->avoid_path].state == P_UP)
+	if (o->avoid_path >= 0 && e->path[1 - o->avoid_path].state == P_UP) {
 		p = 1 - o->avoid_path;
-	else if (e->path[e->rr].state == P_UP)
-		p = (int)e->rr;
-	else if (e->path[1 - e->rr].state == P_UP)
-		p = 1 - (int)e->rr;
+	} else if (e->path[0].state == P_UP && e->path[1].state == P_UP) {
+		unsigned int q0 = path_queue(&e->path[0]), q1 = path_queue(&e->path[1]);
+
+		p = q0 < q1 ? 0 : q1 < q0 ? 1 : (int)e->rr;
+		e->rr = 1 - e->rr;
+	} else if (e->path[0].state == P_UP) {
+		p = 0;
+	} else if (e->path[1].state == P_UP) {
+		p = 1;
+	}
 	if (p < 0)
 		return;
-	e->rr = 1 - e->rr;
 	op_send(e, o, p);
 }
 
