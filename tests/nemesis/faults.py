@@ -69,7 +69,22 @@ class Nemesis:
             return [f["host"]]
         return []
 
+    def leader(self):
+        """The name of the master that leads now, or None."""
+        s = cluster_status(self.c)
+        for m in self.c.masters:
+            if s and s.get("leader") == m.addr():
+                return m.name
+        return None
+
     def _run(self, i, f):
+        if f.get("host") == "leader":
+            name = self.leader()
+            if name is None:
+                self.stats["skipped_" + f["kind"]] += 1
+                self.log(ev="skipped", id=i, kind=f["kind"], why="no leader")
+                return
+            f = dict(f, host=name, leader=True)
         names = self._targets(f)
         held = []
         try:
@@ -209,11 +224,10 @@ class Nemesis:
         d = self._alive(f["host"])
         self.c.kill9(d)
         self.c.on_disk(d, 'rm -rf "$M/data"')
-        self.c.start(d)
         return [d.name]
 
     def heal_empty(self, i, f):
-        pass
+        self.c.start(self._d(f["host"]))
 
     def inject_stale(self, i, f):
         """Copy the disk now (paused: a consistent image); swap it in after D seconds."""

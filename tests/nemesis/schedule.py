@@ -8,12 +8,13 @@ keep the cluster healable and the findings meaningful:
 - a daemon is the target of one fault at a time (no pause of a killed
   process), with 3 s between its faults;
 - at most one fault that destroys or replaces a disk (empty, stale, swap,
-  eio) at a time and at most two per schedule: with 3 replicas a chunk
-  always keeps a good one;
+  eio) at a time and at most two a minute: with 3 replicas a chunk always
+  keeps a good one;
 - a whole-cluster power loss runs alone;
 - a minority of the masters is affected at a time by kill, pause, cut or
   clock faults (the majority split cuts exactly one), so the cluster can
-  always make progress once a fault ends.
+  always make progress once a fault ends; half the master kills and pauses
+  hit whichever master leads at the time ("leader").
 
 Replay: the same seed, duration and shape give the same schedule (Python's
 random.Random is stable across versions for these calls).
@@ -30,7 +31,7 @@ KINDS = {
     "oneway": (8, ()),                           # X drops what Y sends
     "flow": (14, ()),                            # a gateway->chunkserver TCP flow black-holed
     "eio": (5, ("cs",)),                         # xfs_io shutdown of the data disk
-    "empty": (6, ("cs",)),                       # the data directory emptied (disk replaced)
+    "empty": (6, ("cs",)),                       # killed, back after d s on an emptied disk
     "stale": (4, ("cs",)),                       # the disk swapped for an older copy of itself
     "swap": (2, ("cs",)),                        # two chunkservers' disks swapped
     "clock": (5, ("master", "cs")),              # libfaketime rate/offset
@@ -78,7 +79,8 @@ def make(seed, seconds, n_cs=5, kinds=None):
             if masters_hit >= 1:
                 cands = [n for n in cands if n not in names["master"]]
             if kind in DISK_KINDS:
-                ok = disk_faults < MAX_DISK and not any(g["kind"] in DISK_KINDS for _, g in active)
+                ok = disk_faults < MAX_DISK * max(1, int(seconds // 60)) and \
+                    not any(g["kind"] in DISK_KINDS for _, g in active)
             if kind == "swap":
                 cands = [n for n in cands if n in names["cs"]]
                 ok = ok and len(cands) >= 2
@@ -91,14 +93,22 @@ def make(seed, seconds, n_cs=5, kinds=None):
                 if ok:
                     f["host"] = rng.choice(cands)
                 targets = [f.get("host")]
+                if ok and kind in ("kill", "pause") and f["host"] in names["master"] \
+                        and rng.random() < 0.5:
+                    # whichever master leads when the fault starts
+                    f["host"] = "leader"
+                    targets = list(names["master"])
             if kind == "pause":
                 # around the initiator's 8 s path failover time, on both sides
                 f["d"] = round(rng.choice([rng.uniform(1, 6), rng.uniform(8, 14)]), 1)
             if kind == "clock":
                 f["spec"] = rng.choice(CLOCK_SPECS)
                 f["d"] = round(rng.uniform(8, 20), 1)
-            if kind in ("empty", "stale"):
-                f["d"] = 0.0 if kind == "empty" else round(rng.uniform(5, 15), 1)
+            if kind == "empty":
+                # down that long before it comes back on the empty disk
+                f["d"] = round(rng.choice([0.0, rng.uniform(1, 8)]), 1)
+            if kind == "stale":
+                f["d"] = round(rng.uniform(5, 15), 1)
         elif kind == "split":
             ok = masters_hit == 0
             minority = rng.choice(names["master"])
