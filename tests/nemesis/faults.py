@@ -211,7 +211,7 @@ class Nemesis:
 
     def inject_eio(self, i, f):
         d = self._alive(f["host"])
-        self.c.in_cs_mounts(d, ["xfs_io", "-x", "-c", "shutdown", self.c.mountpoint(d)])
+        self.c.in_cs_mounts(d, ["xfs_io", "-x", "-c", "shutdown", self.c.mountpoint(d, f["disk"])])
         return [d.name]
 
     def heal_eio(self, i, f):
@@ -223,7 +223,7 @@ class Nemesis:
     def inject_empty(self, i, f):
         d = self._alive(f["host"])
         self.c.kill9(d)
-        self.c.on_disk(d, 'rm -rf "$M/data"')
+        self.c.on_disk(d, f["disk"], 'rm -rf "$M/data"')
         return [d.name]
 
     def heal_empty(self, i, f):
@@ -235,7 +235,7 @@ class Nemesis:
         snap = os.path.join(self.c.work, "disks", "%s-snap%d" % (d.name, i))
         self.c.pause(d)
         try:
-            self.c.in_cs_mounts(d, ["cp", "-a", "--sparse=always", self.c.data_dir(d), snap])
+            self.c.in_cs_mounts(d, ["cp", "-a", "--sparse=always", self.c.data_dir(d, f["disk"]), snap])
         finally:
             self.c.resume(d)
         self.snapshots[i] = snap
@@ -244,7 +244,8 @@ class Nemesis:
     def heal_stale(self, i, f):
         d = self._d(f["host"])
         self.c.kill9(d)
-        self.c.on_disk(d, 'rm -rf "$M/data" && cp -a --sparse=always "%s" "$M/data"' % self.snapshots[i])
+        self.c.on_disk(d, f["disk"], 'rm -rf "$M/data" && cp -a --sparse=always "%s" "$M/data"'
+                       % self.snapshots[i])
         sh(["rm", "-rf", self.snapshots.pop(i)])
         self.c.start(d)
 
@@ -252,7 +253,9 @@ class Nemesis:
         a, b = self._alive(f["host"]), self._alive(f["other"])
         self.c.kill9(a)
         self.c.kill9(b)
-        self.c.loops[a.name], self.c.loops[b.name] = self.c.loops[b.name], self.c.loops[a.name]
+        k = f["disk"] - 1
+        la, lb = self.c.loops[a.name], self.c.loops[b.name]
+        la[k], lb[k] = lb[k], la[k]
         for d in (a, b):
             try:
                 self.c.start(d)
@@ -269,7 +272,9 @@ class Nemesis:
         a, b = self._d(f["host"]), self._d(f["other"])
         self.c.kill9(a)
         self.c.kill9(b)
-        self.c.loops[a.name], self.c.loops[b.name] = self.c.loops[b.name], self.c.loops[a.name]
+        k = f["disk"] - 1
+        la, lb = self.c.loops[a.name], self.c.loops[b.name]
+        la[k], lb[k] = lb[k], la[k]
         self.c.start(a)
         self.c.start(b)
 
@@ -319,13 +324,10 @@ class Nemesis:
             if d.paused:
                 self.c.resume(d)
         # disks back in their slots
-        for cs in self.c.chunkservers:
-            want = self.c.original_loops[cs.name]
-            if self.c.loops[cs.name] != want:
-                for other in self.c.chunkservers:
-                    self.c.kill9(other)
-                self.c.loops = dict(self.c.original_loops)
-                break
+        if self.c.loops != self.c.original_loops:
+            for cs in self.c.chunkservers:
+                self.c.kill9(cs)
+            self.c.loops = {n: list(v) for n, v in self.c.original_loops.items()}
         for d in self.c.daemons():
             if d.faketime:
                 self.c.kill9(d)

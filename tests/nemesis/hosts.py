@@ -8,10 +8,10 @@ namespaces) whose peer is a port of the bridge in PREFIX-sw.  A partition is
 an nftables table "nemesis" inside a host's namespace; nothing is changed
 outside the namespaces the test creates.
 
-Each chunkserver has its own disk: an XFS file system on a loop device,
-mounted only inside the chunkserver's own mount namespace (unshare -m), so
-it dies with the process and no other process pins it; a shut-down disk
-comes back clean (log recovery) on the next start.
+Each chunkserver has DISKS disks (data directories): XFS file systems on
+loop devices, mounted only inside the chunkserver's own mount namespace
+(unshare -m), so they die with the process and no other process pins them;
+a shut-down disk comes back clean (log recovery) on the next start.
 
 Processes are started in their own session and stopped by PID; the
 namespaces, mounts and loop devices are removed by the names this module
@@ -27,6 +27,7 @@ import time
 SUBNET = "10.213.0"
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
 DISK_MB = 320            # mkfs.xfs wants at least 300 MB
+DISKS = 2                # per chunkserver: emptying one keeps the server's id on the other
 MASTER_PORT = 7300       # Raft on the next port
 CS_PORT = 7400
 PORTAL_PORT = 3260
@@ -106,7 +107,7 @@ class Cluster:
         self.client_ip = SUBNET + ".100"
         self.switch_ns = prefix + "-sw"
         self.namespaces = []
-        self.loops = {}          # cs name -> loop device it mounts (a swap exchanges two)
+        self.loops = {}          # cs name -> [loop device of disk 1, 2...] (a swap exchanges two)
         self.original_loops = {}
         self.conf = os.path.join(work, "shoal.conf")
         self.conf_extra = conf_extra
@@ -195,40 +196,42 @@ class Cluster:
 
     def disks_up(self):
         for cs in self.chunkservers:
-            img = os.path.join(self.work, "disks", cs.name + ".img")
-            with open(img, "wb") as f:
-                f.truncate(DISK_MB << 20)
-            loop = sh(["losetup", "--find", "--show", img]).stdout.strip()
-            self.loops[cs.name] = loop
-            sh(["mkfs.xfs", "-q", "-f", loop])
-            os.makedirs(self.mountpoint(cs), exist_ok=True)
-        self.original_loops = dict(self.loops)
+            self.loops[cs.name] = []
+            for k in range(1, DISKS + 1):
+                img = os.path.join(self.work, "disks", "%s-disk%d.img" % (cs.name, k))
+                with open(img, "wb") as f:
+                    f.truncate(DISK_MB << 20)
+                loop = sh(["losetup", "--find", "--show", img]).stdout.strip()
+                self.loops[cs.name].append(loop)
+                sh(["mkfs.xfs", "-q", "-f", loop])
+                os.makedirs(self.mountpoint(cs, k), exist_ok=True)
+        self.original_loops = {n: list(v) for n, v in self.loops.items()}
 
-    def mountpoint(self, cs):
-        return os.path.join(self.work, "mnt", cs.name)
+    def mountpoint(self, cs, k):
+        return os.path.join(self.work, "mnt", cs.name, "disk%d" % k)
 
-    def data_dir(self, cs):
-        return os.path.join(self.mountpoint(cs), "data")
+    def data_dir(self, cs, k):
+        return os.path.join(self.mountpoint(cs, k), "data")
 
     def wait_disk_released(self, cs, timeout=10):
-        """After CS died: until no mount namespace holds its file system."""
-        dev = os.path.basename(self.loops[cs.name])
+        """After CS died: until no mount namespace holds any of its file systems."""
+        devs = [os.path.basename(loop) for loop in self.loops[cs.name]]
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if not os.path.exists("/sys/fs/xfs/" + dev):
+            if not any(os.path.exists("/sys/fs/xfs/" + dev) for dev in devs):
                 return True
             time.sleep(0.1)
         return False
 
-    def on_disk(self, cs, script, timeout=120):
-        """Run shell SCRIPT with CS's file system mounted at $M (CS must be stopped)."""
+    def on_disk(self, cs, k, script, timeout=120):
+        """Run shell SCRIPT with CS's disk K mounted at $M (CS must be stopped)."""
         if cs.alive():
-            raise HostError("%s is running; its disk is in use" % cs.name)
+            raise HostError("%s is running; its disks are in use" % cs.name)
         if not self.wait_disk_released(cs):
-            raise HostError("%s's disk is still mounted somewhere" % cs.name)
+            raise HostError("%s's disks are still mounted somewhere" % cs.name)
         return sh(["unshare", "-m", "--propagation", "private", "sh", "-c",
                    'mount "$1" "$2" && M="$2" && { %s; }; r=$?; umount "$2"; exit $r' % script,
-                   "sh", self.loops[cs.name], self.mountpoint(cs)], timeout=timeout)
+                   "sh", self.loops[cs.name][k - 1], self.mountpoint(cs, k)], timeout=timeout)
 
     def in_cs_mounts(self, cs, cmd, timeout=60, check=True):
         """Run CMD inside running CS's mount namespace (where its disk is mounted)."""
@@ -273,12 +276,19 @@ class Cluster:
                             "--masters", self.master_list()])
         elif d.role == "cs":
             if not self.wait_disk_released(d):
-                raise HostError("%s's disk is still mounted somewhere" % d.name)
-            cmd = ('mount "$1" "$2" && mkdir -p "$3" && exec "$4" --config "$5" --listen "$6" '
-                   '--data-dirs "$3" --masters "$7" --host "$8"')
-            self._spawn(d, ["unshare", "-m", "--propagation", "private", "sh", "-c", cmd, "sh",
-                            self.loops[d.name], self.mountpoint(d), self.data_dir(d), self.cs_bin,
-                            self.conf, d.addr(), self.master_list(), d.name])
+                raise HostError("%s's disks are still mounted somewhere" % d.name)
+            # sh -c 'mount A MA && mkdir -p MA/data && mount B MB && ... && exec cs ...'
+            script, args, dirs = "", [], []
+            for k, loop in enumerate(self.loops[d.name], 1):
+                n = len(args)
+                script += 'mount "$%d" "$%d" && mkdir -p "$%d/data" && ' % (n + 1, n + 2, n + 2)
+                args += [loop, self.mountpoint(d, k)]
+                dirs.append(self.data_dir(d, k))
+            n = len(args)
+            script += 'exec "$%d" --config "$%d" --listen "$%d" --data-dirs "$%d" --masters "$%d" --host "$%d"' \
+                % tuple(range(n + 1, n + 7))
+            args += [self.cs_bin, self.conf, d.addr(), ",".join(dirs), self.master_list(), d.name]
+            self._spawn(d, ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"] + args)
         else:
             self._start_gateway(d)
         time.sleep(0.2)
@@ -379,8 +389,9 @@ class Cluster:
         for cs in self.chunkservers:
             if cs.name in self.loops:
                 self.wait_disk_released(cs, timeout=10)
-        for loop in self.original_loops.values():
-            sh(["losetup", "-d", loop], check=False)
+        for loops in self.original_loops.values():
+            for loop in loops:
+                sh(["losetup", "-d", loop], check=False)
         for ns in reversed(self.namespaces):
             sh(["ip", "netns", "del", ns], check=False)
         self.namespaces = []

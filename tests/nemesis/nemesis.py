@@ -2,10 +2,11 @@
 """nemesis.py: randomized faults against a real Shoal cluster, and a checker.
 
     nemesis.py --build BUILD --out DIR [--seeds 1,2,5-9] [--minutes M]
-               [--seconds S] [--kinds kill,pause,...] [--cs-bin PATH] [--keep]
+               [--seconds S] [--kinds kill,pause,...] [--schedule FILE] [--cs-bin PATH]
+               [--keep]
 
 For each seed: bring up 3 masters, 5 chunkservers (crash-simulating, each
-on its own XFS disk) and 2 gateways (stock tgtd + bs_shoal.so), each in a
+with two XFS disks of its own) and 2 gateways (stock tgtd + bs_shoal.so), each in a
 network namespace of its own (hosts.py); export one volume through both
 gateways; run the multipath workload (tests/tools/iscsi_nemesis) for S
 seconds while the seed's schedule (schedule.py) injects faults
@@ -82,7 +83,11 @@ class SeedRun:
         self.faults_log = os.path.join(self.dir, "faults.jsonl")
         self.stats = collections.Counter()
         self.findings = []
-        self.schedule = schedule.make(seed, args.seconds, kinds=args.kinds)
+        if args.schedule:
+            with open(args.schedule) as f:
+                self.schedule = json.load(f)
+        else:
+            self.schedule = schedule.make(seed, args.seconds, kinds=args.kinds)
         self.c = Cluster(self.dir, args.build, "nm%d" % (os.getpid() % 100000), cs_bin=args.cs_bin,
                          conf_extra=CONF.format(deadline=DEADLINE_MS))
         self.tools = os.path.join(args.build, "tests/tools")
@@ -207,8 +212,9 @@ class SeedRun:
         for cs in c.chunkservers:
             if not cs.alive():
                 continue
-            r = c.in_cs_mounts(cs, ["sh", "-c", 'cd "$1/chunks" 2>/dev/null && md5sum *.data', "sh",
-                                    c.data_dir(cs)], check=False)
+            r = c.in_cs_mounts(cs, ["sh", "-c", 'for d; do (cd "$d/chunks" 2>/dev/null && md5sum *.data); done',
+                                    "sh"] + [c.data_dir(cs, k) for k in range(1, len(c.loops[cs.name]) + 1)],
+                               check=False)
             for line in r.stdout.splitlines():
                 md5, name = line.split()
                 chunk = int(name.split(".")[0], 16)
@@ -243,8 +249,9 @@ class SeedRun:
     def report(self):
         a = self.args
         lines = []
-        replay = "NEMESIS_SEEDS=%d NEMESIS_SECONDS=%d%s tests/nemesis/run %s" % (
-            self.seed, a.seconds, " NEMESIS_KINDS=" + ",".join(a.kinds) if a.kinds else "", a.build)
+        replay = "NEMESIS_SEEDS=%d NEMESIS_SECONDS=%d%s%s tests/nemesis/run %s" % (
+            self.seed, a.seconds, " NEMESIS_KINDS=" + ",".join(a.kinds) if a.kinds else "",
+            " NEMESIS_SCHEDULE=" + os.path.abspath(a.schedule) if a.schedule else "", a.build)
         kinds = collections.Counter(f["kind"] for f in self.findings)
         lines.append("seed %d: %s" % (self.seed, "%d findings (%s)" % (
             len(self.findings), ", ".join("%s x%d" % kv for kv in sorted(kinds.items())))
@@ -297,6 +304,8 @@ def main(argv):
     ap.add_argument("--minutes", type=float, default=0)
     ap.add_argument("--seconds", type=int, default=40)
     ap.add_argument("--kinds", default="")
+    ap.add_argument("--schedule", help="run this schedule (JSON, as saved in schedule.json) instead of "
+                    "the seed's")
     ap.add_argument("--cs-bin")
     ap.add_argument("--keep", action="store_true", help="keep the disk images of clean seeds")
     args = ap.parse_args(argv)

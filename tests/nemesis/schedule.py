@@ -30,10 +30,10 @@ KINDS = {
     "split": (5, ()),                            # master majority/minority split, hosts split too
     "oneway": (8, ()),                           # X drops what Y sends
     "flow": (14, ()),                            # a gateway->chunkserver TCP flow black-holed
-    "eio": (5, ("cs",)),                         # xfs_io shutdown of the data disk
-    "empty": (6, ("cs",)),                       # killed, back after d s on an emptied disk
-    "stale": (4, ("cs",)),                       # the disk swapped for an older copy of itself
-    "swap": (2, ("cs",)),                        # two chunkservers' disks swapped
+    "eio": (5, ("cs",)),                         # xfs_io shutdown of one of its disks
+    "empty": (6, ("cs",)),                       # killed, back after d s with a disk emptied
+    "stale": (4, ("cs",)),                       # a disk swapped for an older copy of itself
+    "swap": (2, ("cs",)),                        # two chunkservers exchange a disk
     "clock": (5, ("master", "cs")),              # libfaketime rate/offset
     "power": (4, ()),                            # whole cluster, crash-sim chunkservers
 }
@@ -98,6 +98,8 @@ def make(seed, seconds, n_cs=5, kinds=None):
                     # whichever master leads when the fault starts
                     f["host"] = "leader"
                     targets = list(names["master"])
+            if kind in DISK_KINDS:
+                f["disk"] = rng.choice([1, 2])
             if kind == "pause":
                 # around the initiator's 8 s path failover time, on both sides
                 f["d"] = round(rng.choice([rng.uniform(1, 6), rng.uniform(8, 14)]), 1)
