@@ -130,7 +130,7 @@ def make(seed, seconds, n_cs=5, kinds=None):
             f["pick"] = round(rng.random(), 3)   # which of its flows to chunkservers, when it runs
             # lifted within the gateways' deadline (the gateway retried elsewhere meanwhile)
             # or long after it (the command was answered with an error)
-            f["d"] = round(rng.choice([rng.uniform(1, 5), rng.uniform(6, 25)]), 1)
+            f["d"] = round(rng.uniform(1, 5) if rng.random() < 0.3 else rng.uniform(7, 25), 1)
             targets = []
         if ok:
             end = f["t"] + f["d"]
