@@ -215,9 +215,15 @@ class Nemesis:
         return [d.name]
 
     def heal_eio(self, i, f):
-        # a new disk in the same slot: the restart mounts it again (log recovery)
+        """The failed disk is replaced by a new, empty one, and the server restarted.
+
+        Not the old disk again: the crash-simulating chunkserver keeps its
+        durable writes in the page cache (it survives kill -9 there), which
+        a shut-down file system drops, so the old disk would come back
+        without writes that were acknowledged, which no real disk does."""
         d = self._d(f["host"])
         self.c.kill9(d)
+        self.c.new_disk(d, f["disk"])
         self.c.start(d)
 
     def inject_empty(self, i, f):

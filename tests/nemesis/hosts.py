@@ -233,6 +233,12 @@ class Cluster:
                    'mount "$1" "$2" && M="$2" && { %s; }; r=$?; umount "$2"; exit $r' % script,
                    "sh", self.loops[cs.name][k - 1], self.mountpoint(cs, k)], timeout=timeout)
 
+    def new_disk(self, cs, k):
+        """A new, empty file system on CS's disk K (CS must be stopped)."""
+        if not self.wait_disk_released(cs):
+            raise HostError("%s's disks are still mounted somewhere" % cs.name)
+        sh(["mkfs.xfs", "-q", "-f", self.loops[cs.name][k - 1]])
+
     def in_cs_mounts(self, cs, cmd, timeout=60, check=True):
         """Run CMD inside running CS's mount namespace (where its disk is mounted)."""
         return sh(["nsenter", "-t", str(cs.pid), "-m"] + cmd, timeout=timeout, check=check)
