@@ -270,7 +270,8 @@ class Nemesis:
         time.sleep(3)
         started = [d.name for d in (a, b) if d.alive()]
         if started:
-            self.note("swap (fault %d): %s ran on the other's disk" % (i, ",".join(started)))
+            self.note("swap (fault %d): %s ran with the other's disk" % (i, ",".join(started)))
+        self.stats["swap_refused"] += 2 - len(started)
         f["started"] = started
         return [a.name, b.name]
 

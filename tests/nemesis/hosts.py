@@ -284,14 +284,16 @@ class Cluster:
             if not self.wait_disk_released(d):
                 raise HostError("%s's disks are still mounted somewhere" % d.name)
             # sh -c 'mount A MA && mkdir -p MA/data && mount B MB && ... && exec cs ...'
+            # (positional parameters past $9 need braces)
             script, args, dirs = "", [], []
             for k, loop in enumerate(self.loops[d.name], 1):
                 n = len(args)
-                script += 'mount "$%d" "$%d" && mkdir -p "$%d/data" && ' % (n + 1, n + 2, n + 2)
+                script += 'mount "${%d}" "${%d}" && mkdir -p "${%d}/data" && ' % (n + 1, n + 2, n + 2)
                 args += [loop, self.mountpoint(d, k)]
                 dirs.append(self.data_dir(d, k))
             n = len(args)
-            script += 'exec "$%d" --config "$%d" --listen "$%d" --data-dirs "$%d" --masters "$%d" --host "$%d"' \
+            script += ('exec "${%d}" --config "${%d}" --listen "${%d}" --data-dirs "${%d}" --masters "${%d}" '
+                       '--host "${%d}"') \
                 % tuple(range(n + 1, n + 7))
             args += [self.cs_bin, self.conf, d.addr(), ",".join(dirs), self.master_list(), d.name]
             self._spawn(d, ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"] + args)

@@ -47,7 +47,7 @@ BLOCKS = 64                     # 4 KiB registers, 4 per chunk
 STRIDE = CHUNK // 4 // 512      # sectors between two registers
 DEADLINE_MS = 6000              # the gateways' command deadline
 FAILOVER_MS = 8000              # the initiator's path failover time
-HEAL_BOUND = 90                 # cluster status OK within this after healing
+HEAL_BOUND = 60                 # cluster status OK within this after healing
 CONF = """master: {{ lease_ms = 2000; heartbeat_ms = 300; cs_timeout_ms = 2000;
 	replication_max_per_server = 4; }};
 chunkserver: {{ rpc_timeout_ms = 1000; }};
@@ -156,7 +156,7 @@ class SeedRun:
         self.notes = nem.notes
         t_healed = time.monotonic()
         self.settle()
-        verify = self.client("verify", 2, ["--workers", "4", "--op-timeout-ms", "120000"])
+        verify = self.client("verify", 2, ["--workers", "4", "--op-timeout-ms", "60000"])
         try:
             verify.wait(timeout=400)
         except Exception:
@@ -165,6 +165,33 @@ class SeedRun:
         self.wait_ok(t_healed)
         self.check_replicas()
         self.check_history()
+        if any(f["kind"] in ("not-ok-after-heal", "unreadable-after-heal", "client") for f in self.findings):
+            self.diagnose()
+
+    def diagnose(self):
+        """The cluster did not recover: what every daemon and master says, before teardown."""
+        c = self.c
+        out = []
+        for d in c.daemons():
+            st = "not running"
+            if d.alive():
+                try:
+                    with open("/proc/%d/stat" % d.pid) as f:
+                        st = "state %s" % f.read().split(")")[-1].split()[0]
+                    with open("/proc/%d/wchan" % d.pid) as f:
+                        st += ", wchan %s" % f.read().strip()
+                except OSError:
+                    pass
+            out.append("%s pid %s: %s%s" % (d.name, d.pid, st, " (paused)" if d.paused else ""))
+        for m in c.masters:
+            r = c.admin(["--masters", m.addr(), "--timeout-ms", "3000", "master", "status"], check=False)
+            out.append("--- master status via %s (exit %d):\n%s%s" % (m.name, r.returncode, r.stdout, r.stderr))
+        r = c.admin(["--timeout-ms", "3000", "cluster", "status"], check=False)
+        out.append("--- cluster status (exit %d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
+        with open(os.path.join(self.dir, "diagnostics.txt"), "w") as f:
+            f.write("\n".join(out) + "\n")
+        self.notes = getattr(self, "notes", []) + ["the cluster did not recover: daemon states and master "
+                                                   "status in diagnostics.txt"]
 
     def settle(self):
         """Forget the identities of replaced disks (an emptied disk is a new server)."""

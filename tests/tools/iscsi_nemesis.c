@@ -65,6 +65,7 @@
 #include <unistd.h>
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
+#include "tool_util.h"
 
 #define SEC 512
 #define SECS_PER_BLK 8
@@ -96,24 +97,16 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 /* The one content value ID has in sector S of BLOCK. */
 static void fill_sector(unsigned char *s, uint64_t id, uint32_t block, uint32_t sector)
 {
 	struct sector_hdr h = { .id = id, .block = block, .sector = sector };
-	uint64_t x = mix64(id ^ mix64((uint64_t)block << 8 | sector));
+	uint64_t x = tool_mix64(id ^ tool_mix64((uint64_t)block << 8 | sector));
 
 	memcpy(h.magic, MAGIC, 8);
 	memcpy(s, &h, sizeof(h));
 	for (size_t o = sizeof(h); o < SEC; o += 8) {
-		x = mix64(x);
+		x = tool_mix64(x);
 		memcpy(s + o, &x, 8);
 	}
 }
@@ -228,7 +221,7 @@ static void hist(struct engine *e, const char *fmt, ...)
 
 static uint64_t rnd(struct engine *e)
 {
-	return mix64(e->rng++);
+	return tool_mix64(e->rng++);
 }
 
 static void sess_free(struct sess *s)
@@ -747,22 +740,6 @@ static int usage(void)
 	return 2;
 }
 
-static int num_arg(const char *name, const char *v, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long x;
-
-	errno = 0;
-	x = v ? strtoull(v, &end, 0) : 0;
-	if (!v || errno || *end || !*v || x < min || x > max || *v == '-') {
-		fprintf(stderr, "%s: %s: '%s' is not a number %" PRIu64 "..%" PRIu64 "\n", prog, name,
-			v ? v : "", min, max);
-		return -1;
-	}
-	*out = x;
-	return 0;
-}
-
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -792,29 +769,29 @@ int main(int argc, char **argv)
 		int r;
 
 		if (!strcmp(o, "--blocks"))
-			r = num_arg(o, v, 1, MAX_BLOCKS, &blocks);
+			r = tool_num_arg(prog, o, v, 1, MAX_BLOCKS, &blocks);
 		else if (!strcmp(o, "--stride"))
-			r = num_arg(o, v, SECS_PER_BLK, 1u << 24, &stride);
+			r = tool_num_arg(prog, o, v, SECS_PER_BLK, 1u << 24, &stride);
 		else if (!strcmp(o, "--client"))
-			r = num_arg(o, v, 1, 0xfffe, &client);
+			r = tool_num_arg(prog, o, v, 1, 0xfffe, &client);
 		else if (!strcmp(o, "--seconds"))
-			r = num_arg(o, v, 1, 86400, &seconds);
+			r = tool_num_arg(prog, o, v, 1, 86400, &seconds);
 		else if (!strcmp(o, "--workers"))
-			r = num_arg(o, v, 1, MAX_WORKERS, &workers);
+			r = tool_num_arg(prog, o, v, 1, MAX_WORKERS, &workers);
 		else if (!strcmp(o, "--seed"))
-			r = num_arg(o, v, 0, UINT64_MAX, &seed);
+			r = tool_num_arg(prog, o, v, 0, UINT64_MAX, &seed);
 		else if (!strcmp(o, "--read-pct"))
-			r = num_arg(o, v, 0, 100, &read_pct);
+			r = tool_num_arg(prog, o, v, 0, 100, &read_pct);
 		else if (!strcmp(o, "--caw-pct"))
-			r = num_arg(o, v, 0, 100, &caw_pct);
+			r = tool_num_arg(prog, o, v, 0, 100, &caw_pct);
 		else if (!strcmp(o, "--think-ms"))
-			r = num_arg(o, v, 0, 60000, &think_ms);
+			r = tool_num_arg(prog, o, v, 0, 60000, &think_ms);
 		else if (!strcmp(o, "--failover-ms"))
-			r = num_arg(o, v, 100, 600000, &failover_ms);
+			r = tool_num_arg(prog, o, v, 100, 600000, &failover_ms);
 		else if (!strcmp(o, "--deadline-ms"))
-			r = num_arg(o, v, 100, 3600000, &deadline_ms);
+			r = tool_num_arg(prog, o, v, 100, 3600000, &deadline_ms);
 		else if (!strcmp(o, "--op-timeout-ms"))
-			r = num_arg(o, v, 100, 3600000, &op_timeout_ms);
+			r = tool_num_arg(prog, o, v, 100, 3600000, &op_timeout_ms);
 		else {
 			fprintf(stderr, "%s: unknown option '%s'\n", prog, o);
 			return usage();
@@ -841,7 +818,7 @@ int main(int argc, char **argv)
 	e.stride = (unsigned int)stride;
 	e.client = client;
 	e.workers = (unsigned int)workers;
-	e.rng = mix64(seed ^ client << 32);
+	e.rng = tool_mix64(seed ^ client << 32);
 	e.read_pct = (unsigned int)read_pct;
 	e.caw_pct = (unsigned int)caw_pct;
 	e.think_us = (int64_t)think_ms * 1000;
