@@ -37,7 +37,9 @@ and never zeros once a write was acknowledged or seen.  COMPARE AND WRITE:
 GOOD is an acknowledged write that also read its compare value (the rule
 above applies to that value); MISCOMPARE wrote nothing, so its value seen
 anywhere is a finding, and a MISCOMPARE is itself a finding when its compare
-value was certainly the block's only possible content while it ran.  A
+value was certainly the block's only possible content while it ran (both
+are marked "-after-retry" when an earlier attempt of that COMPARE AND WRITE,
+on the other path, failed or went silent: that attempt may have written).  A
 sector matching no write is corruption.  Every attempt answered more than
 --deadline-ms (+3 s of slack) after it was sent, or never, is a finding
 unless a fault (kill, pause, cut, power loss) hit its gateway meanwhile.
@@ -192,6 +194,11 @@ class Block:
         return self.first_effective_after(w.e, not w.acked) < before
 
 
+def retried_op(op):
+    """Did an earlier attempt of OP fail or go unanswered (so it may have landed)?"""
+    return any(a["result"] not in ("good", "miscompare") for a in op.attempts.values())
+
+
 def check(ops, faults=(), deadline_ms=None, blocks=None, verify_client=None, paths=()):
     """Returns (findings, stats); a finding is a dict with kind, block, op, text."""
     findings = []
@@ -234,7 +241,7 @@ def check(ops, faults=(), deadline_ms=None, blocks=None, verify_client=None, pat
                 continue
             if v in blk.miscompared:
                 c = blk.miscompared[v]
-                retried = any(a["result"] not in ("good", "miscompare") for a in c.attempts.values())
+                retried = retried_op(c)
                 add("caw-miscompare-but-written" + ("-after-retry" if retried else ""), op,
                     "a %s returned %x, the value of COMPARE AND WRITE op %s that answered MISCOMPARE%s"
                     % (what, v, op_name(c.id), " (after a failed attempt on another path)" if retried else ""))
@@ -281,8 +288,11 @@ def check(ops, faults=(), deadline_ms=None, blocks=None, verify_client=None, pat
                 possible = True
                 break
             if not possible:
-                add("spurious-miscompare", c, "COMPARE AND WRITE answered MISCOMPARE although the "
-                    "block certainly held its compare value %x throughout" % x)
+                retried = retried_op(c)
+                add("spurious-miscompare" + ("-after-retry" if retried else ""), c,
+                    "COMPARE AND WRITE answered MISCOMPARE although the block certainly held its "
+                    "compare value %x throughout%s" % (x, " (after a failed attempt on another path)"
+                                                       if retried else ""))
     # the final pass
     if verify_client is not None:
         seen = set()

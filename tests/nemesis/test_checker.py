@@ -131,6 +131,17 @@ class Bad(unittest.TestCase):
         h.c(0, 2, 1, 3, 4, outcome="miscompare")
         self.assertEqual(h.check(), ["spurious-miscompare"])
 
+    def test_caw_miscompare_after_a_failed_attempt_is_marked(self):
+        h = H()
+        h.w(0, 1, 1, 2)
+        oid = h._op()
+        h.lines += ["I %d %d C 0 2 1" % (oid, 3 * S), "S %d %d 0 1" % (oid, 3 * S),
+                    "X %d %d 0 1 failover" % (oid, 11 * S), "S %d %d 1 2" % (oid, 11 * S),
+                    "X %d %d 1 2 miscompare" % (oid, 12 * S), "E %d %d miscompare" % (oid, 12 * S)]
+        h.r(0, 13, 14, 2)
+        self.assertEqual(h.check(), ["caw-miscompare-but-written-after-retry",
+                                     "spurious-miscompare-after-retry"])
+
     def test_caw_compared_stale_value(self):
         h = H()
         h.w(0, 1, 1, 2)
