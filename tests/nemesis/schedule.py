@@ -41,7 +41,14 @@ DISK_KINDS = ("eio", "empty", "stale", "swap")
 MAX_ACTIVE = 3
 MAX_DISK = 2
 GAP = 3.0
-# libfaketime rates and offsets for the clock fault (see README in this directory)
+# libfaketime rates and offsets for the clock fault.  libfaketime does reach
+# CLOCK_MONOTONIC in the masters and chunkservers (their event loops wake 2x
+# as often under "x2" and half as often under "x0.5", measured with strace),
+# so their timers and leases really run fast or slow.  It also moves that
+# clock to the fake wall-clock epoch, which only relative uses survive:
+# tgtd and the gateway module arm timerfds at absolute CLOCK_MONOTONIC times,
+# which libfaketime does not translate, so a faked gateway would just never
+# time out; gateways get no clock fault.
 CLOCK_SPECS = ("+0 x1.5", "+0 x0.67", "+0 x1.1", "+0 x0.9", "+3600 x1", "-3600 x1")
 
 
