@@ -534,6 +534,7 @@ static void prim_acquire(struct cs_prim *p)
 
 		rq.cs_id = cs->disks.cs_id;
 		rq.chunk_id = p->chunk_id;
+		/* 0 when we hold none: a restarted process gets a new lease, never its predecessor's */
 		rq.epoch = held || confirm ? p->epoch : 0;
 		rq.created_version = confirm ? p->version : 0;
 		r = sl_master_call(cs->mc, SL_MSG_M_LEASE, &rq.base, (uint32_t)cs->o.rpc_timeout_ms,

@@ -10,8 +10,9 @@
  *   without a usable primary (at most 3 rounds) --> REPLY
  *   BUSY (post-failover wait, grant in flight) or UNAVAIL end it early.
  *
- * M_LEASE with created_version: the record that an unwritten chunk's
- * replicas were created (confirm_created).
+ * M_LEASE: lease_for_acquire() (a requester holding no epoch never has a
+ * live lease renewed: lease.h); with created_version, the record that an
+ * unwritten chunk's replicas were created (confirm_created).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -389,7 +390,7 @@ int h_lease(struct master *m, struct m_op *op)
 		return SL_E_UNAVAIL;
 	if (rq->created_version)
 		return confirm_created(m, op, c, cs, rq->created_version);
-	switch (lease_for_request(&m->lc, c, cs->id, cs->up && cs->admin != CS_REMOVED)) {
+	switch (lease_for_acquire(&m->lc, c, cs->id, cs->up && cs->admin != CS_REMOVED, rq->epoch)) {
 	case LEASE_LIVE:
 		lease_start(&m->lc, c);
 		lease_reply(op, SL_OK);
