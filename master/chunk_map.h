@@ -30,6 +30,7 @@
 /* soft flags */
 #define CHUNK_F_GRANTING	0x01	/* a lease/version change is in Raft: answer BUSY */
 #define CHUNK_F_COPYING		0x04	/* re-replication job: no lease granted or renewed */
+#define CHUNK_F_UNTAKEN		0x08	/* the live lease was granted by a lookup: no process took it yet */
 
 /* log flags */
 #define CHUNK_LF_CREATED	0x01	/* replicas were created: it may hold data */

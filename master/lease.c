@@ -70,7 +70,7 @@ enum lease_verdict lease_for_acquire(const struct lease_clock *lc, const struct 
 {
 	enum lease_verdict v = lease_for_request(lc, c, who, who_up);
 
-	if (v == LEASE_LIVE && held == 0 && !chunk_unwritten(c))
+	if (v == LEASE_LIVE && held == 0 && !chunk_unwritten(c) && !(c->flags & CHUNK_F_UNTAKEN))
 		return LEASE_GRANT;
 	return v;
 }

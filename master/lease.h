@@ -23,7 +23,10 @@
  * sockets are refused as stale) and reconciliation makes the replicas
  * equal before the new process serves.  The restart detector is the epoch
  * the requester says it holds; a live process asks with its epoch, so its
- * renewals never bump (lease_for_acquire).
+ * renewals never bump (lease_for_acquire).  A lease a client lookup granted
+ * (CHUNK_F_UNTAKEN) is taken by the first process that asks, epoch or not:
+ * no process has served under it.  A new leader knows of no such lease, so
+ * after a failover an ask without an epoch is always a new lease.
  *
  * Per chunk (leader view):
  *
@@ -67,7 +70,8 @@ enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct 
  * Server `who`, which says it holds epoch held (0: none), asks for the
  * lease (M_LEASE): lease_for_request, except that a live lease of its own
  * it does not hold (a restarted process) is granted anew (LEASE_GRANT),
- * unless the chunk is unwritten (never served: nothing can be in flight).
+ * unless no process took it yet (CHUNK_F_UNTAKEN) or the chunk is
+ * unwritten (never served: nothing can be in flight).
  */
 enum lease_verdict lease_for_acquire(const struct lease_clock *lc, const struct chunk *c,
 				     uint32_t who, bool who_up, uint64_t held);

@@ -59,18 +59,23 @@ struct grant_ctx {
 	void *next_arg;
 };
 
-/* Wraps a LEASE_GRANT / SET_REPLICAS completion: clears GRANTING, starts the lease. */
+/*
+ * Wraps a LEASE_GRANT / SET_REPLICAS completion: clears GRANTING, starts the
+ * lease; one a lookup granted is not taken by any process yet (lease.h).
+ */
 static void grant_done(void *arg, int status, uint64_t res)
 {
 	struct grant_ctx *g = arg;
 	struct master *m = g->op->m;
 	struct chunk *c = chunk_map_by_id(&m->fsm->chunks, g->chunk_id);
 	if (c) {
-		c->flags &= ~CHUNK_F_GRANTING;
+		c->flags &= ~(CHUNK_F_GRANTING | CHUNK_F_UNTAKEN);
 		/* A chunk being copied gets no lease (lease.c): the entry still applies. */
 		if (status == SL_OK && FSM_RES_STATUS(res) == SL_OK && !(c->flags & CHUNK_F_COPYING)) {
 			clock_now(m);
 			lease_start(&m->lc, c);
+			if (g->next == lookup_grant_done)
+				c->flags |= CHUNK_F_UNTAKEN;
 		}
 	}
 	g->next(g->next_arg, status, res);
@@ -393,6 +398,7 @@ int h_lease(struct master *m, struct m_op *op)
 	switch (lease_for_acquire(&m->lc, c, cs->id, cs->up && cs->admin != CS_REMOVED, rq->epoch)) {
 	case LEASE_LIVE:
 		lease_start(&m->lc, c);
+		c->flags &= ~CHUNK_F_UNTAKEN;	/* a process of its primary has it now */
 		lease_reply(op, SL_OK);
 		return 0;
 	case LEASE_GRANT:

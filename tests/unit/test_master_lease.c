@@ -232,7 +232,8 @@ static void test_copying_lets_lease_run_out(void)
  * A restarted primary (it asks holding no epoch) never gets its
  * predecessor's live lease renewed: the lease is granted anew, with a bump,
  * so its set-version round fences what the predecessor had in flight.  A
- * live holder asking with its epoch renews; an unwritten chunk renews.
+ * live holder asking with its epoch renews; so do an unwritten chunk and a
+ * lease a lookup granted that no process took yet.
  */
 static void test_restarted_holder_gets_new_lease(void)
 {
@@ -255,6 +256,11 @@ static void test_restarted_holder_gets_new_lease(void)
 	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_GRANT);
 	CU_ASSERT_EQUAL(grant(f, &lc, c, 1), SL_OK);
 	CU_ASSERT_EQUAL(c->version, 3);
+	/* a lease a client lookup granted: the first process to ask takes it, epoch or not */
+	lc.now = 3000;
+	c->flags |= CHUNK_F_UNTAKEN;
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_LIVE);
+	c->flags &= ~CHUNK_F_UNTAKEN;
 	/* anyone else is still refused while it is live, epoch or not */
 	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 2, true, 0), LEASE_REFUSE);
 	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 2, true, 3), LEASE_REFUSE);
