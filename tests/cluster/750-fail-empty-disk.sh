@@ -19,8 +19,10 @@
 # pattern through iSCSI (never zeros); `cluster status` never says OK while
 # a member of some chunk's replica set lacks its replica (checked against
 # the servers themselves on every OK seen); it reports the degradation and
-# re-replication repairs it (then OK); and the replicas of every chunk are
-# byte-identical on the servers of its set.  PHASES="1 2 3" selects phases.
+# re-replication repairs it (then OK); the replicas of every chunk are
+# byte-identical on the servers of its set; and the disk uuids the master
+# records (chunkserver list --json) are new for every emptied or replaced
+# directory and unchanged for a kept one.  PHASES="1 2 3" selects phases.
 . "$(dirname "$0")/7fail-lib.sh"
 
 M=$((1024 * 1024))
@@ -137,6 +139,10 @@ replicas_identical() {
 	log "phase $PHASE: every chunk's replicas are identical on the servers of its set"
 }
 
+# Disk uuids (by index) the master records for a chunkserver id, comma-separated.
+disk_uuids() { cs_json | jq -r ".[] | select(.id == $1) | [.disks | sort_by(.index)[].uuid] | join(\",\")"; }
+
+EMPTIED_INDEX=
 empty_data() {	# empty_data J MODE
 	local j=$1 d
 	case $2 in
@@ -145,9 +151,37 @@ empty_data() {	# empty_data J MODE
 		d=$(for d in "$DIR"/cs-"$j"/disk-*; do echo "$(ls "$d/chunks" | grep -c '\.data$') $d"; done |
 			sort -rn | awk 'NR == 1 { print $2 }')
 		log "phase $PHASE: replacing $d ($(ls "$d/chunks" | grep -c '\.data$') replicas) by an empty directory"
+		EMPTIED_INDEX=$((${d##*disk-} - 1))
 		rm -rf "$d" && mkdir "$d" ;;
 	all-dirs) for d in "$DIR"/cs-"$j"/disk-*; do rm -rf "$d" && mkdir "$d"; done ;;
 	esac
+}
+
+# An emptied or replaced directory is a new disk to the master, a kept one the same.
+check_disk_identity() {	# check_disk_identity ID MODE UUIDS_BEFORE J
+	local id=$1 mode=$2 u0=$3 u1 a new i
+	local -a b c
+	case $mode in
+	all-dirs)
+		a=$(cs_addr_of "$id")
+		new=$(cs_json | jq -r ".[] | select(.addr == \"$a\" and .id != $id and .state == \"up\") | .id")
+		[ -n "$new" ] || fail "phase $PHASE: no new chunkserver id at $a"
+		u1=$(disk_uuids "$new")
+		log "phase $PHASE: chunkserver $id came back as new chunkserver $new (disks $u0 -> $u1)"
+		;;
+	*) u1=$(disk_uuids "$id") ;;
+	esac
+	IFS=, read -ra b <<<"$u0"
+	IFS=, read -ra c <<<"$u1"
+	((${#b[@]} == 2 && ${#c[@]} == 2)) || fail "phase $PHASE: disk uuids '$u0' -> '$u1': two expected"
+	for i in 0 1; do
+		if [ "$mode" = all-dirs ] || { [ "$mode" = one-dir ] && [ "$i" = "$EMPTIED_INDEX" ]; }; then
+			[ "${b[$i]}" != "${c[$i]}" ] || fail "phase $PHASE: disk $i was replaced but keeps its uuid ${b[$i]}"
+		else
+			[ "${b[$i]}" = "${c[$i]}" ] || fail "phase $PHASE: disk $i was kept but its uuid changed: ${b[$i]} -> ${c[$i]}"
+		fi
+	done
+	log "phase $PHASE: disk uuids recorded by the master: $u0 -> $u1"
 }
 
 phase() {	# phase N MODE MASTER_EVENT
@@ -160,6 +194,7 @@ phase() {	# phase N MODE MASTER_EVENT
 	[ -n "$victim" ] || fail "phase $PHASE: no recorded primary in the dump"
 	j=$(cs_index_of "$victim")
 	held=$(cs_chunks "$victim")
+	u0=$(disk_uuids "$victim")
 	log "phase $PHASE: chunkserver $victim (cs-$j) is primary of $(dump | grep -c " primary=$victim ") chunks and a member of $held sets: kill -9, empty ($mode)"
 	"$CLUSTER" kill "$DIR" chunkserver "$j" >/dev/null || fail "kill chunkserver $j failed"
 	empty_data "$j" "$mode"
@@ -187,6 +222,7 @@ phase() {	# phase N MODE MASTER_EVENT
 	log "phase $PHASE: chunkserver cs-$j started again with its data emptied ($mode)"
 	STATUS_LIE=
 	status_truthful
+	check_disk_identity "$victim" "$mode" "$u0" "$j"
 	verify_all "after the empty restart"
 	status_truthful
 	[ "$event" = failover ] && { "$CLUSTER" start "$DIR" master "$ln" >/dev/null || fail "start master $ln failed"; }
