@@ -16,10 +16,11 @@
 #     restarted before it comes back (state from the log and snapshots).
 #
 # Pass when, in every phase: every acknowledged MiB reads back with its
-# pattern through iSCSI (never zeros); `cluster status` never says OK while
-# a member of some chunk's replica set lacks its replica (checked against
-# the servers themselves on every OK seen); it reports the degradation and
-# re-replication repairs it (then OK); the replicas of every chunk are
+# pattern through iSCSI (never zeros); `cluster status` never says OK, nor
+# 0 under-replicated, while a member of some chunk's replica set lacks its
+# replica (checked against the servers themselves whenever it does); it
+# reports the degradation and re-replication repairs it (then OK); the
+# replicas of every chunk are
 # byte-identical on the servers of its set; and the disk uuids the master
 # records (chunkserver list --json) are new for every emptied or replaced
 # directory and unchanged for a kept one.  PHASES="1 2 3" selects phases.
@@ -105,17 +106,18 @@ members_hold() {
 	done < <(dump | grep '^chunk ')
 }
 
-# cluster status says OK only when it is true.  A lie is recorded (once a
-# phase) and the phase goes on, so that its reads show what it hides; the
-# phase fails at its end.
+# cluster status says OK, or 0 under-replicated, only when it is true.  A
+# lie is recorded (once a phase) and the phase goes on, so that its reads
+# show what it hides; the phase fails at its end.
 STATUS_LIE=
 status_truthful() {
-	local h missing
-	h=$(status_field health)
-	[ "$h" = OK ] || return 0
+	local s h u missing
+	s=$(status_json) || return 0
+	h=$(jq -r .health <<<"$s") u=$(jq -r .under_replicated <<<"$s")
+	[ "$h" = OK ] || [ "$u" = 0 ] || return 0
 	missing=$(members_hold) && return 0
 	[ -n "$STATUS_LIE" ] && return 0
-	STATUS_LIE="cluster status says health OK ($(status_field under_replicated) under-replicated) while $missing has no replica"
+	STATUS_LIE="cluster status says health $h, $u under-replicated, while $missing has no replica"
 	log "phase $PHASE: $STATUS_LIE"
 }
 
