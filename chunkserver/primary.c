@@ -507,7 +507,6 @@ static void prim_acquire(struct cs_prim *p)
 	struct chunkserver *cs = p->cs;
 	int r;
 
-	bool held = prim_live(p);
 	/* the set-version round of an unwritten chunk succeeded: record the creation */
 	bool confirm = p->created && p->state == P_SETTING && !p->nset_failed;
 
@@ -534,8 +533,12 @@ static void prim_acquire(struct cs_prim *p)
 
 		rq.cs_id = cs->disks.cs_id;
 		rq.chunk_id = p->chunk_id;
-		/* 0 when we hold none: a restarted process gets a new lease, never its predecessor's */
-		rq.epoch = held || confirm ? p->epoch : 0;
+		/*
+		 * The last lease this process took on the chunk, live or lapsed;
+		 * 0 if it never took one: a restarted process then gets a new
+		 * lease, never its predecessor's (master/lease.h).
+		 */
+		rq.epoch = p->epoch;
 		rq.created_version = confirm ? p->version : 0;
 		r = sl_master_call(cs->mc, SL_MSG_M_LEASE, &rq.base, (uint32_t)cs->o.rpc_timeout_ms,
 				   lease_done, p);

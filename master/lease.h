@@ -22,8 +22,10 @@
  * predecessor had in flight (forwarded writes still in the secondaries'
  * sockets are refused as stale) and reconciliation makes the replicas
  * equal before the new process serves.  The restart detector is the epoch
- * the requester says it holds; a live process asks with its epoch, so its
- * renewals never bump (lease_for_acquire).  A lease a client lookup granted
+ * the requester sends: that of the last lease the process took on the
+ * chunk, lapsed or not, so a running process's renewals never bump
+ * (lease_for_acquire): every lease of this server taken since that
+ * process started was taken by it.  A lease a client lookup granted
  * (CHUNK_F_UNTAKEN) is taken by the first process that asks, epoch or not:
  * no process has served under it.  A new leader knows of no such lease, so
  * after a failover an ask without an epoch is always a new lease.
@@ -67,9 +69,10 @@ enum lease_verdict lease_for_lookup(const struct lease_clock *lc, const struct c
 enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct chunk *c,
 				     uint32_t who, bool who_up);
 /*
- * Server `who`, which says it holds epoch held (0: none), asks for the
- * lease (M_LEASE): lease_for_request, except that a live lease of its own
- * it does not hold (a restarted process) is granted anew (LEASE_GRANT),
+ * Server `who`, whose asking process took a lease of the chunk at epoch
+ * held before (0: never), asks for the lease (M_LEASE): lease_for_request,
+ * except that a live lease of its own taken by another process (a
+ * restarted one's predecessor) is granted anew (LEASE_GRANT),
  * unless no process took it yet (CHUNK_F_UNTAKEN) or the chunk is
  * unwritten (never served: nothing can be in flight).
  */
