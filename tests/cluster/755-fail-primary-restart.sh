@@ -11,13 +11,15 @@
 # marked down after 6 s (it is never marked down).
 #
 # Before the load, chunkserver 3 is restarted while nothing runs: its chunk
-# report confirms every chunk at its version (the path on which a renewed
-# lease needed neither set-version nor reconcile).  Then, twice, the
+# report lists every chunk at its version (on 0a632e2 that marked them
+# confirmed, the path on which a renewed lease ran neither set-version nor
+# reconcile).  Then, twice, the
 # recorded primary of the most chunks is killed and started again.  Pass
 # when: for every chunk it was primary of, the restarted process went live
 # only at a version above the one its predecessor's lease had; no command
 # of the load failed; everything acknowledged reads back; and, with the
-# load stopped, every chunk's replicas are byte-identical.
+# load stopped and every chunk back to 3 replicas, every chunk's replicas
+# are byte-identical.
 . "$(dirname "$0")/7fail-lib.sh"
 LEASE_MS=8000
 CS_TIMEOUT_MS=6000
@@ -40,7 +42,7 @@ wait_until 20 "3 replicas of every chunk" fully_replicated 3
 "$CLUSTER" kill "$DIR" chunkserver 3 >/dev/null && "$CLUSTER" start "$DIR" chunkserver 3 >/dev/null ||
 	fail "restarting chunkserver 3 failed"
 wait_until 20 "3 replicas of every chunk after the quiet restart" fully_replicated 3
-log "volume filled; chunkserver 3 restarted while idle (its report confirmed every chunk)"
+log "volume filled; chunkserver 3 restarted while idle (it reported every chunk at its version)"
 
 load_start "$U" "$NSLOTS"
 load_wait_acks "$NSLOTS" 120
@@ -67,7 +69,10 @@ for round in 1 2; do
 done
 
 load_stop
-# No I/O from here on: compare the replicas as they are, at their own versions.
+# A write forwarded to the dead process dropped that replica from its set:
+# wait for re-replication.  No I/O from here on: compare the replicas as
+# they are, at their own versions.
+wait_until 60 "3 replicas of every chunk after the load" fully_replicated 3
 chunks_identical $SIZE_MB $M
 load_verify "$U"
 log "PASS: $(load_acked) acknowledged writes verified"
