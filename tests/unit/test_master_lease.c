@@ -229,6 +229,51 @@ static void test_copying_lets_lease_run_out(void)
 	fsm_free(f);
 }
 
+/*
+ * A restarted primary (it asks holding no epoch) never gets its
+ * predecessor's live lease renewed: the lease is granted anew, with a bump,
+ * so its set-version round fences what the predecessor had in flight.  A
+ * live holder asking with its epoch renews; so do an unwritten chunk and a
+ * lease a lookup granted that no process took yet.
+ */
+static void test_restarted_holder_gets_new_lease(void)
+{
+	struct fsm *f = fsm_new();
+	struct chunk *c = setup(f);
+	struct lease_clock lc = { .now = 1000, .wait_until = 0, .lease_ms = 5000 };
+	struct wbuf w;
+
+	CU_ASSERT_EQUAL(grant(f, &lc, c, 1), SL_OK);
+	CU_ASSERT_EQUAL(c->version, 2);
+	/* unwritten (never served): nothing can be in flight, the lease is renewed */
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_LIVE);
+	wbuf_init(&w);
+	fsm_enc_chunk_created(&w, c->id, c->version);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 2));
+	lc.now = 2000;
+	/* the holder's own process renews with its epoch: no bump */
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 2), LEASE_LIVE);
+	/* a new process of the holder (epoch 0) while the lease is live: a new lease */
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_GRANT);
+	CU_ASSERT_EQUAL(grant(f, &lc, c, 1), SL_OK);
+	CU_ASSERT_EQUAL(c->version, 3);
+	/* a lease a client lookup granted: the first process to ask takes it, epoch or not */
+	lc.now = 3000;
+	c->flags |= CHUNK_F_UNTAKEN;
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_LIVE);
+	c->flags &= ~CHUNK_F_UNTAKEN;
+	/* anyone else is still refused while it is live, epoch or not */
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 2, true, 0), LEASE_REFUSE);
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 2, true, 3), LEASE_REFUSE);
+	/* after a failover the recorded primary asking with no epoch gets a new lease too */
+	c->lease_expiry = 0;
+	lc.wait_until = lc.now + lc.lease_ms;
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 3), LEASE_LIVE);
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_GRANT);
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 2, true, 0), LEASE_BUSY);
+	fsm_free(f);
+}
+
 int main(void)
 {
 	static const struct sl_cunit_test tests[] = {
@@ -237,6 +282,7 @@ int main(void)
 		{ "post-failover wait", test_post_failover_wait },
 		{ "replica-set change bumps", test_replica_set_bump },
 		{ "copying lets the lease run out", test_copying_lets_lease_run_out },
+		{ "a restarted holder gets a new lease", test_restarted_holder_gets_new_lease },
 		{ NULL, NULL },
 	};
 
