@@ -89,3 +89,14 @@ void lease_drop(struct chunk *c)
 {
 	c->lease_expiry = 0;
 }
+
+void lease_clock_ready(struct lease_clock *lc, uint64_t now, uint32_t window_ms)
+{
+	/*
+	 * The old leader granted only while confirmed, i.e. before its
+	 * confirmation + window; its confirmation came before our election:
+	 * its last grant ran out by now + lease_ms + window.
+	 */
+	lc->now = now;
+	lc->wait_until = now + lc->lease_ms + window_ms;
+}

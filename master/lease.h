@@ -86,6 +86,12 @@ enum lease_verdict lease_for_acquire(const struct lease_clock *lc, const struct 
 bool lease_held(const struct lease_clock *lc, const struct chunk *c, uint32_t who);
 /* The lease of c->primary runs from now (after a grant applied, or a renewal). */
 void lease_start(const struct lease_clock *lc, struct chunk *c);
+/*
+ * This master became the ready leader at now; window is the leader-lease
+ * window (raft_glue.h): no grant to another primary before every lease a
+ * deposed leader may have handed out ran out (the invariant above).
+ */
+void lease_clock_ready(struct lease_clock *lc, uint64_t now, uint32_t window_ms);
 void lease_drop(struct chunk *c);
 
 #endif

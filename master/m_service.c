@@ -928,7 +928,7 @@ void m_service_on_ready(void *arg)
 	 * (raft_glue.h), so wait one lease period plus that window.
 	 */
 	m->ready_ms = m->lc.now;
-	m->lc.wait_until = m->lc.now + m->lc.lease_ms + rg_lease_window_ms(m->rg);
+	lease_clock_ready(&m->lc, m->lc.now, rg_lease_window_ms(m->rg));
 	cs_registry_reset_soft(&m->fsm->css, m->lc.now);
 	repl_reset(m);
 	{
