@@ -77,18 +77,20 @@ static void fence_done(struct sl_session *s, struct sl_sess_retired *r, const ch
 static void close_done(int status, const ProtobufCMessage *reply, void *arg)
 {
 	struct sl_sess_retired *r = arg;
+	struct sl_client *c = r->c;
 
 	r->closing = false;
-	if (!r->c) {
+	if (!c) {
 		free(r);
 		return;
 	}
+	/* fence_done may free r (no longer closing): only c is used after it. */
 	if (status == SL_OK)
-		fence_done(&r->c->sess, r, "closed at the master");
+		fence_done(&c->sess, r, "closed at the master");
 	else
 		sl_warn("client: closing gateway session %016" PRIx64 ": %s; fenced by time in %lld ms",
 			r->id, sl_status_str(status), (long long)(r->self_fence_at - sl_now_ms()));
-	sess_arm(r->c);
+	sess_arm(c);
 }
 
 static int open_session(struct sl_client *c);
