@@ -35,6 +35,17 @@
  *     up to its risk is fenced (client_session.h C2): nothing it sent can
  *     land after its answer, so never after a later write that was
  *     acknowledged (DESIGN.md invariant 5).
+ *
+ * R3  A COMPARE AND WRITE whose answer would be an error only because an
+ *     attempt went unanswered is resolved once its fence is done: one more
+ *     attempt with the same identity, within rpc_timeout_ms.  The fence
+ *     makes the outcome final -- the lost attempt ran (and the primary or
+ *     a secondary that took its write half answers its recorded outcome,
+ *     R1) or can never run (and the comparison is made now).  So an error
+ *     answer means the write did not take effect, and an initiator that
+ *     retries the command on another path never compares against its own
+ *     write.  Not after a loss (C3: the initiator gave the command up), and
+ *     only once: a second silence answers the error.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +80,8 @@ struct op {
 	uint32_t risk_gen;		/* F1: sessions up to this one may still land an attempt */
 	bool fence_waiting;		/* finished, its answer waits for the fence (F1) */
 	int held_status;		/* the answer that waits */
+	uint64_t caw_op_id;		/* CAW (never split): its identity, kept for R3 */
+	bool resolved;			/* R3 done, or not to be done */
 	struct sl_sess_wait fence_w;
 };
 
@@ -169,12 +182,33 @@ static void op_maybe_free(struct op *op)
 
 static void op_answer(struct op *op, int status);
 
+/* R3: run the CAW once more now that nothing it sent can land later. */
+static bool op_resolve(struct op *op)
+{
+	struct sl_client *c = op->v->c;
+
+	if (op->resolved || op->io->op != SL_IO_CAW || op->pieces ||
+	    op->held_status == SL_OK || op->held_status == SL_E_MISCOMPARE)
+		return false;
+	op->resolved = true;
+	op->finished = false;
+	op->last_err = op->held_status;
+	op->next_pos = op->io->offset;
+	op->deadline = sl_now_ms() + c->rpc_timeout_ms;
+	sl_timer_arm(c->loop, &op->timer, c->rpc_timeout_ms);
+	sl_info("client: %s: COMPARE AND WRITE at %llu: an attempt went unanswered; asking again after its fence",
+		op->v->info.name, (unsigned long long)op->io->offset);
+	op_pump(op);
+	return true;
+}
+
 static void op_fenced(struct sl_sess_wait *w, int status)
 {
 	struct op *op = container_of(w, struct op, fence_w);
 
 	op->fence_waiting = false;
-	op_answer(op, op->held_status);
+	if (!op_resolve(op))
+		op_answer(op, op->held_status);
 	op_maybe_free(op);
 }
 
@@ -196,12 +230,14 @@ static void op_finish(struct op *op, int status)
 		sl_session_retire(c, p->attempt_gen);
 	}
 	if (op->risk_gen) {
+		op->held_status = status;
 		op->fence_w.cb = op_fenced;
 		if (!sl_session_fenced(c, op->risk_gen, &op->fence_w)) {
 			op->fence_waiting = true;
-			op->held_status = status;
 			return;
 		}
+		if (op_resolve(op))
+			return;
 	}
 	op_answer(op, status);
 }
@@ -609,7 +645,12 @@ static void op_pump(struct op *op)
 		INIT_LIST_HEAD(&p->sw.link);
 		p->sw.cb = piece_session_cb;
 		list_add_tail(&p->op_node, &op->piece_list);
-		p->op_id = ++op->v->c->next_op_id;
+		if (op->io->op == SL_IO_CAW && op->caw_op_id)
+			p->op_id = op->caw_op_id;	/* R3: the same operation */
+		else
+			p->op_id = ++op->v->c->next_op_id;
+		if (op->io->op == SL_IO_CAW)
+			op->caw_op_id = p->op_id;
 		p->op = op;
 		p->pos = op->next_pos;
 		p->len = sl_split_piece_len(op->next_pos, op->end, op->unit_shift);
@@ -697,6 +738,7 @@ void sl_client_io_fail_all(struct sl_client *c, int status)
 	list_for_each_entry_safe(op, n, &c->ops, node) {
 		if (op->finished)
 			continue;
+		op->resolved = true;	/* R3: the initiator gave it up (C3) */
 		op_finish(op, status);
 		op_maybe_free(op);
 	}

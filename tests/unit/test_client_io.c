@@ -51,6 +51,10 @@ struct fake {
 	int close_delay_ms;		/* atomic: GW_CLOSE is answered this much later */
 	int write_sessions_zero;	/* atomic: writes that came without a session */
 	uint64_t last_write_session;
+	int lose_next_reply;		/* atomic: the next write runs, its reply is lost */
+	int drop_next_write;		/* atomic: the next write is lost on its way in */
+	struct { uint64_t client, id; int status; } caw_rec[16];	/* R1, as the real primary */
+	unsigned int n_caw_rec;
 };
 
 static struct fake F;
@@ -242,6 +246,15 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 		if (!rq->session)
 			__atomic_add_fetch(&F.write_sessions_zero, 1, __ATOMIC_SEQ_CST);
 		F.last_write_session = rq->session;
+		if (__atomic_exchange_n(&F.drop_next_write, 0, __ATOMIC_SEQ_CST))
+			goto out;
+		if (rq->kind == SHOAL__WRITE_KIND__COMPARE_AND_WRITE)
+			for (i = 0; i < F.n_caw_rec; i++)
+				if (F.caw_rec[i].client == rq->op_client && F.caw_rec[i].id == rq->op_id) {
+					sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, F.caw_rec[i].status,
+						     &rep.base, NULL, 0);
+					goto out;
+				}
 		ix = cs_check(c, req, me, rq->ref);
 		if (ix < 0)
 			goto out;
@@ -274,6 +287,14 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 			status = SL_E_INVAL;
 		}
 		rep.version = F.version[ix];
+		if (rq->kind == SHOAL__WRITE_KIND__COMPARE_AND_WRITE) {
+			i = F.n_caw_rec++ % 16;
+			F.caw_rec[i].client = rq->op_client;
+			F.caw_rec[i].id = rq->op_id;
+			F.caw_rec[i].status = status;
+		}
+		if (__atomic_exchange_n(&F.lose_next_reply, 0, __ATOMIC_SEQ_CST))
+			goto out;
 		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, status, &rep.base, NULL, 0);
 	} else if (req->hdr.type == SL_MSG_CS_FLUSH) {
 		__atomic_add_fetch(&F.cs_flushes[me], 1, __ATOMIC_SEQ_CST);
@@ -523,6 +544,40 @@ static void test_fence_before_answer(void)
 	CU_ASSERT_EQUAL(ld(&F.write_sessions_zero), 0);		/* and no write ever went without one */
 }
 
+/*
+ * R3 (lib/client_io.c): a COMPARE AND WRITE whose attempt went unanswered
+ * is asked again once its session is fenced.  It ran: the recorded GOOD is
+ * the answer, not an error an initiator would retry on another path and
+ * see MISCOMPARE against its own write.  It never arrived: it is compared
+ * now.  Removing R3 turns both answers into TIMEDOUT.
+ */
+static void test_caw_resolved_after_fence(void)
+{
+	uint64_t off = (3 << 20) + 8192;
+	uint8_t buf[1024], r[512];
+	struct sl_io io = { .op = SL_IO_CAW, .offset = off, .length = 512, .buf = buf, .deadline_ms = 500 };
+
+	memset(buf, 0xa1, 512);
+	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 512, buf), SL_OK);
+	memset(buf + 512, 0xb2, 512);
+	st(&F.lose_next_reply, 1);
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
+	CU_ASSERT_EQUAL(ld(&F.lose_next_reply), 0);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
+	CU_ASSERT_EQUAL(r[0], 0xb2);
+
+	memset(buf, 0xb2, 512);
+	memset(buf + 512, 0xc3, 512);
+	st(&F.drop_next_write, 1);
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
+	CU_ASSERT_EQUAL(ld(&F.drop_next_write), 0);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
+	CU_ASSERT_EQUAL(r[511], 0xc3);
+	/* and a real miscompare after a lost attempt stays a miscompare */
+	st(&F.drop_next_write, 1);
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_MISCOMPARE);
+}
+
 /* Holds the client's I/O thread in a completion, so work posted meanwhile starts late. */
 struct stall {
 	int entered;		/* atomic */
@@ -603,6 +658,7 @@ int main(void)
 		{ "orwrite", test_orwrite },
 		{ "deadline", test_deadline },
 		{ "fence_before_answer", test_fence_before_answer },
+		{ "caw_resolved_after_fence", test_caw_resolved_after_fence },
 		{ "write_back_flush", test_write_back_flush },
 		{ "close", test_close },
 		{ NULL, NULL },
