@@ -37,8 +37,8 @@
  *     acknowledged (DESIGN.md invariant 5).
  *
  * R3  A COMPARE AND WRITE whose answer would be an error only because an
- *     attempt went unanswered is resolved once its fence is done: one more
- *     attempt with the same identity, within rpc_timeout_ms.  The fence
+ *     attempt went unanswered is resolved once its fence is done: asked
+ *     again with the same identity, within 2 * rpc_timeout_ms.  The fence
  *     makes the outcome final -- the lost attempt ran (and the primary or
  *     a secondary that took its write half answers its recorded outcome,
  *     R1) or can never run (and the comparison is made now).  So an error
@@ -194,8 +194,8 @@ static bool op_resolve(struct op *op)
 	op->finished = false;
 	op->last_err = op->held_status;
 	op->next_pos = op->io->offset;
-	op->deadline = sl_now_ms() + c->rpc_timeout_ms;
-	sl_timer_arm(c->loop, &op->timer, c->rpc_timeout_ms);
+	op->deadline = sl_now_ms() + 2ull * c->rpc_timeout_ms;
+	sl_timer_arm(c->loop, &op->timer, 2 * c->rpc_timeout_ms);
 	sl_info("client: %s: COMPARE AND WRITE at %llu: an attempt went unanswered; asking again after its fence",
 		op->v->info.name, (unsigned long long)op->io->offset);
 	op_pump(op);
