@@ -45,8 +45,16 @@ IQN = "iqn.2024-01.org.shoal.test:nemesis"
 CHUNK = 1 << 20                 # 1 MiB chunks: many chunks, many primaries
 BLOCKS = 64                     # 4 KiB registers, 4 per chunk
 STRIDE = CHUNK // 4 // 512      # sectors between two registers
-DEADLINE_MS = 6000              # the gateways' command deadline
-FAILOVER_MS = 8000              # the initiator's path failover time
+DEADLINE_MS = 6000              # the gateways' command deadline, D
+GW_LEASE_MS = 3000              # master gateway_lease_ms (default), L
+MASTER_USER_TIMEOUT_MS = 5000   # TCP_USER_TIMEOUT to a master, U
+RPC_TIMEOUT_MS = 1000
+# doc/protocol.md, timing contract: a command is answered by D + U + 2L
+# (+ 2 rpc_timeout_ms for a COMPARE AND WRITE resolved after its fence, R3);
+# the initiator waits that long on a live path, and fails a path whose
+# NOP-Outs go unanswered for L + 1 s, the documented minimum.
+ANSWER_MS = DEADLINE_MS + MASTER_USER_TIMEOUT_MS + 2 * GW_LEASE_MS + 2 * RPC_TIMEOUT_MS
+FAILOVER_MS = GW_LEASE_MS + 1000
 HEAL_BOUND = 60                 # cluster status OK within this after healing
 CONF = """master: {{ lease_ms = 2000; heartbeat_ms = 300; cs_timeout_ms = 2000;
 	replication_max_per_server = 4; }};
@@ -119,7 +127,7 @@ class SeedRun:
         argv = ["ip", "netns", "exec", self.c.client_ns, os.path.join(self.tools, "iscsi_nemesis"), mode,
                 self.urls[0], self.urls[1], self.hist, "--blocks", str(BLOCKS), "--stride", str(STRIDE),
                 "--client", str(client_id), "--failover-ms", str(FAILOVER_MS), "--deadline-ms",
-                str(DEADLINE_MS), "--seed", str(self.seed)] + extra
+                str(ANSWER_MS), "--seed", str(self.seed)] + extra
         out = open(os.path.join(self.dir, "client-%s.out" % mode), "w")
         return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
@@ -267,7 +275,7 @@ class SeedRun:
         with open(self.hist) as f:
             checker.parse(f, ops, paths)
         self.ops = ops
-        found, st = checker.check(ops, faults, DEADLINE_MS, BLOCKS, 2, paths)
+        found, st = checker.check(ops, faults, ANSWER_MS, BLOCKS, 2, paths)
         self.findings.extend(found)
         self.stats.update({k: v for k, v in st.items()})
 

@@ -108,8 +108,9 @@ def make(seed, seconds, n_cs=5, kinds=None):
             if kind in DISK_KINDS:
                 f["disk"] = rng.choice([1, 2])
             if kind == "pause":
-                # around the initiator's 8 s path failover time, on both sides
-                f["d"] = round(rng.choice([rng.uniform(1, 6), rng.uniform(8, 14)]), 1)
+                # on both sides of the initiator's path failover (a NOP-Out
+                # unanswered for L + 1 s = 4 s, nemesis.py FAILOVER_MS)
+                f["d"] = round(rng.choice([rng.uniform(1, 4), rng.uniform(5.5, 14)]), 1)
             if kind == "clock":
                 f["spec"] = rng.choice(CLOCK_SPECS)
                 f["d"] = round(rng.uniform(8, 20), 1)

@@ -29,7 +29,7 @@ class H:
         self.n += 1
         return self.client << 48 | self.n
 
-    def _run(self, oid, s, e, outcome, tail, path=0, attempt_result=None, late=None):
+    def _run(self, oid, s, e, outcome, tail, path=0, attempt_result=None, late=None, hung=None):
         self.lines.append("S %d %d %d 1" % (oid, s * S, path))
         if e is None:
             return oid
@@ -38,6 +38,8 @@ class H:
         if late:
             self.lines.append("Z %d %d %d 1 %s %d" % (oid, late[0] * S, path, late[1],
                                                      (late[0] - s) * 1000))
+        if hung:
+            self.lines.append("H %d %d %d 1 %d" % (oid, hung * S, path, (hung - s) * 1000))
         self.lines.append("E %d %d %s%s" % (oid, e * S, outcome, tail))
         return oid
 
@@ -131,16 +133,35 @@ class Bad(unittest.TestCase):
         h.c(0, 2, 1, 3, 4, outcome="miscompare")
         self.assertEqual(h.check(), ["spurious-miscompare"])
 
-    def test_caw_miscompare_after_a_failed_attempt_is_marked(self):
+    def _caw_retried(self, first):
         h = H()
         h.w(0, 1, 1, 2)
         oid = h._op()
-        h.lines += ["I %d %d C 0 2 1" % (oid, 3 * S), "S %d %d 0 1" % (oid, 3 * S),
-                    "X %d %d 0 1 failover" % (oid, 11 * S), "S %d %d 1 2" % (oid, 11 * S),
+        h.lines += ["I %d %d C 0 2 1" % (oid, 3 * S), "S %d %d 0 1" % (oid, 3 * S)]
+        h.lines += [x % {"o": oid} for x in first]
+        h.lines += ["S %d %d 1 2" % (oid, 11 * S),
                     "X %d %d 1 2 miscompare" % (oid, 12 * S), "E %d %d miscompare" % (oid, 12 * S)]
         h.r(0, 13, 14, 2)
+        return h
+
+    def test_caw_miscompare_after_an_error_answer_is_a_finding(self):
+        # R3: an attempt answered with an error did not write
+        h = self._caw_retried(["X %%(o)d %d 0 1 sense:2/04/01" % (10 * S)])
         self.assertEqual(h.check(), ["caw-miscompare-but-written-after-retry",
                                      "spurious-miscompare-after-retry"])
+        # nor did one abandoned with its path that answered an error late
+        h = self._caw_retried(["X %%(o)d %d 0 1 failover" % (10 * S),
+                               "Z %%(o)d %d 0 1 sense:2/04/01 9000" % (12 * S)])
+        self.assertEqual(h.check(), ["caw-miscompare-but-written-after-retry",
+                                     "spurious-miscompare-after-retry"])
+
+    def test_caw_outcome_lost_with_its_path_is_no_finding(self):
+        # the path died with the attempt out: its outcome is lost, as with any SAN
+        h = self._caw_retried(["X %%(o)d %d 0 1 failover" % (10 * S)])
+        self.assertEqual(h.check(), [])
+        h = self._caw_retried(["X %%(o)d %d 0 1 pathdown" % (10 * S),
+                               "Z %%(o)d %d 0 1 good 9000" % (12 * S)])
+        self.assertEqual(h.check(), [])
 
     def test_caw_compared_stale_value(self):
         h = H()
@@ -154,6 +175,14 @@ class Bad(unittest.TestCase):
         h.w(0, 1, 1, 20)         # answered 19 s after it was sent
         h.w(1, 2, 1, 9, outcome="fail", attempt_result="failover", late=(40, "good"))
         self.assertEqual(h.check(deadline_ms=6000), ["deadline", "deadline"])
+
+    def test_hung(self):
+        h = H()
+        # given up 20 s after it was sent: past the bound, a finding
+        h.w(0, 1, 1, 9, outcome="fail", attempt_result="failover", hung=21)
+        # given up by the client within the bound (it exited): not known to hang
+        h.w(1, 2, 2, 9, outcome="fail", attempt_result="failover", hung=5)
+        self.assertEqual(h.check(deadline_ms=6000), ["hung"])
 
     def test_unreadable_after_heal(self):
         h = H()

@@ -20,15 +20,20 @@
  * answer GOOD, a MISCOMPARE or a target error (medium, hardware, illegal
  * request, data protect) ends it; NOT READY, ABORTED COMMAND, BUSY and a
  * unit attention are path errors: the operation is sent again on the other
- * path (the same path when it is the only live one, after 200 ms).  An
- * attempt without an answer after --failover-ms (default 8000) fails its
- * path: every attempt on that session is abandoned and its operation sent
- * on the other path, and the path is reinstated by a new login 2 s later.
- * The abandoned session is not closed at once: it is kept (no new
- * commands) until --deadline-ms + 3 s after its last command was sent, so a
- * late answer is seen and logged, and one that never comes is logged as
- * hung.  An operation that finds no live path for --op-timeout-ms ends as
- * failed.
+ * path (the same path when it is the only live one, after 200 ms).  A path
+ * fails as an initiator's does (doc/protocol.md, timing contract): while a
+ * command on it is silent for more than 1 s, a NOP-Out probes the target
+ * every second, and a NOP-Out unanswered for --failover-ms (default 8000)
+ * fails the path -- a dead or paused gateway; a command silent on a live
+ * path fails it only after --deadline-ms (the gateways' answer bound,
+ * default 30000) + 2 s, the initiator's command timeout.  A failed path's
+ * attempts are abandoned and their operations sent on the other path, and
+ * the path is reinstated by a new login 2 s later.  The abandoned session
+ * is not closed at once: it is kept (no new commands) until --deadline-ms
+ * + 1 s after its last command was sent, so a late answer is seen and
+ * logged, and one that never comes is logged as hung; the client exits
+ * only when no such session is left.  An operation that finds no live path
+ * for --op-timeout-ms ends as failed.
  *
  * HISTORY gets one line per event, appended as it happens (times are
  * CLOCK_MONOTONIC in microseconds, value ids hexadecimal, 0 = zeros):
@@ -74,7 +79,9 @@
 #define MAX_BLOCKS 65536
 #define MAGIC "NEMESIS1"
 #define GARBAGE UINT64_MAX
-#define ZOMBIE_SLACK_US 3000000
+#define ZOMBIE_SLACK_US 1000000	/* scheduling, on top of the answer bound */
+#define CMD_SLACK_US 2000000	/* the command timeout: the answer bound + this */
+#define NOP_AFTER_US 1000000	/* probe a path whose command is silent this long */
 #define REINSTATE_US 2000000
 #define LOGIN_TIMEOUT_US 5000000
 #define SAME_PATH_RETRY_US 200000
@@ -165,6 +172,8 @@ struct sess {
 	int path;
 	bool zombie;
 	int64_t t_start, drain_until;
+	int64_t nop_sent;	/* 0: no NOP-Out outstanding */
+	int64_t nop_last;	/* last NOP-Out sent */
 	struct attempt *att;
 	struct sess *next;	/* in the zombie list */
 };
@@ -310,6 +319,34 @@ static void login_cb(struct iscsi_context *iscsi, int status, void *command_data
 			pa->next_try = now_us() + REINSTATE_US;
 		}
 	}
+}
+
+static void nop_cb(struct iscsi_context *iscsi, int status, void *command_data, void *private_data)
+{
+	struct sess *s = private_data;
+
+	(void)iscsi;
+	(void)command_data;
+	if (status == SCSI_STATUS_GOOD)
+		s->nop_sent = 0;
+}
+
+/* The path's liveness as an initiator sees it: NOP-Outs while a command is silent. */
+static const char *path_check(struct engine *e, struct sess *s, int64_t now)
+{
+	int64_t oldest = now;
+
+	for (struct attempt *a = s->att; a; a = a->next)
+		if (a->op && a->t_sent < oldest)
+			oldest = a->t_sent;
+	if (now - oldest >= e->deadline_us + CMD_SLACK_US)
+		return "cmdtimeout";
+	if (s->nop_sent && now - s->nop_sent >= e->failover_us)
+		return "silent";
+	if (!s->nop_sent && now - oldest >= NOP_AFTER_US && now - s->nop_last >= NOP_AFTER_US &&
+	    iscsi_nop_out_async(s->iscsi, nop_cb, NULL, 0, s) == 0)
+		s->nop_sent = s->nop_last = now;
+	return NULL;
 }
 
 static void op_retry(struct engine *e, struct op *o, int avoid, int64_t at)
@@ -627,13 +664,14 @@ static int run(struct engine *e, double seconds)
 				pa->state = P_DOWN;
 				pa->next_try = now + REINSTATE_US;
 			}
-			if (pa->state == P_UP)
-				for (struct attempt *a = pa->cur->att; a; a = a->next)
-					if (a->op && now - a->t_sent >= e->failover_us) {
-						e->n_failovers++;
-						path_fail(e, p, "silent", true);
-						break;
-					}
+			if (pa->state == P_UP) {
+				const char *why = path_check(e, pa->cur, now);
+
+				if (why) {
+					e->n_failovers++;
+					path_fail(e, p, why, true);
+				}
+			}
 		}
 		/* zombies past their drain time: whatever they still hold is hung */
 		for (zp = &e->zombies; *zp;) {
@@ -662,7 +700,7 @@ static int run(struct engine *e, double seconds)
 				op_dispatch(e, o, now);
 			busy += o->busy;
 		}
-		if (!issuing && !busy)
+		if (!issuing && !busy && !e->zombies)
 			break;
 		for (int p = 0; p < 2; p++) {
 			struct path *pa = &e->path[p];
@@ -736,7 +774,9 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: %s run|verify URL0 URL1 HISTORY --blocks N [--stride SECTORS] [--client C]\n"
 		"       [--seconds S] [--workers W] [--seed X] [--read-pct P] [--caw-pct P] [--think-ms MS]\n"
-		"       [--failover-ms MS] [--deadline-ms MS] [--op-timeout-ms MS]\n", prog);
+		"       [--failover-ms MS] [--deadline-ms MS] [--op-timeout-ms MS]\n"
+		"  --failover-ms: a NOP-Out unanswered this long fails its path\n"
+		"  --deadline-ms: the gateways' answer bound (a live path's command timeout is 2 s more)\n", prog);
 	return 2;
 }
 
