@@ -23,3 +23,10 @@ tests_unit_test_op_record_SOURCES = tests/unit/test_op_record.c
 tests_unit_test_op_record_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
 tests_unit_test_op_record_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_op_record_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(CUNIT_LIBS) $(AIO_LIBS)
+# the crash model's undo journal (chunkserver/crash_undo.h; built into crash-sim chunkservers and the master's preload)
+check_PROGRAMS += tests/unit/test_crash_undo
+TESTS += tests/unit/test_crash_undo
+tests_unit_test_crash_undo_SOURCES = tests/unit/test_crash_undo.c chunkserver/crash_undo.c chunkserver/crash_undo.h
+tests_unit_test_crash_undo_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
+tests_unit_test_crash_undo_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_crash_undo_LDADD = $(CUNIT_LIBS)
