@@ -1,12 +1,18 @@
 # Sourced by the power-loss and torture scenarios (tests/cluster/810-*.sh,
 # 820-*.sh; not a scenario itself): the integrity helpers (8integ-lib.sh)
-# plus a chunkserver built with --enable-crash-sim, so that kill -9 loses
-# exactly what a power cut would (chunkserver/crash_sim.h), and the
-# verifying writer tests/tools/iscsi_torture.
+# plus the crash model, so that kill -9 loses exactly what a power cut
+# would: a chunkserver built with --enable-crash-sim (chunkserver/crash_sim.h:
+# every write it makes, data and metadata, names and sizes) and masters
+# running under tests/tools/crash_preload.so (the Raft log and snapshots,
+# chunkserver/crash_undo.h), both in subset mode (a cut keeps a random
+# subset of what was not durable; SHOAL_CRASH_SIM_SUBSET=0 turns it off,
+# and crash_model_check then fails).  tgtd keeps nothing that must
+# survive (DESIGN.md), so a plain kill -9 is already its power cut.  And
+# the verifying writer tests/tools/iscsi_torture.
 #
-# The crash-sim chunkserver is built once into $BUILD/crash-sim with the
-# same configure options as $BUILD (config.status --config) and reused by
-# every scenario that sources this file; make keeps it current.
+# The crash-sim build is made once into $BUILD/crash-sim with the same
+# configure options as $BUILD (config.status --config) and reused by every
+# scenario that sources this file; make keeps it current.
 . "$(dirname "$0")/8integ-lib.sh"
 TORTURE=$BUILD/tests/tools/iscsi_torture
 CSIM=$BUILD/crash-sim
@@ -21,11 +27,110 @@ build_crash_sim() {
 		(cd "$CSIM" && eval "\"$SRC/configure\" $args --enable-crash-sim" >configure.out 2>&1) ||
 			{ rm -f "$CSIM/Makefile"; fail "configure --enable-crash-sim failed (see $CSIM/configure.out)"; }
 	fi
-	make -C "$CSIM" -j2 chunkserver/shoal-chunkserver >"$CSIM/make.out" 2>&1 ||
+	make -C "$CSIM" -j2 chunkserver/shoal-chunkserver tests/tools/crash_preload.la >"$CSIM/make.out" 2>&1 ||
 		fail "building the crash-sim chunkserver failed (see $CSIM/make.out)"
 	grep -q '^#define SHOAL_CRASH_SIM 1' "$CSIM/config.h" || fail "$CSIM is not a crash-sim build"
 	export SHOAL_CHUNKSERVER_BIN=$CSIM/chunkserver/shoal-chunkserver
-	log "crash-sim chunkserver: $SHOAL_CHUNKSERVER_BIN"
+	export SHOAL_MASTER_PRELOAD=$CSIM/tests/tools/.libs/crash_preload.so
+	export SHOAL_CRASH_SIM_SUBSET=${SHOAL_CRASH_SIM_SUBSET:-1}
+	[ -f "$SHOAL_MASTER_PRELOAD" ] || fail "$SHOAL_MASTER_PRELOAD not built"
+	log "crash-sim chunkserver: $SHOAL_CHUNKSERVER_BIN; masters under $SHOAL_MASTER_PRELOAD"
+}
+
+# ---- proof that the crash model ran (crash_sim.h, crash_undo.h: "Evidence") ----
+
+# sum_field REGEX FILES...: the sum of the numbers sed's REGEX captures (\1) in FILES.
+sum_field() {
+	local re=$1
+	shift
+	sed -n "s/$re/\1/p" "$@" | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# crash_model_check [master]: every start of every chunkserver and master
+# ran under the model in subset mode and settled its last cut; over the
+# run, the chunkservers' cuts lost sectors that were not durable, left
+# others on disk, and the subset mode wrote some back early; with
+# "master", a master's cut also found writes not durable (in flight).
+# Prints the totals.
+crash_model_check() {
+	local f starts n lost ondisk early msect mkept
+	for f in "$DIR"/logs/chunkserver-*.log "$DIR"/logs/master-*.log; do
+		starts=$(grep -c '^=== .* start: ' "$f")
+		case $f in
+		*/chunkserver-*)
+			n=$(grep -c 'WARN: crash-sim I/O backend: .*(subset mode' "$f")
+			[ "$n" = "$starts" ] || fail "$(basename "$f"): $starts starts, $n of them in the crash model's subset mode"
+			n=$(grep -c 'WARN: crash-sim: power cut of .* settled: ' "$f") ;;
+		*)
+			n=$(grep -c '^crash-preload: power cut of .* settled: .* subset mode$' "$f") ;;
+		esac
+		((starts > 0)) && [ "$n" = "$starts" ] ||
+			fail "$(basename "$f"): $starts starts, the crash model settled a power cut at $n of them"
+	done
+	local cs=("$DIR"/logs/chunkserver-*.log) ms=("$DIR"/logs/master-*.log)
+	lost=$(sum_field '.*crash-sim: power cut of .*sectors: [0-9]* on disk, \([0-9]*\) lost.*' "${cs[@]}")
+	ondisk=$(sum_field '.*crash-sim: power cut of .*sectors: \([0-9]*\) on disk, .*' "${cs[@]}")
+	early=$(sum_field '.*crash-sim: power cut of .*, \([0-9]*\) sectors on disk early$' "${cs[@]}")
+	msect=$(sum_field '^crash-preload: .*sectors not durable: \([0-9]*\) .*' "${ms[@]}")
+	mkept=$(sum_field '^crash-preload: .*sectors not durable: [0-9]* (\([0-9]*\) kept).*' "${ms[@]}")
+	log "crash model: chunkservers' cuts lost $lost sectors and found $ondisk on disk ($early written back early); masters' cuts found $msect sectors not durable ($mkept kept)"
+	((lost > 0)) || fail "no power cut lost a sector that was not durable: the crash model did nothing"
+	((ondisk > 0 && early > 0)) || fail "no power cut left part of what was not durable on disk: subset mode is off"
+	[ "${1:-}" != master ] || ((msect > 0)) || fail "no master cut found a write that was not durable: the preload did nothing"
+}
+
+# count_torn J...: the torn regions chunkservers J... recovered at their
+# start (chunk_file.c recover_dirty; the counter lives as long as the
+# process), added to TORN_TOTAL.  Call it once after every restart.
+TORN_TOTAL=0
+count_torn() {
+	local j v
+	for j in "$@"; do
+		_cs_answers() { v=$(cs_stat "$j" torn_regions) && [ -n "$v" ]; }
+		wait_until 20 "chunkserver $j answering CS_STATUS" _cs_answers
+		TORN_TOTAL=$((TORN_TOTAL + v))
+	done
+}
+
+# Every chunk's replicas hold the same bytes on every server of its set
+# (the master's M_DUMP), each read through its own chunkserver (local, its
+# CRCs verified): a replica that fails to read fails the check.
+CHUNK_BYTES=${CHUNK_BYTES:-1048576}
+SETS_CHECKED=0
+replica_sets_equal() {
+	local dump line id ver reps j sum first n=0
+	local -A addr=()
+	dump=$("$BUILD/tests/tools/master_load" --masters "$SHOAL_MASTERS" dump 2>"$SCRATCH/dump.err") || return 1
+	while read -r j line; do addr[$j]=$line; done < <(cs_json | jq -r '.[] | "\(.id) \(.addr)"')
+	while read -r line; do
+		id=$(sed -n 's/.* id=\([0-9]*\) .*/\1/p' <<<"$line")
+		ver=$(sed -n 's/.* version=\([0-9]*\) .*/\1/p' <<<"$line")
+		reps=$(sed -n 's/.* reps=\([0-9,]*\)$/\1/p' <<<"$line")
+		[ -n "$id" ] && [ -n "$ver" ] && [ -n "$reps" ] || { echo "bad set: $line" >"$SCRATCH/sets.err"; return 1; }
+		first=
+		for j in ${reps//,/ }; do
+			[ -n "${addr[$j]:-}" ] || { echo "chunk $id: no address for chunkserver $j" >"$SCRATCH/sets.err"; return 1; }
+			sum=$("$PROBE" "${addr[$j]}" read "$id" "$ver" 0 "$CHUNK_BYTES" 2>>"$SCRATCH/sets.err" | md5sum) ||
+				{ echo "chunk $id v$ver: replica on chunkserver $j unreadable" >>"$SCRATCH/sets.err"; return 1; }
+			[ -z "$first" ] && first=$sum
+			[ "$sum" = "$first" ] ||
+				{ echo "chunk $id v$ver: chunkserver $j's replica differs from chunkserver ${reps%%,*}'s" >"$SCRATCH/sets.err"; return 1; }
+		done
+		n=$((n + 1))
+	done < <(grep '^chunk ' <<<"$dump")
+	((n > 0)) || { echo "the master knows no chunk" >"$SCRATCH/sets.err"; return 1; }
+	SETS_CHECKED=$n
+}
+
+# wait_sets_equal SECONDS: until every replica set is byte-identical (reconciliation may still run).
+wait_sets_equal() {
+	local end=$((SECONDS + $1))
+	rm -f "$SCRATCH/sets.err"
+	while ((SECONDS < end)); do
+		replica_sets_equal && return 0
+		sleep 0.5
+	done
+	fail "replica sets not identical within $1 s: $(tail -n 2 "$SCRATCH/sets.err" 2>/dev/null | tr '\n' ' ')"
 }
 
 # The whole cluster loses power at once: kill -9 every process together.
@@ -74,12 +179,6 @@ restart_all() {
 			fail "restart of chunkserver $j failed: $(tail -n 2 "$SCRATCH/restart.log" | tr '\n' ' ')"
 	done
 	restart gateway 1
-}
-
-# Replicas of every chunk that all chunkservers hold are byte-identical.
-all_replicas_equal() {
-	local c
-	for c in $(common_chunks); do replicas_equal "$c" || return 1; done
 }
 
 # ---- the verifying writer (tests/tools/iscsi_torture) ----
