@@ -193,6 +193,17 @@ writer_start() {
 	WRITER_SECS=$3
 }
 
+# The initiator loses power too: the writer dies where it is.  A log line
+# cut by the kill says nothing (the write it would announce may or may not
+# have been issued, as for any write in flight): it is dropped.
+writer_kill() {
+	kill -9 "$WRITER_PID" 2>/dev/null
+	wait "$WRITER_PID" 2>/dev/null
+	if [ -s "$TLOG" ] && [ -n "$(tail -c 1 "$TLOG")" ]; then
+		sed -i '$ d' "$TLOG"
+	fi
+}
+
 # Acknowledged writes in the log so far.
 acked() { if [ -f "$TLOG" ]; then grep -c '^A ' "$TLOG"; else echo 0; fi; }
 
