@@ -49,9 +49,9 @@ log "after the first power cut: $VERIFY_LAST"
 # reconcile them (the reads of the verify take those leases)
 writer_start "$U" 2 30
 wait_acked 300 30
-writer_kill
+power_cut "$WRITER_PID"
+writer_killed
 log "power cut of the whole cluster and the initiator with $(acked) writes acknowledged"
-power_cut
 restart_all
 count_torn 1 2 3
 log "cluster restarted"

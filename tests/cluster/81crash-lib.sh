@@ -133,9 +133,10 @@ wait_sets_equal() {
 	fail "replica sets not identical within $1 s: $(tail -n 2 "$SCRATCH/sets.err" 2>/dev/null | tr '\n' ' ')"
 }
 
-# The whole cluster loses power at once: kill -9 every process together.
+# power_cut [PID...]: the whole cluster loses power at once, and the
+# processes PID... with it (an initiator): kill -9 every one together.
 power_cut() {
-	local f p i pids=()
+	local f p i pids=("$@")
 	for f in "$DIR"/run/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
 	((${#pids[@]})) || fail "no process to cut"
 	kill -9 "${pids[@]}" 2>/dev/null
@@ -193,11 +194,10 @@ writer_start() {
 	WRITER_SECS=$3
 }
 
-# The initiator loses power too: the writer dies where it is.  A log line
-# cut by the kill says nothing (the write it would announce may or may not
-# have been issued, as for any write in flight): it is dropped.
-writer_kill() {
-	kill -9 "$WRITER_PID" 2>/dev/null
+# After a power_cut that took the writer too: a log line cut by the kill
+# says nothing (the write it would announce may or may not have been
+# issued, as for any write in flight): it is dropped.
+writer_killed() {
 	wait "$WRITER_PID" 2>/dev/null
 	if [ -s "$TLOG" ] && [ -n "$(tail -c 1 "$TLOG")" ]; then
 		sed -i '$ d' "$TLOG"
