@@ -33,6 +33,8 @@ int cs_fs_attach(const char *dir, char *err, size_t errlen)
 	snprintf(udir, sizeof(udir), "%s.crash-undo", rdir);
 	if (cs_csim_stats_attach(s, udir, line, sizeof(line), err, errlen))
 		return -1;
+	if (o.replaced)
+		sl_warn("crash-sim: %s was made anew since its last run: what the journal beside it said is dropped", dir);
 	sl_warn("crash-sim: power cut of %s settled: names/sizes not durable: %u (%u kept)%s%s", dir, o.meta,
 		o.meta_kept, *line ? "; " : "", line);
 	return 0;

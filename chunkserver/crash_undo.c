@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -1032,6 +1034,39 @@ static void clear_graves(const char *udir)
 	closedir(d);
 }
 
+/*
+ * Whether the journal in udir was kept for the directory root (udir/root
+ * names its device, inode and inode generation), recording root there for
+ * the next start.  A directory removed and made again under the same name
+ * is another one, even where it gets the same inode number back (ext4
+ * hands a freed inode out again at once; its generation changes).
+ */
+static bool same_root(const char *udir, const char *root, const struct stat *rs)
+{
+	char p[PATH_MAX + 16], want[96], got[96] = "";
+	ssize_t n = 0;
+	int fd, gen = 0;
+
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (ioctl(fd, FS_IOC_GETVERSION, &gen))
+			gen = 0;	/* no generation here: the inode alone */
+		close(fd);
+	}
+	snprintf(p, sizeof(p), "%s/root", udir);
+	snprintf(want, sizeof(want), "%llu %llu %u\n", (unsigned long long)rs->st_dev,
+		 (unsigned long long)rs->st_ino, (unsigned int)gen);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return true;
+	n = pread(fd, got, sizeof(got) - 1, 0);
+	got[n > 0 ? n : 0] = 0;
+	if (ftruncate(fd, 0) || pwrite(fd, want, strlen(want), 0) != (ssize_t)strlen(want))
+		n = 0;
+	close(fd);
+	return n <= 0 || !strcmp(got, want);	/* no record: the journal's first use */
+}
+
 int cu_tree_open(const char *root, bool subset, uint64_t seed, struct cu_outcome *out,
 		 char *err, size_t errlen)
 {
@@ -1073,7 +1108,8 @@ int cu_tree_open(const char *root, bool subset, uint64_t seed, struct cu_outcome
 	t->dev = rs.st_dev;
 	snprintf(jpath, sizeof(jpath), "%s/journal", t->udir);
 	t->jfd = open(jpath, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (t->jfd < 0 || load(t->jfd, &c.rec, &c.n)) {
+	out->replaced = !same_root(t->udir, t->root, &rs);
+	if (t->jfd < 0 || (out->replaced && ftruncate(t->jfd, 0)) || load(t->jfd, &c.rec, &c.n)) {
 		snprintf(err, errlen, "crash-undo: %s: %s", jpath, strerror(errno));
 		goto fail;
 	}

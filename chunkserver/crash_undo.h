@@ -63,10 +63,14 @@ struct cu_outcome {
 	uint64_t sectors;		/* sectors of writes not durable (preload) */
 	uint64_t sectors_kept;		/* of those, reached the disk */
 	unsigned int lost_files;	/* a file a record names was not found */
+	bool replaced;			/* root is not the directory the journal was kept for
+					 * (removed and made again): the journal was dropped */
 };
 
 /*
  * Settles the previous run's journal of root (see above), then tracks root.
+ * A journal kept for another directory of that name (root removed and made
+ * again, e.g. an emptied disk) is dropped, never replayed into the new one.
  * subset: the subset mode; seed: its randomness.  0, or -1 with a one-line
  * reason in err.
  */

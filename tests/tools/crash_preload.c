@@ -500,6 +500,9 @@ __attribute__((constructor)) static void crash_preload_init(void)
 		_exit(70);
 	}
 	inside--;
+	if (o.replaced)
+		fprintf(stderr, "crash-preload: %s was made anew since its last run: what the journal beside it said is dropped\n",
+			root);
 	fprintf(stderr,
 		"crash-preload: power cut of %s settled: names/sizes not durable: %u (%u kept); "
 		"sectors not durable: %llu (%llu kept); files gone: %u; %s mode\n",

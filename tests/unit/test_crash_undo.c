@@ -340,6 +340,30 @@ static void test_torn_journal(void)
 	cu_forget();
 }
 
+/* A root removed and made again (an emptied disk) is a new directory: nothing comes back into it. */
+static void test_replaced_root(void)
+{
+	char d[PATH_MAX], cmd[PATH_MAX + 16];
+	struct cu_outcome o;
+
+	fresh();
+	start(false);
+	durable_file("d", "dddd");
+	path(d, "d");
+	CU_ASSERT_EQUAL(cu_unlink(d), 0);		/* not durable: would come back */
+	cu_forget();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(root, 0700), 0);
+	o = cut(false);
+	CU_ASSERT(o.replaced);
+	CU_ASSERT_EQUAL(o.meta, 0);
+	CU_ASSERT_PTR_NULL(content("d"));
+	o = cut(false);
+	CU_ASSERT(!o.replaced);
+	cu_forget();
+}
+
 int main(void)
 {
 	static const struct sl_cunit_test tests[] = {
@@ -348,6 +372,7 @@ int main(void)
 		{ "bytes", test_bytes },
 		{ "subset", test_subset },
 		{ "torn_journal", test_torn_journal },
+		{ "replaced_root", test_replaced_root },
 		{ NULL, NULL },
 	};
 	char cmd[PATH_MAX + 16];
