@@ -183,7 +183,14 @@ static void renew_done(int status, const ProtobufCMessage *reply, void *arg)
 		if (status == SL_OK) {
 			s->view_until = k->sent + s->lease_ms;
 		} else if (status == SL_E_STALE_EPOCH) {
-			retire(c, true, "the master says it is dead");
+			/*
+			 * Dead at the master while our view still holds: not a
+			 * stall of ours (check_stall would have seen one) but a new
+			 * leader, which knows no session: replace it, drop nothing.
+			 */
+			check_stall(c);
+			if (s->state == SS_LIVE && s->gen == k->gen)
+				retire(c, false, "the master says it is dead (a new leader?)");
 		} else {
 			sl_debug("client: renewing gateway session %016" PRIx64 ": %s", s->id,
 				 sl_status_str(status));
@@ -393,8 +400,9 @@ void sl_session_retire(struct sl_client *c, uint32_t gen)
 
 void sl_session_dead(struct sl_client *c, uint32_t gen)
 {
+	check_stall(c);		/* a stall of ours is a loss (C3) */
 	if (c->sess.state == SS_LIVE && c->sess.gen == gen)
-		retire(c, true, "a chunkserver says it is dead");
+		retire(c, false, "a chunkserver says it is dead (a new leader?)");
 }
 
 bool sl_session_fenced(struct sl_client *c, uint32_t gen, struct sl_sess_wait *w)

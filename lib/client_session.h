@@ -8,9 +8,11 @@
  *
  *   NONE --a write needs one--> OPENING --GW_OPEN answered--> LIVE
  *   LIVE --GW_RENEW every L/3 answered: view = sent + L
- *   LIVE --retire (an attempt under it went unanswered)--> NONE, the session is RETIRED
- *   LIVE --renewal refused, view passed, a chunkserver says dead--> LOST: RETIRED,
- *        and with fence_on_loss the owner is told and the client BLOCKED
+ *   LIVE --retire (an attempt under it went unanswered; or the master or a
+ *        chunkserver says it is dead while the view holds: a new leader)--> NONE,
+ *        the session is RETIRED (fence_on_loss: a new one is opened at once)
+ *   LIVE --view passed, or the loop stalled (C3)--> LOST: RETIRED, and with
+ *        fence_on_loss the owner is told and the client BLOCKED
  *   BLOCKED --sl_client_resume()--> NONE
  *   RETIRED --GW_CLOSE answered, or the self-fence time passed--> FENCED
  *

@@ -55,10 +55,10 @@ void gws_free(struct gws_table *t)
 	t->hash = NULL;
 }
 
-void gws_reset(struct gws_table *t, uint64_t term, uint64_t old_fenced_at)
+void gws_reset(struct gws_table *t, uint32_t epoch, uint64_t old_fenced_at)
 {
 	drop_all(t);
-	t->term = term;
+	t->epoch = epoch;
 	t->counter = 0;
 	t->old_fenced_at = old_fenced_at;
 }
@@ -89,7 +89,7 @@ int gws_open(struct gws_table *t, uint64_t now, const char *name, uint64_t *id)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return SL_E_INTERNAL;
-	s->id = (t->term << 32) | ++t->counter;
+	s->id = ((uint64_t)t->epoch << 32) | ++t->counter;
 	s->expiry = now + t->lease_ms;
 	s->opened = now;
 	snprintf(s->name, sizeof(s->name), "%s", name ? name : "");
@@ -125,7 +125,7 @@ uint64_t gws_close(struct gws_table *t, uint64_t id, uint64_t now)
 	struct gws *s = find(t, id);
 	uint64_t at;
 
-	if ((id >> 32) != t->term) {
+	if ((id >> 32) != t->epoch) {
 		/* An earlier leader's: it spoke for it until we were ready. */
 		return t->old_fenced_at > now ? t->old_fenced_at : now;
 	}

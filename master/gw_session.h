@@ -3,9 +3,11 @@
  * (doc/protocol.md "Gateway sessions"; the RPCs are in m_session.c).
  *
  * A gateway (each client of the volume library) sends writes only under a
- * session.  Its id is (leader term << 32 | counter): unique across leaders
- * without a Raft entry, because terms are.  The table is soft state: a new
- * leader starts empty, so every session of an earlier term is dead to it.
+ * session.  Its id is (epoch << 32 | counter), the epoch a random non-zero
+ * number each leader draws when it becomes ready: unique across leaders
+ * and restarts without a Raft entry (a lone master restarts in the same
+ * Raft term, so the term would repeat ids).  The table is soft state: a
+ * new leader starts empty, so every session of another epoch is dead to it.
  *
  * One session id at the leader:
  *
@@ -23,10 +25,10 @@
  * G3  A session is fenced -- no chunkserver will take a write of it again --
  *     once its death is known here and every statement made before it ran
  *     out: at died_at + L at the latest (r <= L).  gws_close() says when.
- *     A session of an earlier term died, for us, when we took over; the
+ *     A session of another epoch died, for us, when we took over; the
  *     previous leader may have spoken for it until we were ready, so it is
  *     fenced at ready + L (+ the caller's margin for the old leader, see
- *     master/lease.h "new leader waits").
+ *     master/raft_glue.h, leader lease).
  */
 #ifndef SHOAL_MASTER_GW_SESSION_H
 #define SHOAL_MASTER_GW_SESSION_H
@@ -47,7 +49,7 @@ struct gws {
 };
 
 struct gws_table {
-	uint64_t term;
+	uint32_t epoch;
 	uint32_t counter;
 	uint32_t lease_ms;
 	uint64_t old_fenced_at;		/* sessions of earlier terms are fenced from then on */
@@ -57,8 +59,11 @@ struct gws_table {
 
 int gws_init(struct gws_table *t, uint32_t lease_ms);
 void gws_free(struct gws_table *t);
-/* A new leader of `term`, ready at now: forget everything (sessions of earlier terms are dead). */
-void gws_reset(struct gws_table *t, uint64_t term, uint64_t old_fenced_at);
+/*
+ * A new leader, drawing `epoch` (random, non-zero, not the last one):
+ * forget everything; sessions of other epochs are fenced at old_fenced_at.
+ */
+void gws_reset(struct gws_table *t, uint32_t epoch, uint64_t old_fenced_at);
 /* 0 and *id, or SL_E_BUSY (table full). */
 int gws_open(struct gws_table *t, uint64_t now, const char *name, uint64_t *id);
 /* 0, or SL_E_STALE_EPOCH: the session is dead (G1). */

@@ -30,7 +30,7 @@ bool chunk_below_min(struct master *m, const struct chunk *c)
 
 static uint64_t now_ms_since_ready(struct master *m)
 {
-	return sl_now_ms() - (m->lc.wait_until - m->lc.lease_ms);
+	return sl_now_ms() - m->ready_ms;
 }
 
 /* ---- M_LOOKUP ---- */

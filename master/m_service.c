@@ -738,6 +738,7 @@ void m_service_on_ready(void *arg)
 	 * after its leader lease ran out, which was before we were elected
 	 * (raft_glue.h), so wait one lease period plus that window.
 	 */
+	m->ready_ms = m->lc.now;
 	m->lc.wait_until = m->lc.now + m->lc.lease_ms + rg_lease_window_ms(m->rg);
 	cs_registry_reset_soft(&m->fsm->css, m->lc.now);
 	repl_reset(m);

@@ -10,6 +10,8 @@
  * the session's fence time as one of an earlier term).
  */
 #include <stdlib.h>
+#include <unistd.h>
+#include <sys/random.h>
 #include "log.h"
 #include "msg_types.h"
 #include "status.h"
@@ -71,10 +73,15 @@ void m_session_free(struct master *m)
 void m_session_on_ready(struct master *m, uint64_t term)
 {
 	uint64_t wait = (uint64_t)m->gw_lease_ms + rg_lease_window_ms(m->rg);
+	uint32_t epoch = 0;
 
-	gws_reset(&m->gws, term, sl_now_ms() + wait);
-	sl_info("gateway sessions: new table for term %llu (sessions of earlier terms are dead, fenced in %llu ms)",
-		(unsigned long long)term, (unsigned long long)wait);
+	/* ids unique across leaders and restarts (gw_session.h) */
+	while (!epoch || epoch == m->gws.epoch)
+		if (getrandom(&epoch, sizeof(epoch), 0) != sizeof(epoch))
+			epoch = (uint32_t)(sl_now_us() ^ ((uint64_t)getpid() << 16) ^ term);
+	gws_reset(&m->gws, epoch, sl_now_ms() + wait);
+	sl_info("gateway sessions: new table, epoch %08x, term %llu (earlier sessions are dead, fenced in %llu ms)",
+		epoch, (unsigned long long)term, (unsigned long long)wait);
 }
 
 void m_session_on_lost(struct master *m)

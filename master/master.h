@@ -43,7 +43,8 @@ struct master {
 	struct fsm *fsm;
 
 	/* leader soft state */
-	struct lease_clock lc;		/* wait_until = ready time + lease_ms */
+	struct lease_clock lc;		/* wait_until = ready time + lease_ms + leader-lease window */
+	uint64_t ready_ms;		/* when this leader became ready */
 	uint64_t rng;			/* placement */
 	struct sl_timer tick;		/* chunkserver liveness, re-replication */
 	struct repl *repl;		/* replication.h */

@@ -3,10 +3,11 @@
 # initiators.  A 1 GiB volume with 1 MiB chunks reports its size in
 # READ CAPACITY(16); qemu-io's patterned writes that straddle chunk
 # boundaries read back identical (also through a second gateway); WRITE
-# SAME of zeros with UNMAP and discard read back as zeros; unwritten
-# ranges read as zeros; the gateway answers past every chunk.
+# SAME of zeros with UNMAP and UNMAP over written patterns read back as
+# zeros with their neighbours intact, and punch holes on every replica;
+# unwritten ranges read as zeros; the gateway answers past every chunk.
 . "$(dirname "$0")/4gw-lib.sh"
-need "$TOOLS/iscsi_vpd"
+need "$TOOLS/iscsi_vpd" "$TOOLS/cs_probe"
 
 start_cluster
 create_volume vol401 1G --replicas 3 --chunk-size 1M --thin
@@ -48,12 +49,40 @@ out=$(qio -c 'write -P 0x5e 1044480 8192' "$URL2")
 out=$(qio -c 'read -P 0x5e 1044480 8192' -c 'read -P 0xa1 1040384 4096' "$URL")
 echo "$out" | grep -qi "pattern verification failed\|error" && fail "write through gateway 1 not seen through gateway 0"
 
-# WRITE SAME (zeros, UNMAP bit) and UNMAP across a chunk boundary.
-out=$(qio -c 'write -z -u 2093056 8192' -c 'discard 3141120 1048576' "$URL") || true
-echo "$out" | grep -E "wrote|discard|error" || true
-out=$(qio -c 'read -P 0x00 2093056 8192' -c 'read -P 0x00 3141120 1048576' \
-	-c 'read -P 0xb2 4189696 2097152' "$URL2")
-echo "$out" | grep -qi "pattern verification failed\|error" && { echo "$out"; fail "zeroed/discarded ranges do not read back as expected"; }
+# WRITE SAME (zeros, UNMAP bit) and UNMAP over written data, each across a
+# chunk boundary: the range first holds a pattern, so zeros there can only
+# come from the command; 32 KiB of the pattern stay on each side of it.
+# The unmapping WRITE SAME (qemu sends WRITE SAME(16) with the UNMAP bit,
+# as VPD B2 sets LBPWS) punches holes: the allocation of the chunk before
+# the boundary shrinks on every replica, which a fallback to writing zero
+# blocks would not do.  UNMAP goes over the 0xb2 pattern written above.
+WS=$((2 << 20))
+out=$(qio -c "write -P 0x6b $((WS - 65536)) 131072" -c "read -P 0x6b $((WS - 65536)) 131072" "$URL") ||
+	{ echo "$out"; fail "writing the pattern under the WRITE SAME range failed"; }
+b2=$($TOOLS/iscsi_vpd "$URL" 0xb2) || fail "VPD 0xB2"
+lbp=$(awk '{ print $6 }' <<<"$b2")	# byte 5: LBPU LBPWS LBPWS10 ...
+[ -n "$lbp" ] && (( (0x$lbp & 0x40) != 0 )) || fail "VPD B2 does not set LBPWS (qemu would not send WRITE SAME with UNMAP): $b2"
+VOLID=$("$ADMIN" --config "$CONF" --masters "$MASTER" --json volume info vol401 | jq -r .id) || fail "volume info"
+read -r wcid _ < <("$TOOLS/cs_probe" "$MASTER" lookup "$VOLID" 1) || fail "lookup of chunk 1"
+alloc() { "$TOOLS/cs_probe" "127.0.0.1:$((CS_PORT0 + $1))" info "$wcid" | sed -n 's/.* allocated=\([0-9]*\) .*/\1/p'; }
+declare -a before=()
+for i in 0 1 2; do before[i]=$(alloc $i); [ -n "${before[i]}" ] || fail "no replica of chunk $wcid on chunkserver $i"; done
+out=$(qio -c "write -z -u $((WS - 32768)) 65536" -c 'discard 3141120 1048576' "$URL") ||
+	{ echo "$out"; fail "WRITE SAME (zeros, UNMAP) or UNMAP failed"; }
+echo "$out" | grep -E "wrote|discard"
+[ "$(echo "$out" | grep -c '^wrote 65536/65536 bytes\|^discard 1048576/1048576 bytes')" -eq 2 ] ||
+	{ echo "$out"; fail "WRITE SAME or UNMAP did not complete"; }
+for i in 0 1 2; do
+	a=$(alloc $i)
+	((a <= before[i] - 32768)) ||
+		fail "chunk $wcid on chunkserver $i: allocation ${before[i]} -> $a after WRITE SAME with UNMAP over 32 KiB of it"
+done
+out=$(qio -c "read -P 0x6b $((WS - 65536)) 32768" -c "read -P 0x00 $((WS - 32768)) 65536" \
+	-c "read -P 0x6b $((WS + 32768)) 32768" -c 'read -P 0x00 3141120 1048576' \
+	-c 'read -P 0xb2 4189696 2097152' "$URL2") ||
+	{ echo "$out"; fail "zeroed/discarded ranges and their neighbours do not read back as expected"; }
+[ "$(echo "$out" | grep -c '^read ')" -eq 5 ] || { echo "$out"; fail "not every read completed"; }
+log "WRITE SAME (zeros, UNMAP) and UNMAP: pattern replaced by zeros, neighbours intact, holes punched on 3 replicas"
 
 # The LU's identity comes from the volume.
 $TOOLS/iscsi_vpd "$URL" 0x80 || fail "VPD 0x80"

@@ -19,22 +19,40 @@ out=$(qemu-io -f raw "${cmds[@]}" "$A" 2>&1)
 echo "$out" | grep -qi "error\|fail" && { echo "$out"; fail "initial writes failed"; }
 
 # Round 2 runs while chunkserver 1 dies: each write crosses a chunk boundary.
-# Three passes, so the writes are still running when the chunkserver dies;
-# the last pass leaves pattern i+101.
+# Three passes, each 16 writes issued at once (aio_write; aio_flush waits
+# for them before the next pass), the last leaving pattern i+101: the
+# gateway has writes to every chunk in flight, so to every chunkserver as a
+# primary and as a replica.  The kill waits until the initiator is logged
+# in and writing (4 of the 48 writes completed: qemu-io prints a line per
+# write, line-buffered by stdbuf), and must land while writes remain: fewer
+# than 48 completed once it took effect.
 cmds=()
 for p in 61 81 101; do
-	for i in $(seq 0 15); do cmds+=(-c "write -P $((i + p)) $((i * 1048576 + 1015808)) 65536"); done
+	for i in $(seq 0 15); do cmds+=(-c "aio_write -P $((i + p)) $((i * 1048576 + 1015808)) 65536"); done
+	cmds+=(-c aio_flush)
 done
-timeout 200 qemu-io -f raw "${cmds[@]}" "$A" >"$SCRATCH/round2.log" 2>&1 &
+timeout 200 stdbuf -oL qemu-io -f raw "${cmds[@]}" "$A" >"$SCRATCH/round2.log" 2>&1 &
 qpid=$!
-sleep 0.1
+wrote() { grep -c '^wrote 65536/65536 bytes' "$SCRATCH/round2.log" || true; }
+for _ in $(seq 1 3000); do
+	[ "$(wrote)" -ge 4 ] && break
+	kill -0 "$qpid" 2>/dev/null || break
+	sleep 0.01
+done
+before=$(wrote)
+[ "$before" -ge 4 ] || { cat "$SCRATCH/round2.log"; fail "round 2 did not start writing within 30 s"; }
 victim=${DAEMON_PIDS[2]}
-log "kill -9 chunkserver 1 (pid $victim)"
 kill -9 "$victim"
+wait "$victim" 2>/dev/null || true	# reaped: the daemon is gone when wait returns
+after=$(wrote)
+log "kill -9 chunkserver 1 (pid $victim) with $before of 48 writes done before it, $after once it was dead"
+((after < 48)) || fail "the kill landed after round 2 had finished ($after of 48 writes done): nothing was in flight"
+kill -0 "$qpid" 2>/dev/null || fail "the initiator had exited before the kill took effect"
 t0=$(date +%s)
 wait "$qpid" || { cat "$SCRATCH/round2.log"; fail "writes failed while a chunkserver died"; }
 log "round 2 finished $(( $(date +%s) - t0 )) s after the kill"
 grep -qi "error\|fail" "$SCRATCH/round2.log" && { cat "$SCRATCH/round2.log"; fail "a write failed while a chunkserver died"; }
+[ "$(wrote)" -eq 48 ] || { cat "$SCRATCH/round2.log"; fail "round 2 completed $(wrote) of 48 writes"; }
 
 # Everything reads back, through both gateways, after the failure.
 cmds=()

@@ -30,6 +30,10 @@ DONE+=("0x01 0 $((2 * M))")
 # Phase N (1..3), patterns 0xN1-0xN3 (decimal 16(N+1)+1..3): P1 across the
 # boundary at (2+2N) MiB before the kill, P2 into the chunk P1 allocated and
 # P3 into chunks (8+4N, 9+4N) never written before, both after the restart.
+# The session's output is line-buffered into its own log (stdbuf): the kill
+# comes once P1 is written (the session is logged in and has done I/O), and
+# must land mid-session: when the daemon is dead, the initiator is still
+# running and has not yet issued P2 (it sleeps 2.5 s between P1 and P2).
 n=0
 for role in master chunkserver gateway; do
 	n=$((n + 1))
@@ -39,16 +43,28 @@ for role in master chunkserver gateway; do
 	p1=$((a + 1)) p2=$((a + 2)) p3=$((a + 3))
 	o1=$(((2 + 2 * n) * M - 8192)) o2=$(((2 + 2 * n) * M + 65536)) o3=$(((8 + 4 * n) * M + 4096))
 	log "phase $n: $role $idx killed and started during a session"
-	qio "$U" "write -P $p1 $o1 16384" "sleep 2500" \
-		"write -P $p2 $o2 65536" "write -P $p3 $o3 $((M + 512))" \
-		"read -P $p1 $o1 16384" "read -P $p2 $o2 65536" "read -P $p3 $o3 $((M + 512))" &
+	slog=$SCRATCH/session-$n.log
+	timeout -k 5 "$QEMU_TIMEOUT" stdbuf -oL qemu-io -f raw -c "write -P $p1 $o1 16384" -c "sleep 2500" \
+		-c "write -P $p2 $o2 65536" -c "write -P $p3 $o3 $((M + 512))" \
+		-c "read -P $p1 $o1 16384" -c "read -P $p2 $o2 65536" -c "read -P $p3 $o3 $((M + 512))" \
+		"$U" >"$slog" 2>&1 &
 	sess=$!
 	BG_PIDS+=($sess)
-	sleep 0.8
+	_p1_done() { grep -q "^wrote 16384/16384 bytes at offset $o1\$" "$slog"; }
+	wait_until 20 "phase $n: the session's first write" _p1_done
 	"$CLUSTER" kill "$DIR" $role $idx >>"$SCRATCH/launcher.log" 2>&1 || fail "kill $role $idx"
+	kill -0 $sess 2>/dev/null || fail "phase $n: the session had ended when $role $idx died: $(tail -n 2 "$slog")"
+	! grep -q "^wrote 65536/65536 bytes at offset $o2\$" "$slog" ||
+		fail "phase $n: the session had written P2 before $role $idx died: the kill was not mid-session"
+	log "phase $n: $role $idx died with the session logged in, P1 written, P2 still to come"
 	"$CLUSTER" start "$DIR" $role $idx >>"$SCRATCH/launcher.log" 2>&1 ||
 		fail "start $role $idx: $(tail -n 2 "$SCRATCH/launcher.log")"
-	bg_wait $sess "I/O did not resume after $role $idx restart"
+	rc=0
+	wait $sess || rc=$?
+	{ echo "=== phase $n session"; cat "$slog"; echo "=== rc $rc"; } >>"$SCRATCH/qemu-io.log"
+	[ $rc -eq 0 ] && ! grep -qiE 'fail|error|mismatch|abort' "$slog" ||
+		fail "I/O did not resume after $role $idx restart (rc $rc): $(grep -iE 'fail|error|mismatch|abort' "$slog" | head -n 2 | tr '\n' ' ')"
+	[ "$(grep -c '^wrote \|^read ' "$slog")" = 6 ] || fail "phase $n: the session completed $(grep -c '^wrote \|^read ' "$slog") of 6 commands"
 	DONE+=("$p1 $o1 16384" "$p2 $o2 65536" "$p3 $o3 $((M + 512))")
 	verify_all "after $role restart"
 done

@@ -10,13 +10,20 @@
 # 127.0.0.1:P), so every byte it exchanges crosses the veth pair and the
 # drop rules in its namespace cut all of it.  Nothing leaves this machine.
 #
-# Pass when: the load never fails or exceeds the gateway deadline while X is
-# cut off; X's chunks get 3 replicas on the other servers; after the heal X
+# Pass when: no command of the load fails or takes longer than STALL_MS
+# (below) while X is cut off; X's chunks get 3 replicas on the other
+# servers; after the heal X
 # comes back up, never serves a stale replica (a client read of each chunk
 # it held, at the version it held, is refused, and each such replica is
 # deleted or re-joined at the current version), catches up (a drain of
 # chunkserver 1 moves replicas onto X, which then serves them as primary
 # or secondary), and every acknowledged write reads back.  Needs root.
+# No stall: X's traffic vanishes without a reset, so a call to X times out
+# (rpc_timeout_ms 1 s); a chunk whose primary is X waits for that lease to
+# run out (LEASE_MS 2 s) and for a set-version round that times out on X
+# (1 s): about 4-5 s.  8 s, well below the 20 s gateway deadline, bounds
+# every command of the load.
+STALL_MS=8000
 . "$(dirname "$0")/7fail-lib.sh"
 
 [ "$(id -u)" = 0 ] || fail "needs root (network namespace, veth, nftables)"
@@ -134,22 +141,57 @@ _x_back() { load_check; [ "$(cs_state "$X")" = up ]; }
 wait_until 20 "X up again after the heal" _x_back
 log "partition healed; X up again"
 
-# Stale replicas are never served: a client read at the version X held is
-# refused, and each replica is soon deleted (X is in no set).
+# Stale replicas are never served.  A client read (through the primary
+# path) of each chunk X held, at the version it held, is refused with the
+# one status the code gives for it (primary.c, pop_run; exit status = the
+# SL_E_* code): SL_E_NOT_PRIMARY (6) while X is not in the chunk's set (the
+# master refuses it a lease: lease.c), SL_E_STALE_VERSION (4) if X is back
+# in the set (re-joined at the newer version, so its lease is at that
+# version).  SL_E_BUSY (15: a grant or copy in progress) is retried.  No
+# data may come back, and a connection failure (70) or any other status
+# fails.  Then each replica is deleted, or re-joined at a newer version.
+VID=$(adm --timeout-ms 3000 --json volume info v720 | jq -r .id) || fail "volume info v720"
+declare -A IDX=()	# chunk id -> its index in v720
+for ((k = 0; k < SIZE_MB; k++)); do
+	read -r cid _ < <("$P" "$SHOAL_MASTERS" replicas "$VID" $k) || fail "lookup of chunk #$k failed"
+	IDX[$cid]=$k
+done
+x_member() {	# x_member CHUNK_ID: X is in the chunk's set (the master's view)
+	local line rest
+	[ -n "${IDX[$1]:-}" ] || fail "chunk $1 is in no index of v720"
+	line=$("$P" "$SHOAL_MASTERS" replicas "$VID" "${IDX[$1]}") || fail "lookup of chunk $1 failed"
+	read -r _ _ rest <<<"$line"
+	[[ " $rest " == *" $NS_IP:$XPORT "* ]]
+}
+nref=0 nnp=0
 while read -r id v; do
-	if out=$("$P" "$NS_IP:$XPORT" read "$id" "$v" 0 4096 primary 2>&1 >/dev/null); then
-		fail "X served chunk $id at its stale version $v"
-	fi
+	for try in $(seq 1 50); do
+		x_member "$id" && want=4 || want=6
+		rc=0
+		"$P" "$NS_IP:$XPORT" read "$id" "$v" 0 4096 primary >"$SCRATCH/stale.out" 2>"$SCRATCH/stale.err" || rc=$?
+		x_member "$id" && now=4 || now=6
+		[ $rc = 15 ] || [ $want != $now ] || break	# busy, or the set changed meanwhile: again
+		sleep 0.2
+	done
+	[ $rc != 0 ] || fail "X served chunk $id at its stale version $v"
+	[ ! -s "$SCRATCH/stale.out" ] || fail "X returned data for chunk $id at its stale version $v (exit $rc)"
+	[ $rc = $want ] || fail "X refused the stale read of chunk $id (version $v) with exit $rc" \
+		"($(tr '\n' ' ' <"$SCRATCH/stale.err")), not $want ($([ $want = 6 ] && echo 'not primary' || echo 'stale chunk version'))"
+	nref=$((nref + 1))
+	[ $rc = 6 ] && nnp=$((nnp + 1))
 done <"$SCRATCH/x-held"
 _stale_gone() {
-	local id v
+	local id v cur
 	while read -r id v; do
-		"$P" "$NS_IP:$XPORT" info "$id" >/dev/null 2>&1 && return 1
+		cur=$("$P" "$NS_IP:$XPORT" info "$id" 2>/dev/null | sed -n 's/^version=\([0-9]*\) .*/\1/p')
+		[ -z "$cur" ] && continue				# deleted
+		((cur > v)) && x_member "$id" && continue		# re-joined, newer
+		return 1
 	done <"$SCRATCH/x-held"
 	return 0
 }
-wait_until 20 "X's stale replicas deleted" _stale_gone
-log "X refused every stale read and deleted its $(wc -l <"$SCRATCH/x-held") stale replicas"
+wait_until 20 "X's stale replicas deleted or re-joined at a newer version" _stale_gone
+log "X refused all $nref stale reads ($nnp not primary, $((nref - nnp)) stale version) and holds none of its $(wc -l <"$SCRATCH/x-held") stale replicas"
 
 # Catching up: drain chunkserver 1; X is the only place its replicas can go.
 adm chunkserver drain 1 >/dev/null 2>&1 || fail "drain of chunkserver 1 failed"
@@ -159,4 +201,6 @@ log "X caught up: it now holds $(cs_chunks "$X") replicas"
 load_wait_acks $((4 * LOAD_BATCH)) 60
 load_stop
 load_verify "$U"
-log "PASS: partition of X survived under load, stale replicas never served, X caught up"
+replicas_identical v720
+log "replicas identical on the servers of each set (X among them): $IDENTICAL"
+log "PASS: partition of X survived under load (no command over $STALL_MS ms), stale replicas never served, X caught up"

@@ -97,9 +97,9 @@ for ((id = 1; id <= NCHUNKS; id++)); do
 	for ((o = 0; o < CHUNK_MB * M; o += 4 * M)); do
 		sums=()
 		for j in 1 2 3; do
-			v=$(version_on $j $id)
-			[ -n "$v" ] || fail "chunk $id: no replica on chunkserver $j"
-			sums+=("$("$P" "$(csaddr $j)" read $id "$v" $o $((4 * M)) | sha1sum | cut -c1-40)")
+			replica_version "$(csaddr $j)" $id
+			replica_sum "$(csaddr $j)" $id "$VER" $o $((4 * M))	# a failed read fails here
+			sums+=("$SUM")
 		done
 		[ "${sums[0]}" = "${sums[1]}" ] && [ "${sums[0]}" = "${sums[2]}" ] ||
 			fail "chunk $id at $o differs across replicas: ${sums[*]}"

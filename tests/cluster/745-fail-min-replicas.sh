@@ -55,9 +55,9 @@ for ((id = 1; id <= SIZE_MB; id++)); do
 	sums=()
 	for j in 1 2; do
 		a=127.0.0.1:$((PORT_BASE + 2 + j - 1))
-		v=$("$P" "$a" info $id | sed -n 's/^version=\([0-9]*\).*/\1/p')
-		[ -n "$v" ] || fail "chunk $id: no replica on chunkserver $j"
-		sums+=("$("$P" "$a" read $id "$v" 0 $M | sha1sum | cut -c1-40)")
+		replica_version "$a" $id
+		replica_sum "$a" $id "$VER" 0 $M	# a failed read fails here, never hashes as empty
+		sums+=("$SUM")
 	done
 	[ "${sums[0]}" = "${sums[1]}" ] || fail "chunk $id differs across its replicas"
 done

@@ -10,9 +10,17 @@
 # with a pattern unique to that write and reading each back in the same
 # session.  A session counts only when every command in it succeeded; its
 # writes are then recorded as acknowledged (slot, pattern) in $SCRATCH/ack.
-# Any failed command, or a command slower than the gateway deadline, stops
-# the load with the reason in $SCRATCH/load.err.  load_verify reads every
-# slot back and compares it with the last acknowledged pattern.
+# Any failed command, or a command slower than STALL_MS (the gateway
+# deadline unless the scenario states a tighter bound: a scenario that
+# claims "no stall" bounds every command well below the deadline, derived
+# from the timeouts that govern its failover), stops the load with the
+# reason in $SCRATCH/load.err.  load_verify reads every slot back and
+# compares it with the last acknowledged pattern.
+#
+# replicas_identical VOLUME: every written chunk's replicas on the servers
+# of its set (the master's view) are at one version (the master's, or the
+# one before a grant not yet used) and byte-identical, read through the
+# chunkservers with checksums verified.
 #
 # Environment (set by tests/cluster/run): BUILD, SCRATCH, PORT_BASE, SHOAL_SRC.
 set -uo pipefail
@@ -33,6 +41,7 @@ HB_MS=300
 CS_TIMEOUT_MS=2000
 REPL_PER_SERVER=${REPL_PER_SERVER:-4}
 DEADLINE_MS=${DEADLINE_MS:-20000}	# every SCSI command, in the gateway
+STALL_MS=${STALL_MS:-$DEADLINE_MS}	# the load's bound on any one command
 LOAD_SLOT=$((128 * 1024))
 LOAD_BATCH=8
 declare -a BG_PIDS=()
@@ -164,8 +173,8 @@ load_loop() {
 		fi
 		ms=$(max_cmd_ms <<<"$out")
 		echo "$ms" >>"$SCRATCH/load.lat"
-		if ((ms > DEADLINE_MS)); then
-			echo "session $k: a command took $ms ms (deadline $DEADLINE_MS)" >"$SCRATCH/load.err"
+		if ((ms > STALL_MS)); then
+			echo "session $k: a command took $ms ms (bound $STALL_MS, deadline $DEADLINE_MS)" >"$SCRATCH/load.err"
 			return 1
 		fi
 		printf '%s\n' "${recs[@]}" >>"$SCRATCH/ack"
@@ -243,3 +252,70 @@ nft_init() {
 nft_heal() { nft flush chain inet "$NFT_TABLE" out || fail "cannot flush $NFT_TABLE"; }
 
 gw_pid() { cat "$DIR/run/gateway-$1.pid" 2>/dev/null; }
+
+# ---- replica contents ----
+
+PROBE_BIN=$BUILD/tests/tools/cs_probe
+
+# replica_sum ADDR CHUNK VERSION OFF LEN: sets SUM to the SHA-1 of LEN bytes
+# of that replica at OFF, read through its chunkserver (a local read at
+# VERSION: checksums verified, a stale version refused).  Runs in this
+# shell, never in $(...): a failed or short read fails the scenario, so it
+# can never hash as the empty input and match another failed read.
+replica_sum() {
+	local f=$SCRATCH/replica-read n
+	SUM=
+	"$PROBE_BIN" "$1" read "$2" "$3" "$4" "$5" >"$f" 2>"$f.err" ||
+		fail "chunk $2 on $1: read of $5 bytes at $4 (version $3) failed: $(tr '\n' ' ' <"$f.err")"
+	n=$(stat -c %s "$f")
+	[ "$n" = "$5" ] || fail "chunk $2 on $1: read of $5 bytes at $4 returned $n bytes"
+	SUM=$(sha1sum <"$f" | cut -c1-40)
+	[ ${#SUM} = 40 ] || fail "chunk $2 on $1: no checksum of the read"
+}
+
+# replica_version ADDR CHUNK: sets VER to the chunkserver's version of the chunk.
+replica_version() {
+	VER=$("$PROBE_BIN" "$1" info "$2" 2>/dev/null | sed -n 's/^version=\([0-9]*\) .*/\1/p')
+	[ -n "$VER" ] || fail "chunk $2: no replica on $1"
+}
+
+# replicas_identical VOLUME: see the header.  Run it in this shell (it
+# fails the scenario); IDENTICAL then says what it compared.
+replicas_identical() {
+	local js vid size csz i line cid ver rest a first v0 sig o step n=0 nrep=0
+	local -a addrs
+	js=$(adm --timeout-ms 3000 --json volume info "$1") || fail "volume info $1"
+	vid=$(jq -r .id <<<"$js") size=$(jq -r .size <<<"$js") csz=$(jq -r .chunk_size <<<"$js")
+	[[ $vid =~ ^[0-9]+$ && $size =~ ^[0-9]+$ && $csz =~ ^[0-9]+$ ]] || fail "volume info $1: $js"
+	step=$((csz < 4194304 ? csz : 4194304))	# reads of at most 4 MiB
+	for ((i = 0; i * csz < size; i++)); do
+		line=$("$PROBE_BIN" "$SHOAL_MASTERS" replicas "$vid" "$i") ||
+			fail "the master's set of chunk $i of $1: lookup failed"
+		read -r cid ver rest <<<"$line"
+		read -ra addrs <<<"$rest"
+		[ "$cid" = 0 ] && continue	# never written: no replica anywhere
+		((${#addrs[@]} > 0)) || fail "chunk $cid ($1 #$i): an empty set"
+		first= v0=
+		for a in "${addrs[@]}"; do
+			# The master's version may be one ahead (a lease it granted,
+			# the lookup's own among them, whose primary has not yet run
+			# its set-version round); the members must agree among
+			# themselves.
+			replica_version "$a" "$cid"
+			((VER <= ver)) || fail "chunk $cid on $a: version $VER, ahead of the master's $ver"
+			[ -z "$v0" ] && v0=$VER
+			[ "$VER" = "$v0" ] || fail "chunk $cid ($1 #$i): version $VER on $a, $v0 on ${addrs[0]}"
+			sig=
+			for ((o = 0; o < csz; o += step)); do
+				replica_sum "$a" "$cid" "$VER" "$o" "$step"
+				sig+=$SUM
+			done
+			[ -z "$first" ] && first=$sig
+			[ "$sig" = "$first" ] || fail "chunk $cid ($1 #$i): the replica on $a differs from the one on ${addrs[0]}"
+			nrep=$((nrep + 1))
+		done
+		n=$((n + 1))
+	done
+	((n > 0)) || fail "volume $1 has no written chunk to compare"
+	IDENTICAL="$n chunks, $nrep replicas"
+}

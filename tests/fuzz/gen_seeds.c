@@ -2,12 +2,16 @@
  * Writes the fuzzer's seed corpus into DIR: for every message type, a
  * request and a reply frame carrying the type's default message, echo
  * frames with text and data, a frame with the largest data the seed size
- * allows, two frames back to back, and a few near misses (one bit off in
- * the header CRC, a truncated tail).
+ * allows, two frames back to back, a few near misses (one bit off in the
+ * header CRC, a truncated tail), and chunkserver sessions: one chunk
+ * created, then written, read, inspected, flushed and deleted by requests
+ * a handler accepts (fuzz_cs starts from these; a default message
+ * carries no chunk and is refused at once).
  *
  * usage: gen_seeds DIR
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +52,67 @@ static int save(const uint8_t *buf, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Chunkserver sessions: chunk 7 (1 MiB) created, then one request of each
+ * kind on it; the second session ends with a delete, the third writes in
+ * every mode.
+ */
+static int cs_sessions(uint8_t *buf, const uint8_t *data)
+{
+	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
+	Shoal__CsSetVersionReq sv = SHOAL__CS_SET_VERSION_REQ__INIT;
+	Shoal__CsWriteReq w = SHOAL__CS_WRITE_REQ__INIT;
+	Shoal__CsReadReq r = SHOAL__CS_READ_REQ__INIT;
+	Shoal__CsChunkInfoReq ci = SHOAL__CS_CHUNK_INFO_REQ__INIT;
+	Shoal__CsDigestReq dg = SHOAL__CS_DIGEST_REQ__INIT;
+	Shoal__CsFlushReq fl = SHOAL__CS_FLUSH_REQ__INIT;
+	Shoal__CsDeleteReq del = SHOAL__CS_DELETE_REQ__INIT;
+	Shoal__Empty e = SHOAL__EMPTY__INIT;
+	size_t n = 0;
+
+	ref.chunk_id = 7;
+	ref.version = ref.epoch = 1;
+	sv.ref = w.ref = r.ref = dg.ref = fl.ref = &ref;
+	sv.create = true;
+	sv.chunk_size = 1 << 20;
+	w.forwarded = true;
+	w.offset = 4096;
+	w.length = 8192;
+	r.local_only = true;
+	r.offset = 0;
+	r.length = 16384;
+	ci.chunk_id = del.chunk_id = 7;
+	n += frame(buf + n, SL_MSG_CS_SET_VERSION, 0, 0, &sv.base, NULL, 0);
+	n += frame(buf + n, SL_MSG_CS_WRITE, 0, 0, &w.base, data, 8192);
+	n += frame(buf + n, SL_MSG_CS_READ, 0, 0, &r.base, NULL, 0);
+	n += frame(buf + n, SL_MSG_CS_CHUNK_INFO, 0, 0, &ci.base, NULL, 0);
+	n += frame(buf + n, SL_MSG_CS_DIGEST, 0, 0, &dg.base, NULL, 0);
+	n += frame(buf + n, SL_MSG_CS_FLUSH, 0, 0, &fl.base, NULL, 0);
+	n += frame(buf + n, SL_MSG_CS_STATUS, 0, 0, &e.base, NULL, 0);
+	if (save(buf, n) < 0)
+		return -1;
+	n += frame(buf + n, SL_MSG_CS_DELETE, 0, 0, &del.base, NULL, 0);
+	if (save(buf, n) < 0)
+		return -1;
+	n = frame(buf, SL_MSG_CS_SET_VERSION, 0, 0, &sv.base, NULL, 0);
+	w.kind = SHOAL__WRITE_KIND__WRITE_SAME;
+	w.length = 65536;
+	n += frame(buf + n, SL_MSG_CS_WRITE, 0, 0, &w.base, data, 512);
+	w.kind = SHOAL__WRITE_KIND__UNMAP;
+	w.offset = 5000;
+	w.length = 20000;
+	n += frame(buf + n, SL_MSG_CS_WRITE, 0, 0, &w.base, NULL, 0);
+	w.kind = SHOAL__WRITE_KIND__COMPARE_AND_WRITE;
+	w.offset = 4096;
+	w.length = 512;
+	n += frame(buf + n, SL_MSG_CS_WRITE, 0, 0, &w.base, data, 1024);
+	sv.create = false;
+	ref.version = ref.epoch = 2;
+	n += frame(buf + n, SL_MSG_CS_SET_VERSION, 0, 0, &sv.base, NULL, 0);
+	n += frame(buf + n, SL_MSG_CS_READ, 0, 0, &r.base, NULL, 0);
+	return save(buf, n);
 }
 
 int main(int argc, char **argv)
@@ -94,6 +159,9 @@ int main(int argc, char **argv)
 	n = frame(buf, SL_MSG_ECHO, 0, 0, &e.base, data, 10);
 	n2 = frame(buf + n, SL_MSG_CS_READ, SL_FRAME_F_REPLY, SL_OK, NULL, data, 4096);
 	if (save(buf, n + n2) < 0)
+		return 1;
+
+	if (cs_sessions(buf, data) < 0)
 		return 1;
 
 	/* Near misses. */

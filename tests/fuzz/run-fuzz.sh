@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs the frame decoder fuzz target for a bounded time; exits non-zero on
-# a crash (libFuzzer leaves the input under WORKDIR/artifacts/).
+# Runs a fuzz target (tests/fuzz/local.mk) for a bounded time; exits
+# non-zero on a crash (libFuzzer leaves the input under WORKDIR/artifacts/).
 #
 # usage: run-fuzz.sh FUZZER GEN_SEEDS WORKDIR [SECONDS]
 set -eu
@@ -15,6 +15,9 @@ work=$3
 secs=${4:-30}
 
 mkdir -p "$work/seeds" "$work/corpus" "$work/artifacts"
+# A target with a data directory (fuzz_cs) makes it here; the last run's goes.
+rm -rf "$work"/fuzz-cs-*
+export SHOAL_FUZZ_DIR=$work
 "$gen" "$work/seeds"
 # Inputs that once failed are replayed as seeds every run (tests/fuzz/regress).
 regress=$(dirname "$0")/regress

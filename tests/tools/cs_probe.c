@@ -13,6 +13,8 @@
  *   cs_probe ADDR copy   CHUNK VERSION SOURCE_ADDR CHUNK_SIZE   CS_COPY_FROM_PEER
  *   cs_probe MASTERS vcreate NAME SIZE [CHUNK_SHIFT]    prints volume id
  *   cs_probe MASTERS lookup VOLUME INDEX [write]        prints chunk_id version epoch primary
+ *   cs_probe MASTERS replicas VOLUME INDEX              prints chunk_id version, then the
+ *                                                       address of each member of its set
  *
  * write sends the file's bytes as one CS_WRITE: forwarded (straight into
  * that replica) by default, or as a client write to the primary, under a
@@ -159,7 +161,7 @@ static int master_cmd(struct sl_loop *loop, const char *masters, int argc, char 
 		r = sl_master_call_sync(mc, SL_MSG_M_VOLUME_CREATE, &rq.base, TIMEOUT_MS, &rep);
 		if (r == SL_OK && rep && ((Shoal__VolumeRep *)rep)->volume)
 			printf("%" PRIu64 "\n", ((Shoal__VolumeRep *)rep)->volume->id);
-	} else if (!strcmp(argv[0], "lookup") && argc >= 3) {
+	} else if ((!strcmp(argv[0], "lookup") || !strcmp(argv[0], "replicas")) && argc >= 3) {
 		Shoal__LookupReq rq = SHOAL__LOOKUP_REQ__INIT;
 		Shoal__DedupId d = SHOAL__DEDUP_ID__INIT;
 
@@ -176,9 +178,15 @@ static int master_cmd(struct sl_loop *loop, const char *masters, int argc, char 
 			Shoal__LookupRep *lr = (Shoal__LookupRep *)rep;
 			Shoal__ChunkLoc *l = lr->n_chunks ? lr->chunks[0] : NULL;
 
-			if (l)
+			if (l && !strcmp(argv[0], "replicas")) {
+				printf("%" PRIu64 " %" PRIu64, l->chunk_id, l->version);
+				for (size_t i = 0; i < l->n_replicas; i++)
+					printf(" %s", l->replicas[i]->addr);
+				printf("\n");
+			} else if (l) {
 				printf("%" PRIu64 " %" PRIu64 " %" PRIu64 " %s\n", l->chunk_id, l->version,
 				       l->epoch, l->primary && l->primary->addr[0] ? l->primary->addr : "-");
+			}
 		}
 	} else {
 		goto out_mc;
@@ -212,7 +220,7 @@ int main(int argc, char **argv)
 	loop = sl_loop_new();
 	if (!loop)
 		return 70;
-	if (!strcmp(cmd, "vcreate") || !strcmp(cmd, "lookup")) {
+	if (!strcmp(cmd, "vcreate") || !strcmp(cmd, "lookup") || !strcmp(cmd, "replicas")) {
 		r = master_cmd(loop, argv[1], argc - 2, argv + 2);
 		sl_loop_free(loop);
 		return r == 64 ? usage() : r;

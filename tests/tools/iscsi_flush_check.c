@@ -62,9 +62,9 @@
 #define FILL_QD		4
 #define MAX_FINDINGS_SHOWN 10
 
-static const char *prog = "iscsi_flush_check";
+#include "tool_util.h"
 
-#include "num_arg.h"
+static const char *prog = "iscsi_flush_check";
 
 struct disk {
 	const char *path;
@@ -302,15 +302,15 @@ int main(int argc, char **argv)
 			}
 			r.ndisks++;
 		} else if (!strcmp(o, "--qd")) {
-			e = num_arg(o, v, 1, MAX_QD, &qd);
+			e = tool_num_arg(prog, o, v, 1, MAX_QD, &qd);
 		} else if (!strcmp(o, "--count")) {
-			e = num_arg(o, v, 1, 10000000, &count);
+			e = tool_num_arg(prog, o, v, 1, 10000000, &count);
 		} else if (!strcmp(o, "--seconds")) {
-			e = num_arg(o, v, 1, 3600, &seconds);
+			e = tool_num_arg(prog, o, v, 1, 3600, &seconds);
 		} else if (!strcmp(o, "--bs")) {
-			e = num_arg(o, v, 512, 1u << 20, &bs);
+			e = tool_num_arg(prog, o, v, 512, 1u << 20, &bs);
 		} else if (!strcmp(o, "--seed")) {
-			e = num_arg(o, v, 0, UINT64_MAX, &seed);
+			e = tool_num_arg(prog, o, v, 0, UINT64_MAX, &seed);
 		} else {
 			fprintf(stderr, "%s: unknown option '%s'\n", prog, o);
 			return usage();

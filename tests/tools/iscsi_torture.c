@@ -46,6 +46,7 @@
 #include <unistd.h>
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
+#include "tool_util.h"
 
 #define BLK 512
 #define MAX_QD 64
@@ -55,8 +56,6 @@
 #define MAGIC "SHOALTRT"
 
 static const char *prog = "iscsi_torture";
-
-#include "num_arg.h"
 
 struct sector_hdr {
 	char magic[8];
@@ -75,24 +74,16 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 /* The one content write ID puts at LBA (its extent WLBA+NBLK). */
 static void fill_sector(unsigned char *s, uint64_t id, uint64_t lba, uint64_t wlba, uint32_t nblk)
 {
 	struct sector_hdr h = { .id = id, .lba = lba, .wlba = wlba, .nblk = nblk, .idx = (uint32_t)(lba - wlba) };
-	uint64_t x = mix64(id ^ mix64(lba));
+	uint64_t x = tool_mix64(id ^ tool_mix64(lba));
 
 	memcpy(h.magic, MAGIC, 8);
 	memcpy(s, &h, sizeof(h));
 	for (size_t o = sizeof(h); o < BLK; o += 8) {
-		x = mix64(x);
+		x = tool_mix64(x);
 		memcpy(s + o, &x, 8);
 	}
 }
@@ -254,7 +245,7 @@ static void write_cb(struct iscsi_context *iscsi, int status, void *command_data
 
 static int slot_issue(struct writer *w, struct slot *sl)
 {
-	uint64_t r = mix64(w->rng++);
+	uint64_t r = tool_mix64(w->rng++);
 	uint32_t nblk = 1 + (uint32_t)(r % w->max_blocks);
 	uint64_t lba;
 
@@ -611,17 +602,17 @@ int main(int argc, char **argv)
 		int r;
 
 		if (writing && !strcmp(o, "--run"))
-			r = num_arg(o, v, 1, 0xffffff, &run);
+			r = tool_num_arg(prog, o, v, 1, 0xffffff, &run);
 		else if (writing && !strcmp(o, "--seconds"))
-			r = num_arg(o, v, 1, 86400, &seconds);
+			r = tool_num_arg(prog, o, v, 1, 86400, &seconds);
 		else if (writing && !strcmp(o, "--qd"))
-			r = num_arg(o, v, 1, MAX_QD, &qd);
+			r = tool_num_arg(prog, o, v, 1, MAX_QD, &qd);
 		else if (writing && !strcmp(o, "--max-blocks"))
-			r = num_arg(o, v, 1, MAX_BLOCKS_PER_WRITE, &maxb);
+			r = tool_num_arg(prog, o, v, 1, MAX_BLOCKS_PER_WRITE, &maxb);
 		else if (writing && !strcmp(o, "--seed"))
-			r = num_arg(o, v, 0, UINT64_MAX, &seed);
+			r = tool_num_arg(prog, o, v, 0, UINT64_MAX, &seed);
 		else if (!writing && !strcmp(o, "--timeout"))
-			r = num_arg(o, v, 1, 3600, &timeout);
+			r = tool_num_arg(prog, o, v, 1, 3600, &timeout);
 		else {
 			fprintf(stderr, "%s: unknown option '%s'\n", prog, o);
 			return usage();
@@ -640,7 +631,7 @@ int main(int argc, char **argv)
 	}
 	{
 		struct writer w = { .s.url_s = argv[2], .run = run, .qd = (unsigned int)qd,
-				    .max_blocks = (unsigned int)maxb, .rng = mix64(seed ^ run) };
+				    .max_blocks = (unsigned int)maxb, .rng = tool_mix64(seed ^ run) };
 
 		w.log = fopen(argv[3], "a");
 		if (!w.log) {

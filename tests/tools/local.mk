@@ -19,7 +19,7 @@ tests_tools_cs_probe_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLA
 tests_tools_cs_probe_LDADD = lib/libshoal.la
 # tests/tools: iscsi_torture, the verifying writer of the crash-torture scenarios (tests/cluster/8NN-*.sh)
 noinst_PROGRAMS += tests/tools/iscsi_torture
-tests_tools_iscsi_torture_SOURCES = tests/tools/iscsi_torture.c tests/tools/num_arg.h
+tests_tools_iscsi_torture_SOURCES = tests/tools/iscsi_torture.c tests/tools/tool_util.h
 tests_tools_iscsi_torture_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_torture_LDADD = $(LIBISCSI_LIBS)
 # tests/tools: iscsi_reset_ua, LUN RESET through one gateway and its UA on another (tests/cluster/405-gw-reset-ua.sh)
@@ -39,9 +39,14 @@ tests_tools_iscsi_caw_outcome_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_caw_outcome_LDADD = $(LIBISCSI_LIBS)
 # tests/tools: iscsi_flush_check, a device flush behind every acknowledged write (tests/cluster/209-cs-device-flush.sh)
 noinst_PROGRAMS += tests/tools/iscsi_flush_check
-tests_tools_iscsi_flush_check_SOURCES = tests/tools/iscsi_flush_check.c tests/tools/num_arg.h
+tests_tools_iscsi_flush_check_SOURCES = tests/tools/iscsi_flush_check.c tests/tools/tool_util.h
 tests_tools_iscsi_flush_check_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_flush_check_LDADD = $(LIBISCSI_LIBS)
+# tests/tools: iscsi_nemesis, the multipath workload of the nemesis (tests/nemesis/run)
+noinst_PROGRAMS += tests/tools/iscsi_nemesis
+tests_tools_iscsi_nemesis_SOURCES = tests/tools/iscsi_nemesis.c tests/tools/tool_util.h
+tests_tools_iscsi_nemesis_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_nemesis_LDADD = $(LIBISCSI_LIBS)
 # tests/tools: crash_preload.so, the master's power cuts (LD_PRELOAD; tests/cluster/81crash-lib.sh).
 # A shared module (-rpath makes libtool build one) without sanitizers: it is loaded into other programs.
 noinst_LTLIBRARIES += tests/tools/crash_preload.la

@@ -1,6 +1,7 @@
 /* Range locks: overlapping ranges in arrival order, disjoint ones in parallel. */
 #include <CUnit/Basic.h>
 #include "range_lock.h"
+#include "cunit_main.h"
 
 static int order[16], norder;
 
@@ -55,17 +56,11 @@ static void test_adjacent(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int fails;
+	static const struct sl_cunit_test tests[] = {
+		{ "order of overlapping ranges", test_order },
+		{ "adjacent ranges run in parallel", test_adjacent },
+		{ NULL, NULL },
+	};
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	s = CU_add_suite("range_lock", NULL, NULL);
-	CU_add_test(s, "order of overlapping ranges", test_order);
-	CU_add_test(s, "adjacent ranges run in parallel", test_adjacent);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return fails ? 1 : 0;
+	return sl_cunit_run("range_lock", tests);
 }

@@ -2,17 +2,22 @@
  * The chunkserver's storage engine on real files: O_DIRECT data and meta
  * files in a temporary directory under the build directory (tmpfs has no
  * O_DIRECT), real libaio.  Nothing is faked: each test drives the store and
- * reaps its completions with cs_aio_reap().
+ * reaps its completions with cs_aio_reap(); the crash tests run the store in
+ * a child process that dies of SIGKILL (see "real crashes" below).
  */
 #include <CUnit/Basic.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "chunk_store.h"
+#include "cunit_main.h"
 #include "evloop.h"
 #include "status.h"
 
@@ -355,15 +360,20 @@ static void test_checksum_mismatch(void)
 	cs_chunk_close(ch);
 }
 
-/* A crash mid-write: header says region dirty, data landed, CRC did not. */
-static void test_torn_write_recovery(void)
+/*
+ * Not a crash: the on-disk state a crash mid-write can leave, built by
+ * hand.  The region is dirty, the data changed (one byte, behind the
+ * store's back) and its CRC did not: open() rebuilds the CRC from the data
+ * instead of reporting bit rot.  The real crashes are further down.
+ */
+static void test_torn_state_recovery(void)
 {
 	struct cs_chunk *ch = mk(8);
 	uint8_t w[4096], r[4096];
 
 	fill(w, sizeof(w), 9);
 	CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, 0, 4096, w, 4096, NULL), SL_OK);
-	/* the dirty bit stays set until cleaned: simulate the crash now */
+	/* the dirty bit stays set until cleaned: drop the descriptors now */
 	CU_ASSERT(ch->dirty & 1);
 	cs_chunk_close(ch);
 	flip_byte(8, 10);	/* "the new data" of a write that never completed */
@@ -377,39 +387,258 @@ static void test_torn_write_recovery(void)
 }
 
 /*
- * A crash after acknowledged writes whose CRC and track pages were never
- * written back: the dirty bits cover them, open() rebuilds both from the
- * data, every block reads back with no checksum error.
+ * ---- real crashes ----
+ *
+ * The store runs in a child process that ends with SIGKILL to itself,
+ * exactly as kill -9 ends the daemon: the kernel finishes the I/O the
+ * child had submitted, and nothing the child had queued in user space,
+ * nor any completion it had not reaped, ever runs.  The child has an aio
+ * context of its own (an io_setup context does not cross fork) and uses
+ * no CUnit assertion (a failed one would longjmp into the child's copy of
+ * the test run): it reports through a shared page, and the parent checks
+ * that page, that the child died of SIGKILL, and what the files hold.
  */
-static void test_lazy_meta_crash(void)
+#define CRASH_MAX_WRITES 32
+
+struct crash_log {
+	int error;			/* first failure in the child: its line, 0 if none */
+	int status[CRASH_MAX_WRITES];	/* SL_* of write k, -1 while not completed */
+	int inflight;			/* writes submitted and not completed at the kill */
+	int dirty_regions;		/* popcount of ch->dirty at the kill */
+	int meta_durable_pages;		/* meta pages with nothing unwritten at the kill */
+	int meta_inflight;		/* lazy meta writes in flight at the kill */
+};
+
+struct crash_wop {
+	struct cs_wop op;
+	struct crash_log *log;
+	int k;
+};
+
+static void crash_wdone(struct cs_wop *op, int status)
 {
-	struct cs_chunk *ch = mk(12);
-	static uint8_t w[16][CS_BLOCK];
-	uint8_t r[CS_BLOCK];
-	uint64_t off;
+	struct crash_wop *w = (struct crash_wop *)op;
+
+	w->log->status[w->k] = status;
+}
+
+/* Submits write k of the child (data must outlive the child's run). */
+static void crash_submit(struct crash_wop *w, struct crash_log *log, int k, struct cs_chunk *ch,
+			 uint64_t off, uint32_t len, const void *data)
+{
+	*w = (struct crash_wop){ .op = { .ch = ch, .kind = CS_W_WRITE, .off = off, .len = len,
+					 .data = data, .data_len = len, .done = crash_wdone },
+				 .log = log, .k = k };
+	log->status[k] = -1;
+	cs_chunk_write(&w->op);
+}
+
+/* Reaps in the child until *flag != -1; false after 10 s. */
+static bool crash_wait(const int *flag)
+{
+	uint64_t deadline = sl_now_ms() + 10000;
+
+	while (*flag == -1 && sl_now_ms() < deadline)
+		cs_aio_reap(env.aio, 100);
+	return *flag != -1;
+}
+
+#define CRASH_CHECK(log, cond)                       \
+	do {                                         \
+		if (!(cond)) {                       \
+			(log)->error = __LINE__;     \
+			_exit(3);                    \
+		}                                    \
+	} while (0)
+
+/* The kill -9: records the chunk's state first. */
+static void crash_now(struct crash_log *log, const struct cs_chunk *ch, int nwrites)
+{
+	unsigned int i;
+
+	for (int k = 0; k < nwrites; k++)
+		log->inflight += log->status[k] == -1;
+	log->dirty_regions = __builtin_popcountll(ch->dirty);
+	for (i = 0; i < ch->nmeta_pages; i++)
+		log->meta_durable_pages += ch->crc_sync[i].durable >= ch->crc_sync[i].gen;
+	log->meta_inflight = (int)ch->meta_inflight;
+	kill(getpid(), SIGKILL);
+	_exit(4);	/* not reached */
+}
+
+/* Runs fn(log) in a child that must die of SIGKILL; the log is shared. */
+static struct crash_log *crash_run(void (*fn)(struct crash_log *log))
+{
+	struct crash_log *log = mmap(NULL, sizeof(*log), PROT_READ | PROT_WRITE,
+				     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t pid;
+	int st = 0;
+
+	CU_ASSERT_FATAL(log != MAP_FAILED);
+	memset(log, 0, sizeof(*log));
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		env.aio = cs_aio_new(128);
+		CRASH_CHECK(log, env.aio);
+		fn(log);
+		_exit(4);	/* fn must end in crash_now() */
+	}
+	CU_ASSERT_FATAL(waitpid(pid, &st, 0) == pid);
+	if (log->error)
+		fprintf(stderr, "crash child failed at line %d\n", log->error);
+	CU_ASSERT_EQUAL_FATAL(log->error, 0);
+	CU_ASSERT_FATAL(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	return log;
+}
+
+static void crash_free(struct crash_log *log)
+{
+	munmap(log, sizeof(*log));
+}
+
+/*
+ * Acknowledged writes whose CRC and track pages were never written back,
+ * then kill -9 with nothing in flight: the dirty bits cover them, open()
+ * rebuilds both from the data, every block reads back with no checksum
+ * error.
+ */
+#define LAZY_CHUNK 12
+
+static uint8_t lazy_w[16][CS_BLOCK];
+
+static uint64_t lazy_off(int i)
+{
+	return (uint64_t)i * (CHUNK / 16) + 8192;
+}
+
+static void lazy_child(struct crash_log *log)
+{
+	static struct crash_wop w[16];
+	struct cs_chunk *ch = NULL;
 	int i;
 
+	CRASH_CHECK(log, cs_chunk_create(&env, dir, LAZY_CHUNK, CHUNK, 1, 1, &ch) == SL_OK);
 	for (i = 0; i < 16; i++) {
-		fill(w[i], CS_BLOCK, 200 + i);
-		off = (uint64_t)i * (CHUNK / 16) + 8192;
-		CU_ASSERT_EQUAL(do_write(ch, CS_W_WRITE, off, CS_BLOCK, w[i], CS_BLOCK, NULL), SL_OK);
+		crash_submit(&w[i], log, i, ch, lazy_off(i), CS_BLOCK, lazy_w[i]);
+		CRASH_CHECK(log, crash_wait(&log->status[i]));
 	}
-	CU_ASSERT_EQUAL(ch->meta_inflight, 0);
-	for (i = 0; i < (int)ch->nmeta_pages; i++)
-		CU_ASSERT(ch->crc_sync[i].durable == 0);
-	CU_ASSERT_EQUAL(__builtin_popcountll(ch->dirty), 16);
-	cs_chunk_close(ch);	/* the crash: nothing cleaned */
-	CU_ASSERT_EQUAL_FATAL(cs_chunk_open(&env, dir, 12, &ch), SL_OK);
+	crash_now(log, ch, 16);
+}
+
+static void test_lazy_meta_crash(void)
+{
+	struct crash_log *log;
+	struct cs_chunk *ch;
+	uint8_t r[CS_BLOCK];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		fill(lazy_w[i], CS_BLOCK, 200 + i);
+	log = crash_run(lazy_child);
+	for (i = 0; i < 16; i++)
+		CU_ASSERT_EQUAL(log->status[i], SL_OK);
+	/* at the kill: acknowledged, 16 regions dirty, no meta page written back */
+	CU_ASSERT_EQUAL(log->inflight, 0);
+	CU_ASSERT_EQUAL(log->meta_inflight, 0);
+	CU_ASSERT_EQUAL(log->dirty_regions, 16);
+	CU_ASSERT_EQUAL(log->meta_durable_pages, 0);
+	crash_free(log);
+	CU_ASSERT_EQUAL_FATAL(cs_chunk_open(&env, dir, LAZY_CHUNK, &ch), SL_OK);
 	CU_ASSERT_EQUAL(ch->torn_regions, 16);
 	for (i = 0; i < 16; i++) {
-		off = (uint64_t)i * (CHUNK / 16) + 8192;
-		CU_ASSERT_EQUAL(do_read(ch, off, CS_BLOCK, r, NULL), SL_OK);
-		CU_ASSERT(memcmp(r, w[i], CS_BLOCK) == 0);
-		CU_ASSERT(cs_track_get(ch, (uint32_t)(off >> CS_TRACK_SHIFT)) >= 1);
+		CU_ASSERT_EQUAL(do_read(ch, lazy_off(i), CS_BLOCK, r, NULL), SL_OK);
+		CU_ASSERT(memcmp(r, lazy_w[i], CS_BLOCK) == 0);
+		CU_ASSERT(cs_track_get(ch, (uint32_t)(lazy_off(i) >> CS_TRACK_SHIFT)) >= 1);
 	}
 	CU_ASSERT_EQUAL(ch->checksum_errors, 0);
 	ch = reopen(ch);
 	CU_ASSERT_EQUAL(ch->torn_regions, 0);
+	cs_chunk_close(ch);
+}
+
+/*
+ * kill -9 with writes in flight at every stage.  Region 0 (64 KiB in a
+ * 4 MiB chunk) holds an acknowledged write and is dirty; then, with no
+ * completion reaped: a 64 KiB overwrite of region 0 (its data write goes
+ * straight to the kernel), a write into clean region 2 (it waits for the
+ * header write that makes bit 2 durable), and two writes into clean region
+ * 3 (they wait for the next header write, which waits for the first: one
+ * header write is in flight at a time).  The process dies.  No data write
+ * may have reached a region whose dirty bit was not durable: after the
+ * restart the dirty regions are recovered, every written block holds its
+ * old or its new data, the acknowledged data is intact, and nothing counts
+ * as a checksum error (a torn write is never taken for bit rot).
+ */
+#define INFL_CHUNK 13
+#define REGION (CHUNK / CS_REGIONS)
+
+static uint8_t infl_old[REGION], infl_new[REGION], infl_w[3][CS_BLOCK];
+
+static uint64_t infl_off(int k)	/* the small writes: region 2, region 3 twice */
+{
+	return k == 0 ? 2 * REGION : 3 * REGION + (uint64_t)(k - 1) * 2 * CS_BLOCK;
+}
+
+static void inflight_child(struct crash_log *log)
+{
+	static struct crash_wop w[5];
+	struct cs_chunk *ch = NULL;
+	int k;
+
+	CRASH_CHECK(log, cs_chunk_create(&env, dir, INFL_CHUNK, CHUNK, 1, 1, &ch) == SL_OK);
+	crash_submit(&w[0], log, 0, ch, 0, REGION, infl_old);
+	CRASH_CHECK(log, crash_wait(&log->status[0]) && log->status[0] == SL_OK);
+	CRASH_CHECK(log, ch->dirty == 1 && ch->hdr.durable == ch->hdr.gen);
+	crash_submit(&w[1], log, 1, ch, 0, REGION, infl_new);
+	for (k = 0; k < 3; k++)
+		crash_submit(&w[2 + k], log, 2 + k, ch, infl_off(k), CS_BLOCK, infl_w[k]);
+	crash_now(log, ch, 5);
+}
+
+/* A block read back is img (NULL: a hole, zeros). */
+static bool block_is(const uint8_t *got, const uint8_t *img)
+{
+	static const uint8_t zero[CS_BLOCK];
+
+	return !memcmp(got, img ? img : zero, CS_BLOCK);
+}
+
+static void test_inflight_crash(void)
+{
+	static uint8_t r[4 * REGION];
+	struct crash_log *log;
+	struct cs_chunk *ch;
+	unsigned int b, k;
+
+	fill(infl_old, REGION, 40);
+	fill(infl_new, REGION, 41);
+	for (k = 0; k < 3; k++)
+		fill(infl_w[k], CS_BLOCK, 42 + k);
+	log = crash_run(inflight_child);
+	CU_ASSERT_EQUAL(log->status[0], SL_OK);
+	CU_ASSERT_EQUAL(log->inflight, 4);	/* the kill landed with all four in flight */
+	CU_ASSERT_EQUAL(log->dirty_regions, 3);	/* in memory: 0, 2 and 3 */
+	crash_free(log);
+
+	CU_ASSERT_EQUAL_FATAL(cs_chunk_open(&env, dir, INFL_CHUNK, &ch), SL_OK);
+	/* at least regions 0 and 2 were durably dirty */
+	CU_ASSERT(ch->torn_regions >= 2);
+	CU_ASSERT_EQUAL_FATAL(do_read(ch, 0, sizeof(r), r, NULL), SL_OK);
+	for (b = 0; b < REGION / CS_BLOCK; b++)
+		CU_ASSERT(block_is(r + b * CS_BLOCK, infl_old + b * CS_BLOCK) ||
+			  block_is(r + b * CS_BLOCK, infl_new + b * CS_BLOCK));
+	for (k = 0; k < 3; k++)
+		CU_ASSERT(block_is(r + infl_off((int)k), infl_w[k]) ||
+			  block_is(r + infl_off((int)k), NULL));
+	/* every other block of regions 1-3 was never written */
+	for (b = REGION / CS_BLOCK; b < 4 * REGION / CS_BLOCK; b++)
+		if (b * CS_BLOCK != infl_off(0) && b * CS_BLOCK != infl_off(1) &&
+		    b * CS_BLOCK != infl_off(2))
+			CU_ASSERT(block_is(r + b * CS_BLOCK, NULL));
+	CU_ASSERT_EQUAL(ch->checksum_errors, 0);
 	cs_chunk_close(ch);
 }
 
@@ -616,30 +845,30 @@ static int teardown(void)
 
 int main(void)
 {
-	CU_pSuite s;
-	unsigned int fails;
+	static const struct sl_cunit_test tests[] = {
+		{ "write and read, zeros in holes, bounds", test_write_read },
+		{ "sub-block writes keep block checksums right", test_sub_block },
+		{ "version fencing and persistence", test_version },
+		{ "unmap punches holes that read zeros", test_unmap },
+		{ "write same", test_write_same },
+		{ "compare and write", test_caw },
+		{ "checksum mismatch detected, never returned", test_checksum_mismatch },
+		{ "a torn write's on-disk state is recovered, not rot", test_torn_state_recovery },
+		{ "kill -9: lazy CRC and track pages rebuilt", test_lazy_meta_crash },
+		{ "kill -9 with writes in flight at every stage", test_inflight_crash },
+		{ "overwrites on one disk share device flushes", test_disk_flush },
+		{ "concurrent writes, dirty clean, reopen", test_clean_and_persist },
+		{ NULL, NULL },
+	};
 
 	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
+		return 2;
 	/* the same tests with per-write RWF_DSYNC and with group flushes */
-	for (int g = 0; g < 2; g++) {
-		s = CU_add_suite(g ? "chunk_store (group flush)" : "chunk_store (RWF_DSYNC)",
-				 g ? setup_group : setup, teardown);
-		CU_add_test(s, "write and read, zeros in holes, bounds", test_write_read);
-		CU_add_test(s, "sub-block writes keep block checksums right", test_sub_block);
-		CU_add_test(s, "version fencing and persistence", test_version);
-		CU_add_test(s, "unmap punches holes that read zeros", test_unmap);
-		CU_add_test(s, "write same", test_write_same);
-		CU_add_test(s, "compare and write", test_caw);
-		CU_add_test(s, "checksum mismatch detected, never returned", test_checksum_mismatch);
-		CU_add_test(s, "torn write recovered from the dirty-region log", test_torn_write_recovery);
-		CU_add_test(s, "lazy CRC and track pages rebuilt after a crash", test_lazy_meta_crash);
-		CU_add_test(s, "overwrites on one disk share device flushes", test_disk_flush);
-		CU_add_test(s, "concurrent writes, dirty clean, reopen", test_clean_and_persist);
+	if (!sl_cunit_add("chunk_store (RWF_DSYNC)", setup, teardown, tests) ||
+	    !sl_cunit_add("chunk_store (group flush)", setup_group, teardown, tests)) {
+		fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
+		CU_cleanup_registry();
+		return 2;
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return fails ? 1 : 0;
+	return sl_cunit_run_all();
 }

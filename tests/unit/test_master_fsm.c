@@ -4,6 +4,7 @@
 #include <CUnit/Basic.h>
 #include "status.h"
 #include "fsm.h"
+#include "cunit_main.h"
 
 static uint64_t run(struct fsm *f, struct wbuf *w)
 {
@@ -297,17 +298,14 @@ static void test_chunk_map(void)
 
 int main(void)
 {
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite s = CU_add_suite("master_fsm", NULL, NULL);
-	CU_add_test(s, "apply results", test_apply_results);
-	CU_add_test(s, "snapshot/restore roundtrip", test_snapshot_roundtrip);
-	CU_add_test(s, "dedup", test_dedup);
-	CU_add_test(s, "reset generation", test_reset_gen);
-	CU_add_test(s, "chunk map", test_chunk_map);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	static const struct sl_cunit_test tests[] = {
+		{ "apply results", test_apply_results },
+		{ "snapshot/restore roundtrip", test_snapshot_roundtrip },
+		{ "dedup", test_dedup },
+		{ "reset generation", test_reset_gen },
+		{ "chunk map", test_chunk_map },
+		{ NULL, NULL },
+	};
+
+	return sl_cunit_run("master_fsm", tests);
 }

@@ -1,8 +1,8 @@
 /*
  * Gateway sessions at the leader (master/gw_session.h): G1 a dead session
  * is never renewed, G2 no statement says it lives past its expiry, G3 a
- * closed session is fenced only when every statement ran out; earlier
- * terms' sessions are dead and fenced at the new leader's old_fenced_at.
+ * closed session is fenced only when every statement ran out; other
+ * epochs' sessions are dead and fenced at the new leader's old_fenced_at.
  * The clock is a number we move by hand.
  */
 #include <string.h>
@@ -20,7 +20,7 @@ static void test_open_renew_expire(void)
 	CU_ASSERT_EQUAL_FATAL(gws_init(&t, L), 0);
 	gws_reset(&t, 7, 0);
 	CU_ASSERT_EQUAL(gws_open(&t, 1000, "gw-a", &id), SL_OK);
-	CU_ASSERT_EQUAL(id >> 32, 7);		/* unique across leaders: the term is in it */
+	CU_ASSERT_EQUAL(id >> 32, 7);		/* unique across leaders: the epoch is in it */
 	CU_ASSERT_EQUAL(gws_open(&t, 1000, "gw-b", &id2), SL_OK);
 	CU_ASSERT_NOT_EQUAL(id, id2);
 	/* G2: alive for at most the time left */
@@ -70,7 +70,7 @@ static void test_new_leader(void)
 	CU_ASSERT_EQUAL_FATAL(gws_init(&t, L), 0);
 	gws_reset(&t, 4, 0);
 	CU_ASSERT_EQUAL(gws_open(&t, 0, "gw", &id), SL_OK);
-	/* leadership moves: term 5 ready at 1000, old statements ran out by 1000 + L + margin */
+	/* leadership moves: epoch 5 ready at 1000, old statements ran out by 1000 + L + margin */
 	gws_reset(&t, 5, 1000 + L + 1000);
 	CU_ASSERT_EQUAL(gws_remaining(&t, id, 1000), 0);
 	CU_ASSERT_EQUAL(gws_renew(&t, id, 1000), SL_E_STALE_EPOCH);
@@ -78,7 +78,7 @@ static void test_new_leader(void)
 	CU_ASSERT_EQUAL(gws_close(&t, id, 9000), 9000);
 	CU_ASSERT_EQUAL(gws_open(&t, 1000, "gw", &id_new), SL_OK);
 	CU_ASSERT_EQUAL(id_new >> 32, 5);
-	/* an unknown id of this term: never opened, or dead for more than 2 L */
+	/* an unknown id of this epoch: never opened, or dead for more than 2 L */
 	CU_ASSERT_EQUAL(gws_close(&t, id_new + 7, 2000), 2000);
 	gws_free(&t);
 }
@@ -124,7 +124,7 @@ int main(void)
 	static const struct sl_cunit_test tests[] = {
 		{ "open, renew, expire (G1, G2)", test_open_renew_expire },
 		{ "close: the fence time (G3)", test_close_fence_time },
-		{ "a new leader: earlier terms' sessions", test_new_leader },
+		{ "a new leader: other epochs' sessions", test_new_leader },
 		{ "sweep: tombstones, then forgotten", test_sweep },
 		{ "a full table refuses", test_full },
 		{ NULL, NULL },

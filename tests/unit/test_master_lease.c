@@ -9,6 +9,7 @@
 #include "status.h"
 #include "fsm.h"
 #include "lease.h"
+#include "cunit_main.h"
 
 static bool up_all(uint32_t id, void *arg)
 {
@@ -230,17 +231,14 @@ static void test_copying_lets_lease_run_out(void)
 
 int main(void)
 {
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite s = CU_add_suite("master_lease", NULL, NULL);
-	CU_add_test(s, "grant, renew, expiry, bump", test_grant_renew_expiry);
-	CU_add_test(s, "no overlapping primaries (random)", test_no_overlap_random);
-	CU_add_test(s, "post-failover wait", test_post_failover_wait);
-	CU_add_test(s, "replica-set change bumps", test_replica_set_bump);
-	CU_add_test(s, "copying lets the lease run out", test_copying_lets_lease_run_out);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	static const struct sl_cunit_test tests[] = {
+		{ "grant, renew, expiry, bump", test_grant_renew_expiry },
+		{ "no overlapping primaries (random)", test_no_overlap_random },
+		{ "post-failover wait", test_post_failover_wait },
+		{ "replica-set change bumps", test_replica_set_bump },
+		{ "copying lets the lease run out", test_copying_lets_lease_run_out },
+		{ NULL, NULL },
+	};
+
+	return sl_cunit_run("master_lease", tests);
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <CUnit/Basic.h>
 #include "placement.h"
+#include "cunit_main.h"
 
 static int distinct(const uint32_t *ids, int n)
 {
@@ -125,17 +126,14 @@ static void test_weighting(void)
 
 int main(void)
 {
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 1;
-	CU_pSuite s = CU_add_suite("master_placement", NULL, NULL);
-	CU_add_test(s, "distinct servers", test_distinct_servers);
-	CU_add_test(s, "too few servers", test_too_few);
-	CU_add_test(s, "distinct hosts", test_distinct_hosts);
-	CU_add_test(s, "distinct racks", test_distinct_racks);
-	CU_add_test(s, "free-space weighting", test_weighting);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	unsigned failed = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failed ? 1 : 0;
+	static const struct sl_cunit_test tests[] = {
+		{ "distinct servers", test_distinct_servers },
+		{ "too few servers", test_too_few },
+		{ "distinct hosts", test_distinct_hosts },
+		{ "distinct racks", test_distinct_racks },
+		{ "free-space weighting", test_weighting },
+		{ NULL, NULL },
+	};
+
+	return sl_cunit_run("master_placement", tests);
 }
