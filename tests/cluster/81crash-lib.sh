@@ -92,45 +92,19 @@ count_torn() {
 	done
 }
 
-# Every chunk's replicas hold the same bytes on every server of its set
-# (the master's M_DUMP), each read through its own chunkserver (local, its
-# CRCs verified): a replica that fails to read fails the check.
-CHUNK_BYTES=${CHUNK_BYTES:-1048576}
-SETS_CHECKED=0
-replica_sets_equal() {
-	local dump line id ver reps j sum first n=0
-	local -A addr=()
-	dump=$("$BUILD/tests/tools/master_load" --masters "$SHOAL_MASTERS" dump 2>"$SCRATCH/dump.err") || return 1
-	while read -r j line; do addr[$j]=$line; done < <(cs_json | jq -r '.[] | "\(.id) \(.addr)"')
-	while read -r line; do
-		id=$(sed -n 's/.* id=\([0-9]*\) .*/\1/p' <<<"$line")
-		ver=$(sed -n 's/.* version=\([0-9]*\) .*/\1/p' <<<"$line")
-		reps=$(sed -n 's/.* reps=\([0-9,]*\)$/\1/p' <<<"$line")
-		[ -n "$id" ] && [ -n "$ver" ] && [ -n "$reps" ] || { echo "bad set: $line" >"$SCRATCH/sets.err"; return 1; }
-		first=
-		for j in ${reps//,/ }; do
-			[ -n "${addr[$j]:-}" ] || { echo "chunk $id: no address for chunkserver $j" >"$SCRATCH/sets.err"; return 1; }
-			sum=$("$PROBE" "${addr[$j]}" read "$id" "$ver" 0 "$CHUNK_BYTES" 2>>"$SCRATCH/sets.err" | md5sum) ||
-				{ echo "chunk $id v$ver: replica on chunkserver $j unreadable" >>"$SCRATCH/sets.err"; return 1; }
-			[ -z "$first" ] && first=$sum
-			[ "$sum" = "$first" ] ||
-				{ echo "chunk $id v$ver: chunkserver $j's replica differs from chunkserver ${reps%%,*}'s" >"$SCRATCH/sets.err"; return 1; }
-		done
-		n=$((n + 1))
-	done < <(grep '^chunk ' <<<"$dump")
-	((n > 0)) || { echo "the master knows no chunk" >"$SCRATCH/sets.err"; return 1; }
-	SETS_CHECKED=$n
-}
-
-# wait_sets_equal SECONDS: until every replica set is byte-identical (reconciliation may still run).
+# wait_sets_equal VOLUME SECONDS: until replicas_identical (7fail-lib.sh:
+# every written chunk's replicas, on every server of its set, at one
+# version and byte-identical, read through their chunkservers) holds;
+# reconciliation may still be running.  SETS_CHECKED says what it compared.
+SETS_CHECKED=
 wait_sets_equal() {
-	local end=$((SECONDS + $1))
-	rm -f "$SCRATCH/sets.err"
+	local end=$((SECONDS + $2)) out
 	while ((SECONDS < end)); do
-		replica_sets_equal && return 0
+		# in a subshell: a difference or a failed read fails only that try
+		out=$(replicas_identical "$1" && echo "$IDENTICAL") && { SETS_CHECKED=$out; return 0; }
 		sleep 0.5
 	done
-	fail "replica sets not identical within $1 s: $(tail -n 2 "$SCRATCH/sets.err" 2>/dev/null | tr '\n' ' ')"
+	fail "replica sets of $1 not identical within $2 s: ${out#FAIL "$SCEN": }"
 }
 
 # power_cut [PID...]: the whole cluster loses power at once, and the
