@@ -83,6 +83,8 @@ static void print_json(const struct cs_target *t, const Shoal__CsStatusRep *s, u
 
 		printf("%s{\"index\": %u, \"path\": ", d ? ", " : "", k->index);
 		json_str(stdout, k->path);
+		printf(", \"uuid\": ");
+		json_str(stdout, k->uuid);
 		printf(", \"capacity\": %" PRIu64 ", \"used\": %" PRIu64 ", \"failed\": %s, \"chunks\": %" PRIu64 "}",
 		       k->capacity, k->used, k->failed ? "true" : "false", k->chunks);
 	}
@@ -102,6 +104,14 @@ static void print_text(const struct cs_target *t, const Shoal__CsStatusRep *s, u
 	fmt_size(b, sizeof(b), cap);
 	printf("chunks:              %" PRIu64 " on %zu disk(s), %d failed; %s used of %s\n", s->chunks,
 	       s->n_disks, failed, a, b);
+	for (size_t d = 0; d < s->n_disks; d++) {
+		const Shoal__DiskStatus *k = s->disks[d];
+
+		fmt_size(a, sizeof(a), k->used);
+		fmt_size(b, sizeof(b), k->capacity);
+		printf("disk %-2u             %s  disk %s  %" PRIu64 " chunks, %s used of %s%s\n", k->index,
+		       k->path, *k->uuid ? k->uuid : "-", k->chunks, a, b, k->failed ? "  FAILED" : "");
+	}
 	fmt_size(a, sizeof(a), s->bytes_read);
 	fmt_size(b, sizeof(b), s->bytes_written);
 	printf("I/O:                 %" PRIu64 " reads (%s), %" PRIu64 " writes (%s)\n", s->reads, a, s->writes, b);

@@ -49,6 +49,8 @@ static void print_cs_json(const Shoal__CsInfo *s)
 
 		printf("%s{\"index\": %u, \"path\": ", d ? ", " : "", k->index);
 		json_str(stdout, k->path);
+		printf(", \"uuid\": ");
+		json_str(stdout, k->uuid);
 		printf(", \"capacity\": %" PRIu64 ", \"used\": %" PRIu64 ", \"failed\": %s"
 		       ", \"chunks\": %" PRIu64 "}", k->capacity, k->used, k->failed ? "true" : "false",
 		       k->chunks);
@@ -168,7 +170,7 @@ static const char *health(const Shoal__ClusterStatusRep *s)
 {
 	if (s->servers_up == 0)
 		return "DOWN";
-	if (s->under_replicated || s->servers_down)
+	if (s->under_replicated || s->servers_down || s->servers_unheard || s->unavailable)
 		return "DEGRADED";
 	return "OK";
 }
@@ -188,12 +190,14 @@ static int cluster_status(struct admin_ctx *ctx, int argc, char **argv)
 		return status ? admin_status_err(ctx, status, "cluster status") : AX_FAILED;
 	s = (Shoal__ClusterStatusRep *)rep;
 	if (ctx->json) {
-		printf("{\"health\": \"%s\", \"servers_up\": %u, \"servers_down\": %u, \"volumes\": %" PRIu64
-		       ", \"chunks\": %" PRIu64 ", \"under_replicated\": %" PRIu64 ", \"capacity\": %" PRIu64
+		printf("{\"health\": \"%s\", \"servers_up\": %u, \"servers_down\": %u, \"servers_unheard\": %u"
+		       ", \"volumes\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"under_replicated\": %" PRIu64
+		       ", \"unavailable\": %" PRIu64 ", \"capacity\": %" PRIu64
 		       ", \"used\": %" PRIu64 ", \"replications_running\": %" PRIu64
 		       ", \"replicated_bytes\": %" PRIu64 ", \"leader\": ",
-		       health(s), s->servers_up, s->servers_down, s->volumes, s->chunks, s->under_replicated,
-		       s->capacity, s->used, s->replications_running, s->replicated_bytes);
+		       health(s), s->servers_up, s->servers_down, s->servers_unheard, s->volumes, s->chunks,
+		       s->under_replicated, s->unavailable, s->capacity, s->used, s->replications_running,
+		       s->replicated_bytes);
 		json_str(stdout, s->leader_addr);
 		printf(", \"term\": %" PRIu64 "}\n", s->term);
 		goto out;
@@ -203,9 +207,15 @@ static int cluster_status(struct admin_ctx *ctx, int argc, char **argv)
 	fmt_size(copied, sizeof(copied), s->replicated_bytes);
 	printf("health:           %s\n", health(s));
 	printf("leader:           %s (term %" PRIu64 ")\n", *s->leader_addr ? s->leader_addr : "-", s->term);
-	printf("chunkservers:     %u up, %u down\n", s->servers_up, s->servers_down);
+	printf("chunkservers:     %u up, %u down", s->servers_up, s->servers_down);
+	if (s->servers_unheard)
+		printf(" (%u up not heard from yet by this leader)", s->servers_unheard);
+	printf("\n");
 	printf("volumes:          %" PRIu64 "\n", s->volumes);
-	printf("chunks:           %" PRIu64 " (%" PRIu64 " under-replicated)\n", s->chunks, s->under_replicated);
+	printf("chunks:           %" PRIu64 " (%" PRIu64 " under-replicated", s->chunks, s->under_replicated);
+	if (s->unavailable)
+		printf(", %" PRIu64 " unavailable: below min_replicas", s->unavailable);
+	printf(")\n");
 	printf("capacity:         %s used of %s", used, cap);
 	if (s->capacity)
 		printf(" (%.1f%%)", 100.0 * (double)s->used / (double)s->capacity);

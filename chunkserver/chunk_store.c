@@ -48,6 +48,28 @@ static uint32_t crc_zero_block(void)
 	return z;
 }
 
+uint64_t cs_regions_differ(const uint32_t *ours, const uint32_t *theirs, uint64_t mask,
+			   uint64_t busy_either, uint64_t *busy)
+{
+	uint64_t m = 0;
+	unsigned int r;
+
+	*busy = mask & busy_either;
+	mask &= ~*busy;
+	for (r = 0; r < CS_REGIONS; r++)
+		if ((mask & (1ull << r)) && ours[r] != theirs[r])
+			m |= 1ull << r;
+	return m;
+}
+
+uint64_t cs_recon_candidates(const uint32_t *ours, const uint32_t *theirs, uint64_t mask,
+			     uint64_t busy_either)
+{
+	uint64_t busy, m = cs_regions_differ(ours, theirs, mask, busy_either, &busy);
+
+	return m | busy;
+}
+
 uint32_t cs_crc_entry(const void *block)
 {
 	return sl_crc32c(block, CS_BLOCK) ^ crc_zero_block();

@@ -307,6 +307,18 @@ uint64_t cs_track_get(const struct cs_chunk *ch, uint32_t t);
 static inline uint64_t cs_block_down(uint64_t x) { return x & ~(uint64_t)(CS_BLOCK - 1); }
 static inline uint64_t cs_block_up(uint64_t x) { return (x + CS_BLOCK - 1) & ~(uint64_t)(CS_BLOCK - 1); }
 
+/*
+ * Reconciliation's comparison of two replicas' region digests (reconcile.c):
+ * the regions of mask whose digests differ, busy on neither side; *busy the
+ * regions of mask busy on either side, whose digests mean nothing.  The
+ * caller treats both as candidates: a busy region is checked again, never
+ * skipped for good.
+ */
+uint64_t cs_regions_differ(const uint32_t *ours, const uint32_t *theirs, uint64_t mask,
+			   uint64_t busy_either, uint64_t *busy);
+/* The regions of mask reconciliation must look at under its lock: those that differ, and the busy ones. */
+uint64_t cs_recon_candidates(const uint32_t *ours, const uint32_t *theirs, uint64_t mask,
+			     uint64_t busy_either);
 /* The stored CRC entry of a block's content. */
 uint32_t cs_crc_entry(const void *block);
 /* Maps -errno to SL_E_*. */

@@ -298,6 +298,16 @@ static void handle_set_version(struct chunkserver *cs, struct sl_conn *c, const 
 	if (!ch) {
 		if (!req->create)
 			return reply_status(c, m, SL_E_NOENT);
+		/*
+		 * create is sent only for an unwritten chunk; and only once the
+		 * master holds our inventory, so that a replica created after our
+		 * report was built is never taken for a missing one (master_link.c).
+		 */
+		if (cs->mc && !cs->reported) {
+			sl_info("chunk %016" PRIx64 ": create refused: our chunk report is not acknowledged yet",
+				req->ref->chunk_id);
+			return reply_status(c, m, SL_E_BUSY);
+		}
 		r = cs_disks_create(&cs->disks, req->ref->chunk_id, req->chunk_size, req->ref->version,
 				    req->ref->epoch, &ch);
 		if (r == SL_OK)

@@ -88,10 +88,13 @@ struct cs_chunk *cs_disks_find(struct cs_disks *ds, uint64_t id)
 	return ch;
 }
 
-/* Reads "cs_id=N uuid=U" from a directory's id file; 0 if it has none yet. */
-static int read_id(const char *dir, uint64_t *id, char *uuid, size_t ulen)
+/*
+ * Reads "cs_id=N uuid=U disk=D" from a directory's id file: 0 if it has
+ * none, 1 if it has one (disk uuid "" in a file from before disk identities).
+ */
+static int read_id(const char *dir, uint64_t *id, char *uuid, size_t ulen, char *disk, size_t dlen)
 {
-	char p[4096], u[64] = "";
+	char p[4096], u[64] = "", dk[64] = "";
 	unsigned long long v = 0;
 	FILE *f;
 	int n;
@@ -100,23 +103,42 @@ static int read_id(const char *dir, uint64_t *id, char *uuid, size_t ulen)
 	f = fopen(p, "r");
 	if (!f)
 		return errno == ENOENT ? 0 : -errno;
-	n = fscanf(f, "cs_id=%llu uuid=%63s", &v, u);
+	n = fscanf(f, "cs_id=%llu uuid=%63s disk=%63s", &v, u, dk);
 	fclose(f);
-	if (n != 2)
+	if (n != 2 && n != 3)
 		return -EINVAL;
 	*id = v;
 	snprintf(uuid, ulen, "%s", u);
+	snprintf(disk, dlen, "%s", dk);
 	return 1;
 }
 
-static int write_id(const char *dir, uint64_t id, const char *uuid)
+/* Whether a directory's chunks/ holds any replica file. */
+static bool has_replicas(const char *chunks)
 {
-	char p[4096], t[4200], line[128];
+	struct dirent *de;
+	bool found = false;
+	DIR *dir = opendir(chunks);
+
+	if (!dir)
+		return false;
+	while (!found && (de = readdir(dir))) {
+		const char *dot = strchr(de->d_name, '.');
+
+		found = dot && (!strcmp(dot, ".meta") || !strcmp(dot, ".data"));
+	}
+	closedir(dir);
+	return found;
+}
+
+static int write_id(const char *dir, uint64_t id, const char *uuid, const char *disk)
+{
+	char p[4096], t[4200], line[192];
 	int fd, n, r = 0;
 
 	snprintf(p, sizeof(p), "%s/" ID_FILE, dir);
 	snprintf(t, sizeof(t), "%s.tmp", p);
-	n = snprintf(line, sizeof(line), "cs_id=%" PRIu64 " uuid=%s\n", id, uuid);
+	n = snprintf(line, sizeof(line), "cs_id=%" PRIu64 " uuid=%s disk=%s\n", id, uuid, disk);
 	fd = cs_fs_open(t, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -239,11 +261,23 @@ int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs
 			if (!stat(p, &dst))
 				d->dev = dst.st_dev;
 		}
-		r = read_id(d->path, &id, uuid, sizeof(uuid));
+		r = read_id(d->path, &id, uuid, sizeof(uuid), d->uuid, sizeof(d->uuid));
 		if (r < 0) {
 			snprintf(err, errlen, "--data-dirs: %s/" ID_FILE " is unreadable or malformed",
 				 d->path);
 			return -1;
+		}
+		if (r == 0 && has_replicas(p)) {
+			snprintf(err, errlen, "--data-dirs: %s holds replica files but no " ID_FILE
+				 ": not a data directory of this server; move its chunks/ away", d->path);
+			return -1;
+		}
+		d->fresh = r == 0;
+		if (!d->uuid[0]) {
+			gen_uuid(d->uuid, sizeof(d->uuid));
+			if (r > 0)
+				sl_info("disk %u (%s): id file without a disk identity: disk %s",
+					d->index, d->path, d->uuid);
 		}
 		if (r > 0) {
 			if (ds->uuid[0] && strcmp(ds->uuid, uuid)) {
@@ -256,10 +290,21 @@ int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs
 				ds->cs_id = id;
 		}
 	}
+	for (i = 0; i < ds->n; i++) {
+		struct cs_disk *d = &ds->d[i];
+
+		if (!d->fresh)
+			continue;
+		if (ds->uuid[0])	/* the server's other disks know it */
+			sl_warn("disk %u (%s): no " ID_FILE ": a new, empty data directory (disk %s); "
+				"whatever this server held there is gone", d->index, d->path, d->uuid);
+		else
+			sl_info("disk %u (%s): a new data directory (disk %s)", d->index, d->path, d->uuid);
+	}
 	if (!ds->uuid[0])
 		gen_uuid(ds->uuid, sizeof(ds->uuid));
 	for (i = 0; i < ds->n; i++) {
-		if (write_id(ds->d[i].path, ds->cs_id, ds->uuid)) {
+		if (write_id(ds->d[i].path, ds->cs_id, ds->uuid, ds->d[i].uuid)) {
 			snprintf(err, errlen, "--data-dirs: cannot write %s/" ID_FILE ": %s",
 				 ds->d[i].path, strerror(errno));
 			return -1;
@@ -277,7 +322,7 @@ int cs_disks_set_id(struct cs_disks *ds, uint64_t cs_id)
 
 	ds->cs_id = cs_id;
 	for (i = 0; i < ds->n; i++)
-		if (!ds->d[i].failed && write_id(ds->d[i].path, cs_id, ds->uuid))
+		if (!ds->d[i].failed && write_id(ds->d[i].path, cs_id, ds->uuid, ds->d[i].uuid))
 			r = -1;
 	return r;
 }
@@ -346,7 +391,7 @@ int cs_disks_delete(struct cs_disks *ds, struct cs_chunk *ch)
 	return r;
 }
 
-static void add_lost(struct cs_disks *ds, struct cs_chunk *ch)
+static void add_lost(struct cs_disks *ds, uint64_t chunk_id, uint64_t version, uint32_t disk)
 {
 	if (ds->nlost == ds->lost_cap) {
 		unsigned int cap = ds->lost_cap ? ds->lost_cap * 2 : 64;
@@ -357,7 +402,17 @@ static void add_lost(struct cs_disks *ds, struct cs_chunk *ch)
 		ds->lost = n;
 		ds->lost_cap = cap;
 	}
-	ds->lost[ds->nlost++] = (struct cs_lost){ ch->id, ch->version, ch->disk_index };
+	ds->lost[ds->nlost++] = (struct cs_lost){ chunk_id, version, disk };
+}
+
+void cs_disks_note_missing(struct cs_disks *ds, uint64_t chunk_id, uint64_t version)
+{
+	unsigned int i;
+
+	for (i = 0; i < ds->nlost; i++)
+		if (ds->lost[i].chunk_id == chunk_id)
+			return;		/* queued already */
+	add_lost(ds, chunk_id, version, UINT32_MAX);
 }
 
 static void disk_failed(struct cs_disks *ds, struct cs_disk *d, int err)
@@ -371,7 +426,7 @@ static void disk_failed(struct cs_disks *ds, struct cs_disk *d, int err)
 	       strerror(-err), d->nchunks);
 	list_for_each_entry_safe(ch, n, &d->chunks, link) {
 		ch->failed = true;
-		add_lost(ds, ch);
+		add_lost(ds, ch->id, ch->version, ch->disk_index);
 		hash_del(ds, ch);
 		list_del_init(&ch->link);
 		list_add_tail(&ch->link, &ds->graveyard);

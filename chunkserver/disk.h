@@ -1,10 +1,17 @@
 /*
  * The data directories (one per disk) and the replicas on them.
  *
- * Each directory holds `shoal-cs.id` (this server's id and the uuid shared by
- * all its directories: a disk moved from another server is refused) and
- * `chunks/` (chunk_store.h).  New replicas go to the healthy disk with the
- * most free space.
+ * Each directory holds `shoal-cs.id` (this server's id, the uuid shared by
+ * all its directories: a disk moved from another server is refused, and
+ * the directory's own disk uuid) and `chunks/` (chunk_store.h).  New
+ * replicas go to the healthy disk with the most free space.
+ *
+ * Disk identity (doc/protocol.md "Replica existence"): a directory without
+ * an id file is a new, empty disk and gets a new disk uuid, never the one
+ * of the disk that was there (a replaced disk, a mount that failed, a
+ * wiped directory); one that holds replica files but no id file is not
+ * ours and is refused.  The master records each directory's uuid at
+ * registration; what a new disk lacks, the chunk report tells it.
  *
  * Disk failure: the first I/O error (EIO, not ENOSPC) on a disk marks it
  * failed for good (until restart); every replica on it is failed at once
@@ -33,6 +40,8 @@ struct cs_disk {
 	struct cs_disk_flush flush;	/* shared by its replicas (chunk_store.h) */
 	int inflight_fd;		/* sysfs "inflight" of its block device, or -1 */
 	dev_t dev;			/* st_dev of its chunks/ (cs_disks_hung_check) */
+	char uuid[40];			/* this directory's disk identity (id file) */
+	bool fresh;			/* it had no id file at start: a new, empty disk */
 };
 
 struct cs_lost {
@@ -61,6 +70,11 @@ int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs
 void cs_disks_close(struct cs_disks *ds);
 /* Persists the id the master gave this server into every healthy directory. */
 int cs_disks_set_id(struct cs_disks *ds, uint64_t cs_id);
+/*
+ * A replica the master counts here is not here: queue it as lost, so the
+ * next heartbeat has the master drop this server from the chunk's set.
+ */
+void cs_disks_note_missing(struct cs_disks *ds, uint64_t chunk_id, uint64_t version);
 
 struct cs_chunk *cs_disks_find(struct cs_disks *ds, uint64_t id);
 int cs_disks_create(struct cs_disks *ds, uint64_t id, uint64_t chunk_size, uint64_t version,

@@ -7,6 +7,13 @@
  *   REGISTERED --M_CHUNK_REPORT ok--> REPORTED: M_HEARTBEAT every heartbeat_ms
  *   any --reply asks to re-register / master lost us--> UNREGISTERED
  *
+ * The chunk report is the full inventory: the master drops this server
+ * from the set of every written chunk it lacks before acknowledging it.
+ * Until then (from the registration that precedes the report to the
+ * report's acknowledgement) this server creates no replica and takes no
+ * lease (cs->reported is false), so nothing it creates meanwhile can be
+ * taken for missing (doc/protocol.md "Replica existence").
+ *
  * One timer drives it; at most one master call is in flight.  Heartbeats
  * carry lease renewals for chunks this server is primary of and used
  * recently, replicas lost to a failed disk and the outcome of re-replication
@@ -53,6 +60,7 @@ Shoal__DiskStatus **cs_disk_status_list(struct chunkserver *cs, Shoal__DiskStatu
 		ds[i].used = d->used;
 		ds[i].failed = d->failed;
 		ds[i].chunks = d->nchunks;
+		ds[i].uuid = d->uuid;
 		pds[i] = &ds[i];
 	}
 	*store = ds;
@@ -138,6 +146,10 @@ static void report_done(int status, const ProtobufCMessage *reply, void *arg)
 		const Shoal__ChunkReportRep *rep = (const Shoal__ChunkReportRep *)reply;
 
 		delete_list(cs, rep->delete_chunks, rep->n_delete_chunks);
+		if (rep->missing)
+			sl_warn("master: %" PRIu64 " replicas it counted on this server are not here "
+				"(an emptied or replaced disk?): it dropped them from their sets",
+				rep->missing);
 	}
 	cs->reported = true;
 	sl_info("master: reported %" PRIu64 " replicas", cs->disks.nchunks);

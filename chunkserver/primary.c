@@ -11,7 +11,17 @@
  *                               -> new LeaseRep -> SETTING again (bounded)
  *                          --> LIVE until t0 + lease_ms (renewed through
  *                              heartbeats while the chunk is used)
+ *   SETTING of an unwritten chunk (LeaseRep.created: every replica was just
+ *     created, empty) --M_LEASE(created_version v)--> ACQUIRING: the master
+ *     records that the chunk's replicas exist before anything is served
  *   ACQUIRING/SETTING --error--> NONE, waiting ops answered with the error
+ *
+ * Replica existence (doc/protocol.md): only an unwritten chunk's replicas
+ * are created, this one's included; a primary that finds its own replica
+ * of a written chunk missing refuses to serve it and reports it lost (the
+ * master drops it from the set and the next lease goes to another member).
+ * No lease is asked for, and nothing created, before this server's chunk
+ * report was acknowledged (master_link.c).
  *
  * Invariants:
  *  - Ops run only while LIVE and only at exactly the lease's version; the
@@ -48,6 +58,7 @@ struct cs_prim {
 	enum prim_state state;
 	uint64_t version, epoch, chunk_size, old_version;
 	bool created;
+	bool confirming;			/* the M_LEASE in flight records creation */
 	uint64_t lease_until_ms, sent_ms, last_use_ms;
 	unsigned int nrep;			/* secondaries, self excluded */
 	uint64_t rep_id[CS_MAX_REPLICAS];
@@ -257,6 +268,8 @@ static void prim_go_live(struct cs_prim *p)
 	struct pop *op, *n;
 	struct list_head run;
 
+	if (p->created)
+		return prim_acquire(p);	/* replicas created: the master records it first */
 	p->state = P_LIVE;
 	sl_info("chunk %016" PRIx64 ": primary at version %" PRIu64 " with %u secondaries",
 		p->chunk_id, p->version, p->nrep);
@@ -423,6 +436,7 @@ static void prim_set_versions(struct cs_prim *p)
 	unsigned int i;
 
 	p->state = P_SETTING;
+	p->confirming = false;
 	p->set_pending = 1;
 	p->set_status = 0;
 	p->nset_failed = 0;
@@ -456,6 +470,10 @@ static void prim_set_versions(struct cs_prim *p)
 
 		prim_set_one_done(p, cs->disks.cs_id, r);
 	} else if (!ch) {
+		/* written, and ours is gone: never create it empty (it would serve zeros) */
+		sl_err("chunk %016" PRIx64 ": our replica is missing although the master counts it: "
+		       "not serving it, reporting it lost", p->chunk_id);
+		cs_disks_note_missing(&cs->disks, p->chunk_id, p->version);
 		prim_set_one_done(p, cs->disks.cs_id, SL_E_NOENT);
 	} else {
 		p->sv = (struct cs_setver){ .cs = cs, .ch = ch, .version = p->version, .epoch = p->epoch,
@@ -479,6 +497,10 @@ static void lease_done(int status, const ProtobufCMessage *reply, void *arg)
 		sl_warn("chunk %016" PRIx64 ": lease refused: %s", p->chunk_id, sl_status_str(status));
 		return prim_fail_waiters(p, status == SL_E_TIMEDOUT ? SL_E_UNAVAIL : status);
 	}
+	/* Not recorded (the set moved meanwhile): create at the new version, a bounded number of times. */
+	if (p->confirming && p->created && ++p->set_rounds > MAX_SET_ROUNDS)
+		return prim_fail_waiters(p, SL_E_UNAVAIL);
+	p->confirming = false;
 	ch = cs_disks_find(&cs->disks, p->chunk_id);
 	if (p->nset_failed || !ch || ch->version != p->version || ch->epoch != p->epoch || p->created) {
 		prim_set_versions(p);
@@ -493,8 +515,12 @@ static void prim_acquire(struct cs_prim *p)
 	struct chunkserver *cs = p->cs;
 	int r;
 
-	bool held = prim_live(p);
+	/* the set-version round of an unwritten chunk succeeded: record the creation */
+	bool confirm = p->created && p->state == P_SETTING && !p->nset_failed;
 
+	if (!cs->reported)
+		return prim_fail_waiters(p, SL_E_UNAVAIL);	/* inventory not acknowledged yet */
+	p->confirming = confirm;
 	p->state = P_ACQUIRING;
 	p->sent_ms = sl_now_ms();
 	p->refs++;
@@ -515,7 +541,13 @@ static void prim_acquire(struct cs_prim *p)
 
 		rq.cs_id = cs->disks.cs_id;
 		rq.chunk_id = p->chunk_id;
-		rq.epoch = held ? p->epoch : 0;
+		/*
+		 * The last lease this process took on the chunk, live or lapsed;
+		 * 0 if it never took one: a restarted process then gets a new
+		 * lease, never its predecessor's (master/lease.h).
+		 */
+		rq.epoch = p->epoch;
+		rq.created_version = confirm ? p->version : 0;
 		r = sl_master_call(cs->mc, SL_MSG_M_LEASE, &rq.base, (uint32_t)cs->o.rpc_timeout_ms,
 				   lease_done, p);
 	}

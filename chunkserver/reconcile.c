@@ -163,8 +163,9 @@ static int send_digest(struct recon *k, unsigned int i, uint64_t mask,
 
 /*
  * Regions of mask where the reply differs from ours, busy on neither side;
- * *busy: those busy on either side (their digests mean nothing).  ~0 when
- * the reply does not decode.
+ * *busy: those busy on either side (their digests mean nothing); with busy
+ * NULL, the candidates instead: differing or busy (cs_recon_candidates).
+ * ~0 when the reply does not decode.
  */
 static uint64_t compare(struct recon *k, struct cs_chunk *ch, const struct sl_msg *rep, uint64_t mask,
 			uint64_t *busy)
@@ -180,11 +181,16 @@ static uint64_t compare(struct recon *k, struct cs_chunk *ch, const struct sl_ms
 		sl_msg_free(&d->base);
 		return ~0ull;
 	}
-	*busy = mask & (d->busy_mask | busy_mask(ch));
-	mask &= ~*busy;
-	for (r = 0; r < CS_REGIONS; r++)
-		if ((mask & (1ull << r)) && d->digest[r] != cs_region_digest(ch, r))
-			m |= 1ull << r;
+	{
+		uint32_t ours[CS_REGIONS];
+
+		for (r = 0; r < CS_REGIONS; r++)
+			ours[r] = (mask & (1ull << r)) ? cs_region_digest(ch, r) : 0;
+		if (busy)
+			m = cs_regions_differ(ours, d->digest, mask, d->busy_mask | busy_mask(ch), busy);
+		else
+			m = cs_recon_candidates(ours, d->digest, mask, d->busy_mask | busy_mask(ch));
+	}
 	sl_msg_free(&d->base);
 	return m;
 }
@@ -203,14 +209,11 @@ static void all_done(struct sl_conn *c, int status, const struct sl_msg *rep, vo
 		if (ch)
 			k->failed |= 1ull << i;
 	} else {
-		uint64_t busy = 0;
-
-		k->diff[i] = compare(k, ch, rep, ~0ull, &busy);
+		/* a busy region is a candidate too: checked again under our lock */
+		k->diff[i] = compare(k, ch, rep, ~0ull, NULL);
 		if (k->diff[i] == ~0ull) {
 			k->diff[i] = 0;
 			k->failed |= 1ull << i;
-		} else {
-			k->diff[i] |= busy;	/* checked again under our lock */
 		}
 	}
 	if (--k->pending)

@@ -9,6 +9,13 @@
  * Fields marked "log" are replicated through Raft and in snapshots; fields
  * marked "soft" are the leader's volatile view (lease expiry, which
  * replicas reported the chunk) and are rebuilt after a failover.
+ *
+ * Replica existence (doc/protocol.md "Replica existence"): a chunk is
+ * allocated UNWRITTEN (no replica file exists anywhere, none may hold
+ * data); its first primary creates every member's file and has
+ * CHUNK_LF_CREATED committed before it serves anything.  From then on the
+ * chunk may hold data, and no replica of it is ever created empty again:
+ * a member missing its file is dropped from the set and re-replicated.
  */
 #ifndef SHOAL_MASTER_CHUNK_MAP_H
 #define SHOAL_MASTER_CHUNK_MAP_H
@@ -22,8 +29,11 @@
 
 /* soft flags */
 #define CHUNK_F_GRANTING	0x01	/* a lease/version change is in Raft: answer BUSY */
-#define CHUNK_F_CONFIRMED	0x02	/* the replicas are known to exist at this version */
 #define CHUNK_F_COPYING		0x04	/* re-replication job: no lease granted or renewed */
+#define CHUNK_F_UNTAKEN		0x08	/* the live lease was granted by a lookup: no process took it yet */
+
+/* log flags */
+#define CHUNK_LF_CREATED	0x01	/* replicas were created: it may hold data */
 
 struct chunk {
 	uint64_t id;			/* log; 0 marks a free slot */
@@ -36,7 +46,14 @@ struct chunk {
 	uint8_t nrep;			/* log */
 	uint8_t live;			/* soft: bit i set = rep[i] reported holding it */
 	uint8_t flags;			/* soft: CHUNK_F_* */
+	uint8_t lflags;			/* log: CHUNK_LF_* */
 };
+
+/* No replica of c was ever created: none holds data, creating them is allowed. */
+static inline bool chunk_unwritten(const struct chunk *c)
+{
+	return !(c->lflags & CHUNK_LF_CREATED);
+}
 
 struct chunk_map {
 	struct chunk **pages;

@@ -15,6 +15,7 @@ void cs_registry_free(struct cs_registry *r)
 	list_for_each_entry_safe(cs, n, &r->list, node) {
 		list_del_init(&cs->node);
 		free(cs->del);
+		free(cs->disk_ids);
 		cs_set_disks(cs, NULL, 0);
 		free(cs);
 	}
@@ -42,6 +43,27 @@ bool cs_set_disks(struct cs *cs, const struct cs_disk_info *d, uint32_t n)
 	cs->disks = nd;
 	cs->ndisks = n;
 	return true;
+}
+
+bool cs_set_disk_ids(struct cs *cs, const struct cs_disk_id *d, uint32_t n)
+{
+	struct cs_disk_id *nd = n ? calloc(n, sizeof(*nd)) : NULL;
+	if (n && !nd)
+		return false;
+	if (n)
+		memcpy(nd, d, n * sizeof(*nd));
+	free(cs->disk_ids);
+	cs->disk_ids = nd;
+	cs->ndisk_ids = n;
+	return true;
+}
+
+const struct cs_disk_id *cs_disk_id(const struct cs *cs, uint32_t index)
+{
+	for (uint32_t i = 0; i < cs->ndisk_ids; i++)
+		if (cs->disk_ids[i].index == index)
+			return &cs->disk_ids[i];
+	return NULL;
 }
 
 struct cs *cs_by_id(const struct cs_registry *r, uint32_t id)
@@ -117,6 +139,7 @@ void cs_registry_reset_soft(struct cs_registry *r, uint64_t now)
 	struct cs *cs;
 	list_for_each_entry(cs, &r->list, node) {
 		cs->up = cs->admin != CS_REMOVED;
+		cs->heard = false;
 		cs->last_hb_ms = now;
 	}
 }

@@ -1,8 +1,11 @@
 /*
  * Chunkservers known to the master.
  *
- * Persistent (in the log): id, address, failure-domain labels, uuid and
- * the administrative state (active, draining, removed).  Soft (leader's
+ * Persistent (in the log): id, address, failure-domain labels, uuid (of the
+ * server's set of data directories), each data directory's own identity
+ * (its disk uuid, by index: a replaced or emptied directory comes back
+ * with a new one) and the administrative state (active, draining,
+ * removed).  Soft (leader's
  * view, rebuilt from heartbeats after a failover): up/down, last heartbeat,
  * disk capacity and usage, and the queue of chunk ids it must delete.
  *
@@ -40,6 +43,12 @@ enum cs_admin {
 	CS_REMOVED = 2,
 };
 
+/* A data directory's identity as last registered (log). */
+struct cs_disk_id {
+	uint32_t index;
+	char uuid[CS_LABEL_MAX + 1];
+};
+
 /* A disk as last reported (soft). */
 struct cs_disk_info {
 	char *path;
@@ -57,8 +66,18 @@ struct cs {
 	char host[CS_LABEL_MAX + 1];
 	char rack[CS_LABEL_MAX + 1];
 	char uuid[CS_LABEL_MAX + 1];
+	struct cs_disk_id *disk_ids;	/* sorted by index */
+	uint32_t ndisk_ids;
 	/* soft */
 	bool up;
+	/*
+	 * This leader holds the inventory of the server's current process:
+	 * its chunk report was applied (missing replicas dropped), here or
+	 * before it heartbeats (a chunkserver heartbeats only once its report
+	 * was acknowledged).  Until then its set memberships are not counted
+	 * as proven in cluster status.
+	 */
+	bool heard;
 	uint64_t last_hb_ms;
 	uint64_t capacity, used;
 	uint32_t load;
@@ -85,8 +104,12 @@ struct cs *cs_add(struct cs_registry *r, uint32_t id);
 void cs_queue_delete(struct cs *cs, uint64_t chunk_id);
 /* Marks servers down whose last heartbeat is older than timeout_ms; returns how many changed. */
 int cs_registry_check(struct cs_registry *r, uint64_t now, uint64_t timeout_ms);
-/* A new leader: every server up, last heartbeat = now. */
+/* A new leader: every server up, last heartbeat = now, none heard yet. */
 void cs_registry_reset_soft(struct cs_registry *r, uint64_t now);
+/* Replaces the registered disk identities (copied); false on ENOMEM (the old list is kept). */
+bool cs_set_disk_ids(struct cs *cs, const struct cs_disk_id *d, uint32_t n);
+/* The registered identity of disk index, or NULL. */
+const struct cs_disk_id *cs_disk_id(const struct cs *cs, uint32_t index);
 /* Replaces the reported disks (paths copied); false on ENOMEM (the old list is kept). */
 bool cs_set_disks(struct cs *cs, const struct cs_disk_info *d, uint32_t n);
 /* Usable for new replicas: up and active. */

@@ -13,7 +13,13 @@
 #include "fsm.h"
 
 #define SNAP_MAGIC	0x50414e534c4f4853ull	/* "SHOLSNAP" */
-#define SNAP_VERSION	2	/* 2: volumes carry reset_gen; 1 is still read (reset_gen 0) */
+/*
+ * 3: chunks carry their log flags, chunkservers their disk identities;
+ * 2: volumes carry reset_gen.  Older ones are still read: reset_gen 0, no
+ * disk identities, and every chunk CREATED (nothing recorded that it was
+ * never written).
+ */
+#define SNAP_VERSION	3
 
 static void *xcalloc(size_t n, size_t sz)
 {
@@ -141,6 +147,33 @@ void fsm_enc_chunk_alloc(struct wbuf *w, uint64_t client, uint64_t seq, uint32_t
 	}
 }
 
+void fsm_enc_chunk_created(struct wbuf *w, uint64_t chunk_id, uint64_t version)
+{
+	enc_hdr(w, FSM_CHUNK_CREATED, 0, 0);
+	put_u64(w, chunk_id);
+	put_u64(w, version);
+}
+
+void fsm_enc_replicas_missing(struct wbuf *w, uint32_t cs_id, const uint64_t *chunk_ids, uint32_t n)
+{
+	enc_hdr(w, FSM_REPLICAS_MISSING, 0, 0);
+	put_u32(w, cs_id);
+	put_u32(w, n);
+	for (uint32_t i = 0; i < n; i++)
+		put_u64(w, chunk_ids[i]);
+}
+
+void fsm_enc_cs_disks(struct wbuf *w, uint32_t cs_id, const struct cs_disk_id *d, uint32_t n)
+{
+	enc_hdr(w, FSM_CS_DISKS, 0, 0);
+	put_u32(w, cs_id);
+	put_u32(w, n);
+	for (uint32_t i = 0; i < n; i++) {
+		put_u32(w, d[i].index);
+		put_str(w, d[i].uuid);
+	}
+}
+
 void fsm_enc_lease_grant(struct wbuf *w, uint64_t chunk_id, uint64_t expect, uint32_t primary)
 {
 	enc_hdr(w, FSM_LEASE_GRANT, 0, 0);
@@ -194,6 +227,23 @@ static void drop_chunk(struct fsm *f, struct volume *v, struct chunk *c)
 	if (v && v->allocated)
 		v->allocated--;
 	chunk_map_del(&f->chunks, c);
+}
+
+/*
+ * cs_id, a member at position p, leaves c's set (a set change bumps the
+ * version); the next member is primary if it was.  Returns whether it was.
+ */
+static bool leave_set(struct chunk *c, uint32_t cs_id, int p)
+{
+	bool was_primary = c->primary == cs_id;
+
+	memmove(&c->rep[p], &c->rep[p + 1], (c->nrep - p - 1) * sizeof(c->rep[0]));
+	c->nrep--;
+	if (was_primary)
+		c->primary = c->nrep ? c->rep[0] : 0;
+	c->version++;
+	c->live = 0;
+	return was_primary;
 }
 
 static uint64_t apply_vol_create(struct fsm *f, struct rbuf *r)
@@ -289,8 +339,8 @@ static uint64_t apply_vol_reset(struct fsm *f, struct rbuf *r)
 	return FSM_RES(SL_OK, v->id);
 }
 
-/* Allocates each listed chunk that does not exist yet; value = chunks created. */
-static uint64_t apply_chunk_alloc(struct fsm *f, struct rbuf *r)
+/* Allocates each listed chunk that does not exist yet with lflags; value = chunks created. */
+static uint64_t apply_chunk_alloc(struct fsm *f, struct rbuf *r, uint8_t lflags)
 {
 	uint32_t vol = get_u32(r), n = get_u32(r), created = 0;
 	if (r->bad || n > FSM_ALLOC_MAX)
@@ -330,6 +380,7 @@ static uint64_t apply_chunk_alloc(struct fsm *f, struct rbuf *r)
 		c->nrep = nrep;
 		memcpy(c->rep, rep, nrep * sizeof(rep[0]));
 		c->primary = rep[0];
+		c->lflags = lflags;
 		v->allocated++;
 		created++;
 	}
@@ -387,6 +438,66 @@ static uint64_t apply_set_replicas(struct fsm *f, struct rbuf *r)
 	return FSM_RES(SL_OK, c->version);
 }
 
+static uint64_t apply_chunk_created(struct fsm *f, struct rbuf *r)
+{
+	uint64_t id = get_u64(r), version = get_u64(r);
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct chunk *c = chunk_map_by_id(&f->chunks, id);
+	if (!c)
+		return FSM_RES(SL_E_NOENT, 0);
+	if (c->version != version)
+		return FSM_RES(SL_E_STALE_VERSION, c->version);
+	c->lflags |= CHUNK_LF_CREATED;
+	return FSM_RES(SL_OK, c->version);
+}
+
+static uint64_t apply_replicas_missing(struct fsm *f, struct rbuf *r)
+{
+	uint32_t cs_id = get_u32(r), n = get_u32(r), left = 0;
+	if (r->bad || n > FSM_MISSING_MAX)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		struct chunk *c = chunk_map_by_id(&f->chunks, get_u64(r));
+		int p = c && !chunk_unwritten(c) ? chunk_rep_pos(c, cs_id) : -1;
+		if (r->bad)
+			return FSM_RES(SL_E_INTERNAL, left);
+		if (p < 0)
+			continue;
+		/*
+		 * The leader's soft lease was cs_id's (the lease holder is the
+		 * recorded primary), which cannot serve without the replica: the
+		 * new primary starts with a grant, never an inherited lease.
+		 */
+		if (leave_set(c, cs_id, p))
+			c->lease_expiry = 0;
+		left++;
+	}
+	return FSM_RES(SL_OK, left);
+}
+
+static uint64_t apply_cs_disks(struct fsm *f, struct rbuf *r)
+{
+	struct cs_disk_id d[CS_MAX_DISKS];
+	uint32_t id = get_u32(r), n = get_u32(r);
+	if (r->bad || n > CS_MAX_DISKS)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		d[i].index = get_u32(r);
+		get_str(r, d[i].uuid, sizeof(d[i].uuid));
+	}
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct cs *cs = cs_by_id(&f->css, id);
+	if (!cs)
+		return FSM_RES(SL_E_NOENT, 0);
+	if (!cs_set_disk_ids(cs, d, n)) {
+		sl_err("fsm: out of memory");
+		abort();
+	}
+	return FSM_RES(SL_OK, id);
+}
+
 static uint64_t apply_cs_register(struct fsm *f, struct rbuf *r)
 {
 	char addr[CS_ADDR_MAX + 1], host[CS_LABEL_MAX + 1], rack[CS_LABEL_MAX + 1], uuid[CS_LABEL_MAX + 1];
@@ -441,14 +552,8 @@ static uint64_t apply_cs_state(struct fsm *f, struct rbuf *r)
 		/* Forced: drop it from every set (a set change bumps the version). */
 		chunk_map_for_each(&f->chunks, c, idx) {
 			int p = chunk_rep_pos(c, id);
-			if (p < 0)
-				continue;
-			memmove(&c->rep[p], &c->rep[p + 1], (c->nrep - p - 1) * sizeof(c->rep[0]));
-			c->nrep--;
-			if (c->primary == id)
-				c->primary = c->nrep ? c->rep[0] : 0;
-			c->version++;
-			c->live = 0;
+			if (p >= 0)
+				leave_set(c, id, p);
 		}
 	}
 	cs->admin = admin;
@@ -472,12 +577,16 @@ uint64_t fsm_apply(struct fsm *f, const void *buf, size_t len)
 	case FSM_VOL_CREATE: res = apply_vol_create(f, &r); break;
 	case FSM_VOL_RESIZE: res = apply_vol_resize(f, &r); break;
 	case FSM_VOL_DELETE: res = apply_vol_delete(f, &r); break;
-	case FSM_CHUNK_ALLOC: res = apply_chunk_alloc(f, &r); break;
+	case FSM_CHUNK_ALLOC_OLD: res = apply_chunk_alloc(f, &r, CHUNK_LF_CREATED); break;
+	case FSM_CHUNK_ALLOC: res = apply_chunk_alloc(f, &r, 0); break;
 	case FSM_LEASE_GRANT: res = apply_lease_grant(f, &r); break;
 	case FSM_SET_REPLICAS: res = apply_set_replicas(f, &r); break;
 	case FSM_CS_REGISTER: res = apply_cs_register(f, &r); break;
 	case FSM_CS_STATE: res = apply_cs_state(f, &r); break;
 	case FSM_VOL_RESET: res = apply_vol_reset(f, &r); break;
+	case FSM_CHUNK_CREATED: res = apply_chunk_created(f, &r); break;
+	case FSM_REPLICAS_MISSING: res = apply_replicas_missing(f, &r); break;
+	case FSM_CS_DISKS: res = apply_cs_disks(f, &r); break;
 	default: res = FSM_RES(SL_E_INTERNAL, 0); break;
 	}
 	dedup_put(f, client, seq, res);
@@ -519,6 +628,11 @@ int fsm_snapshot(const struct fsm *f, struct wbuf *w)
 		put_str(w, cs->host);
 		put_str(w, cs->rack);
 		put_str(w, cs->uuid);
+		put_u32(w, cs->ndisk_ids);
+		for (uint32_t k = 0; k < cs->ndisk_ids; k++) {
+			put_u32(w, cs->disk_ids[k].index);
+			put_str(w, cs->disk_ids[k].uuid);
+		}
 	}
 	put_u32(w, f->chunks.count);
 	chunk_map_for_each(&f->chunks, c, idx) {
@@ -530,6 +644,7 @@ int fsm_snapshot(const struct fsm *f, struct wbuf *w)
 		put_u8(w, c->nrep);
 		for (int k = 0; k < c->nrep; k++)
 			put_u32(w, c->rep[k]);
+		put_u8(w, c->lflags);
 	}
 	put_u32(w, f->dedup_next);
 	for (uint32_t i = 0; i < FSM_DEDUP_MAX; i++) {
@@ -586,6 +701,18 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len)
 		get_str(&r, cs->host, sizeof(cs->host));
 		get_str(&r, cs->rack, sizeof(cs->rack));
 		get_str(&r, cs->uuid, sizeof(cs->uuid));
+		if (version >= 3) {
+			struct cs_disk_id d[CS_MAX_DISKS];
+			uint32_t nd = get_u32(&r);
+			if (nd > CS_MAX_DISKS)
+				goto bad;
+			for (uint32_t k = 0; k < nd; k++) {
+				d[k].index = get_u32(&r);
+				get_str(&r, d[k].uuid, sizeof(d[k].uuid));
+			}
+			if (r.bad || !cs_set_disk_ids(cs, d, nd))
+				goto bad;
+		}
 	}
 	n = get_u32(&r);
 	for (uint32_t i = 0; i < n && !r.bad; i++) {
@@ -602,6 +729,7 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len)
 		c->nrep = nrep;
 		for (int k = 0; k < nrep; k++)
 			c->rep[k] = get_u32(&r);
+		c->lflags = version >= 3 ? get_u8(&r) : CHUNK_LF_CREATED;
 		struct volume *v = volume_by_id(&f->vols, vol);
 		if (v)
 			v->allocated++;
@@ -645,9 +773,13 @@ char *fsm_dump(const struct fsm *f, size_t *lenp)
 		return NULL;
 	fprintf(fp, "next_vol_id %u\nnext_chunk_id %llu\nnext_cs_id %u\n", f->next_vol_id,
 		(unsigned long long)f->next_chunk_id, f->next_cs_id);
-	list_for_each_entry(cs, &f->css.list, node)
-		fprintf(fp, "cs %u addr=%s host=%s rack=%s uuid=%s admin=%u\n", cs->id, cs->addr,
+	list_for_each_entry(cs, &f->css.list, node) {
+		fprintf(fp, "cs %u addr=%s host=%s rack=%s uuid=%s admin=%u disks=", cs->id, cs->addr,
 			cs->host, cs->rack, cs->uuid, cs->admin);
+		for (uint32_t k = 0; k < cs->ndisk_ids; k++)
+			fprintf(fp, k ? ",%u:%s" : "%u:%s", cs->disk_ids[k].index, cs->disk_ids[k].uuid);
+		fputc('\n', fp);
+	}
 	list_for_each_entry(v, &f->vols.list, node) {
 		fprintf(fp, "vol %u name=%s uuid=", v->id, v->name);
 		for (int i = 0; i < 16; i++)
@@ -672,7 +804,7 @@ char *fsm_dump(const struct fsm *f, size_t *lenp)
 			(unsigned long long)c->id, (unsigned long long)c->version, c->primary);
 		for (int k = 0; k < c->nrep; k++)
 			fprintf(fp, k ? ",%u" : "%u", c->rep[k]);
-		fputc('\n', fp);
+		fprintf(fp, " created=%u\n", !chunk_unwritten(c));
 	}
 	free(sorted);
 	if (fclose(fp))

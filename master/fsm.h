@@ -28,17 +28,27 @@
 
 #define FSM_DEDUP_MAX	4096
 #define FSM_ALLOC_MAX	1024	/* chunks per CHUNK_ALLOC entry */
+#define FSM_MISSING_MAX	1024	/* chunks per REPLICAS_MISSING entry */
 
 enum fsm_cmd {
 	FSM_VOL_CREATE = 1,
 	FSM_VOL_RESIZE = 2,
 	FSM_VOL_DELETE = 3,
-	FSM_CHUNK_ALLOC = 4,
+	/*
+	 * Written only by code older than replica existence tracking: nothing
+	 * says its chunks were never written, so they count as CREATED (a
+	 * member missing its file is dropped, never re-created empty).
+	 */
+	FSM_CHUNK_ALLOC_OLD = 4,
 	FSM_LEASE_GRANT = 5,
 	FSM_SET_REPLICAS = 6,
 	FSM_CS_REGISTER = 7,
 	FSM_CS_STATE = 8,
 	FSM_VOL_RESET = 9,
+	FSM_CHUNK_ALLOC = 10,		/* chunks start unwritten */
+	FSM_CHUNK_CREATED = 11,
+	FSM_REPLICAS_MISSING = 12,
+	FSM_CS_DISKS = 13,
 };
 
 #define FSM_RES(st, val)	((uint64_t)(st) | (uint64_t)(val) << 8)
@@ -87,8 +97,24 @@ void fsm_enc_vol_resize(struct wbuf *w, uint64_t client, uint64_t seq, const cha
 void fsm_enc_vol_delete(struct wbuf *w, uint64_t client, uint64_t seq, const char *name);
 /* Records a LUN RESET: the volume's reset_gen + 1; value = volume id. */
 void fsm_enc_vol_reset(struct wbuf *w, uint64_t client, uint64_t seq, const char *name);
+/* New chunks at version 1, unwritten (chunk_map.h); value = chunks created. */
 void fsm_enc_chunk_alloc(struct wbuf *w, uint64_t client, uint64_t seq, uint32_t vol,
 			 const struct fsm_alloc *a, uint32_t n);
+/*
+ * Every member of the chunk's set at version holds its replica file (the
+ * primary created them): marks it CREATED; STALE_VERSION if not at version.
+ */
+void fsm_enc_chunk_created(struct wbuf *w, uint64_t chunk_id, uint64_t version);
+/*
+ * cs_id's chunk report lacks these chunks: it leaves the set of each one
+ * that is CREATED and lists it (version + 1; a new primary from the rest if
+ * it was the primary).  No expected version: leaving a set is always safe,
+ * and a report must not lose a drop to a concurrent version change.
+ * Value = sets left.
+ */
+void fsm_enc_replicas_missing(struct wbuf *w, uint32_t cs_id, const uint64_t *chunk_ids, uint32_t n);
+/* The identities of cs_id's data directories, replacing the recorded ones. */
+void fsm_enc_cs_disks(struct wbuf *w, uint32_t cs_id, const struct cs_disk_id *d, uint32_t n);
 /* Version expect -> expect+1 with primary; fails STALE_VERSION if not at expect. */
 void fsm_enc_lease_grant(struct wbuf *w, uint64_t chunk_id, uint64_t expect, uint32_t primary);
 void fsm_enc_set_replicas(struct wbuf *w, uint64_t client, uint64_t seq, uint64_t chunk_id,

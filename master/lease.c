@@ -65,6 +65,16 @@ enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct 
 	return request_verdict(lc, c, who, who_up);
 }
 
+enum lease_verdict lease_for_acquire(const struct lease_clock *lc, const struct chunk *c,
+				     uint32_t who, bool who_up, uint64_t held)
+{
+	enum lease_verdict v = lease_for_request(lc, c, who, who_up);
+
+	if (v == LEASE_LIVE && held == 0 && !chunk_unwritten(c) && !(c->flags & CHUNK_F_UNTAKEN))
+		return LEASE_GRANT;
+	return v;
+}
+
 bool lease_held(const struct lease_clock *lc, const struct chunk *c, uint32_t who)
 {
 	return request_verdict(lc, c, who, true) == LEASE_LIVE;
@@ -78,4 +88,15 @@ void lease_start(const struct lease_clock *lc, struct chunk *c)
 void lease_drop(struct chunk *c)
 {
 	c->lease_expiry = 0;
+}
+
+void lease_clock_ready(struct lease_clock *lc, uint64_t now, uint32_t window_ms)
+{
+	/*
+	 * The old leader granted only while confirmed, i.e. before its
+	 * confirmation + window; its confirmation came before our election:
+	 * its last grant ran out by now + lease_ms + window.
+	 */
+	lc->now = now;
+	lc->wait_until = now + lc->lease_ms + window_ms;
 }

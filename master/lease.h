@@ -18,6 +18,22 @@
  *  - a chunk marked COPYING (replication.h) gets no grant and no renewal,
  *    so its lease runs out and no write can start until the copy joined.
  *
+ * Invariant: a chunkserver process serves a chunk only under a lease
+ * granted to that process.  A restarted process holds no lease state, so
+ * it asks with epoch 0; if the master still counts a lease live for that
+ * server (its predecessor's), the lease is granted anew with a version
+ * bump, never renewed: the new version's set-version round fences what the
+ * predecessor had in flight (forwarded writes still in the secondaries'
+ * sockets are refused as stale) and reconciliation makes the replicas
+ * equal before the new process serves.  The restart detector is the epoch
+ * the requester sends: that of the last lease the process took on the
+ * chunk, lapsed or not, so a running process's renewals never bump
+ * (lease_for_acquire): every lease of this server taken since that
+ * process started was taken by it.  A lease a client lookup granted
+ * (CHUNK_F_UNTAKEN) is taken by the first process that asks, epoch or not:
+ * no process has served under it.  A new leader knows of no such lease, so
+ * after a failover an ask without an epoch is always a new lease.
+ *
  * Per chunk (leader view):
  *
  *            grant (Raft: version+1, primary=P)         expiry passes
@@ -56,10 +72,26 @@ enum lease_verdict lease_for_lookup(const struct lease_clock *lc, const struct c
 /* Server `who` asks for (or to renew) the lease. */
 enum lease_verdict lease_for_request(const struct lease_clock *lc, const struct chunk *c,
 				     uint32_t who, bool who_up);
+/*
+ * Server `who`, whose asking process took a lease of the chunk at epoch
+ * held before (0: never), asks for the lease (M_LEASE): lease_for_request,
+ * except that a live lease of its own taken by another process (a
+ * restarted one's predecessor) is granted anew (LEASE_GRANT),
+ * unless no process took it yet (CHUNK_F_UNTAKEN) or the chunk is
+ * unwritten (never served: nothing can be in flight).
+ */
+enum lease_verdict lease_for_acquire(const struct lease_clock *lc, const struct chunk *c,
+				     uint32_t who, bool who_up, uint64_t held);
 /* Whether `who` holds the lease now (a copy in progress does not revoke a live lease). */
 bool lease_held(const struct lease_clock *lc, const struct chunk *c, uint32_t who);
 /* The lease of c->primary runs from now (after a grant applied, or a renewal). */
 void lease_start(const struct lease_clock *lc, struct chunk *c);
+/*
+ * This master became the ready leader at now; window is the leader-lease
+ * window (raft_glue.h): no grant to another primary before every lease a
+ * deposed leader may have handed out ran out (the invariant above).
+ */
+void lease_clock_ready(struct lease_clock *lc, uint64_t now, uint32_t window_ms);
 void lease_drop(struct chunk *c);
 
 #endif

@@ -9,6 +9,10 @@
  *   ALLOCATED / read lookup --> GRANTS: LEASE_GRANT entries for chunks
  *   without a usable primary (at most 3 rounds) --> REPLY
  *   BUSY (post-failover wait, grant in flight) or UNAVAIL end it early.
+ *
+ * M_LEASE: lease_for_acquire() (a requester holding no epoch never has a
+ * live lease renewed: lease.h); with created_version, the record that an
+ * unwritten chunk's replicas were created (confirm_created).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,18 +59,23 @@ struct grant_ctx {
 	void *next_arg;
 };
 
-/* Wraps a LEASE_GRANT / SET_REPLICAS completion: clears GRANTING, starts the lease. */
+/*
+ * Wraps a LEASE_GRANT / SET_REPLICAS completion: clears GRANTING, starts the
+ * lease; one a lookup granted is not taken by any process yet (lease.h).
+ */
 static void grant_done(void *arg, int status, uint64_t res)
 {
 	struct grant_ctx *g = arg;
 	struct master *m = g->op->m;
 	struct chunk *c = chunk_map_by_id(&m->fsm->chunks, g->chunk_id);
 	if (c) {
-		c->flags &= ~CHUNK_F_GRANTING;
+		c->flags &= ~(CHUNK_F_GRANTING | CHUNK_F_UNTAKEN);
 		/* A chunk being copied gets no lease (lease.c): the entry still applies. */
 		if (status == SL_OK && FSM_RES_STATUS(res) == SL_OK && !(c->flags & CHUNK_F_COPYING)) {
 			clock_now(m);
 			lease_start(&m->lc, c);
+			if (g->next == lookup_grant_done)
+				c->flags |= CHUNK_F_UNTAKEN;
 		}
 	}
 	g->next(g->next_arg, status, res);
@@ -291,8 +300,9 @@ static void lease_reply(struct m_op *op, int status)
 		rep.chunk = &lb.loc;
 		rep.lease_ms = m->lease_ms;
 		rep.chunk_size = v ? 1ull << v->chunk_shift : 0;
-		rep.created = op->created;
-		rep.old_version = op->created ? 0 : op->old_version;
+		/* as the chunk is now: a confirmation just committed says false */
+		rep.created = chunk_unwritten(c);
+		rep.old_version = rep.created ? 0 : op->old_version;
 	}
 	op_end(op, status, &rep.base);
 }
@@ -331,6 +341,42 @@ static bool grant_drops_down(struct master *m, struct chunk *c, uint32_t primary
 	return true;
 }
 
+static void created_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	if (status == SL_OK && FSM_RES_STATUS(res) != SL_E_STALE_VERSION)
+		status = FSM_RES_STATUS(res);
+	/* STALE: the set moved meanwhile; the reply (still unwritten) makes it create again */
+	lease_reply(op, status);
+}
+
+/*
+ * LeaseReq.created_version: the primary of an unwritten chunk created
+ * every member's replica file at that version and, before it serves
+ * anything, has the master record it (CHUNK_LF_CREATED, through Raft).
+ * From then on the chunk may hold data and no replica of it is created
+ * empty again (doc/protocol.md "Replica existence").  The reply is the
+ * lease, renewed; created = false once recorded.
+ */
+static int confirm_created(struct master *m, struct m_op *op, struct chunk *c, struct cs *cs,
+			   uint64_t version)
+{
+	struct wbuf w;
+
+	if (c->flags & CHUNK_F_GRANTING)
+		return SL_E_BUSY;
+	if (!lease_held(&m->lc, c, cs->id))
+		return SL_E_NOT_PRIMARY;
+	if (c->version != version || !chunk_unwritten(c)) {
+		lease_start(&m->lc, c);
+		lease_reply(op, SL_OK);
+		return 0;
+	}
+	wbuf_init(&w);
+	fsm_enc_chunk_created(&w, c->id, version);
+	return submit_grant(m, op, c, &w, created_done);
+}
+
 int h_lease(struct master *m, struct m_op *op)
 {
 	Shoal__LeaseReq *rq = (Shoal__LeaseReq *)op->req;
@@ -345,15 +391,14 @@ int h_lease(struct master *m, struct m_op *op)
 	clock_now(m);
 	op->chunk_id = c->id;
 	op->old_version = c->version;
-	/* The primary went active at this version: every replica holds it. */
-	if (rq->epoch && rq->epoch == c->version && c->primary == cs->id)
-		c->flags |= CHUNK_F_CONFIRMED;
-	op->created = !(c->flags & CHUNK_F_CONFIRMED);
 	if (chunk_below_min(m, c))
 		return SL_E_UNAVAIL;
-	switch (lease_for_request(&m->lc, c, cs->id, cs->up && cs->admin != CS_REMOVED)) {
+	if (rq->created_version)
+		return confirm_created(m, op, c, cs, rq->created_version);
+	switch (lease_for_acquire(&m->lc, c, cs->id, cs->up && cs->admin != CS_REMOVED, rq->epoch)) {
 	case LEASE_LIVE:
 		lease_start(&m->lc, c);
+		c->flags &= ~CHUNK_F_UNTAKEN;	/* a process of its primary has it now */
 		lease_reply(op, SL_OK);
 		return 0;
 	case LEASE_GRANT:
@@ -411,7 +456,6 @@ int h_replica_failed(struct master *m, struct m_op *op)
 	}
 	op->chunk_id = c->id;
 	op->old_version = c->version;
-	op->created = !(c->flags & CHUNK_F_CONFIRMED);
 	if (n == c->nrep) {
 		/*
 		 * Already dropped (a retry): answer with the current set.  The

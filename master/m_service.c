@@ -187,10 +187,53 @@ static void cs_seen(struct cs *cs)
 	if (!cs->up)
 		sl_info("chunkserver %u (%s) up", cs->id, cs->addr);
 	cs->up = true;
+	cs->heard = true;	/* register and chunk report take it back until the report applied */
 	cs->last_hb_ms = now_ms();
 }
 
 /* ---- M_REGISTER_CS ---- */
+
+/*
+ * The identities of the data directories a registration reports, by index;
+ * false if none carries one (a chunkserver from before disk identities).
+ */
+static bool reported_disk_ids(const Shoal__RegisterCsReq *rq, struct cs_disk_id *d, uint32_t *n)
+{
+	*n = 0;
+	for (size_t i = 0; i < rq->n_disks && *n < CS_MAX_DISKS; i++) {
+		if (!rq->disks[i]->uuid[0])
+			continue;
+		d[*n].index = rq->disks[i]->index;
+		snprintf(d[*n].uuid, sizeof(d[*n].uuid), "%s", rq->disks[i]->uuid);
+		(*n)++;
+	}
+	return *n > 0;
+}
+
+/* Whether the registration changes the recorded disk identities; logs each new one. */
+static bool disks_changed(const struct cs *cs, const Shoal__RegisterCsReq *rq, struct cs_disk_id *d,
+			  uint32_t *n)
+{
+	bool changed;
+
+	if (!reported_disk_ids(rq, d, n))
+		return false;
+	changed = *n != cs->ndisk_ids;
+	for (uint32_t i = 0; i < *n; i++) {
+		const struct cs_disk_id *old = cs_disk_id(cs, d[i].index);
+
+		if (old && !strcmp(old->uuid, d[i].uuid))
+			continue;
+		changed = true;
+		if (old)
+			sl_warn("chunkserver %u: disk %u is a new data directory (disk %s, was %s): "
+				"what the old one held is gone; its chunk report decides",
+				cs->id, d[i].index, d[i].uuid, old->uuid);
+		else if (cs->ndisk_ids)
+			sl_info("chunkserver %u: disk %u added (disk %s)", cs->id, d[i].index, d[i].uuid);
+	}
+	return changed;
+}
 
 static void register_reply(struct m_op *op, uint32_t id, int status)
 {
@@ -200,6 +243,7 @@ static void register_reply(struct m_op *op, uint32_t id, int status)
 	struct cs *cs = cs_by_id(&m->fsm->css, id);
 	if (status == SL_OK && cs) {
 		cs_seen(cs);
+		cs->heard = false;	/* a new process, or one the master lost: until its report */
 		update_disks(m, cs, rq->disks, rq->n_disks);
 		struct rg_status st;
 		rg_get_status(m->rg, &st);
@@ -209,8 +253,43 @@ static void register_reply(struct m_op *op, uint32_t id, int status)
 		rep.lease_ms = m->lease_ms;
 		rep.leader_addr = (char *)m->self_addr;
 		sl_info("chunkserver %u registered: %s host=%s rack=%s", id, cs->addr, cs->host, cs->rack);
+		struct cs *o;
+		list_for_each_entry(o, &m->fsm->css.list, node)
+			if (!rq->cs_id && o != cs && o->admin != CS_REMOVED && !strcmp(o->addr, cs->addr))
+				sl_warn("chunkserver %u at %s is new (no data directory of the server there "
+					"was kept) and replaces chunkserver %u: remove %u once its chunks "
+					"are re-replicated", id, cs->addr, o->id, o->id);
 	}
 	op_end(op, status, &rep.base);
+}
+
+static void register_disks_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	if (status == SL_OK)
+		status = FSM_RES_STATUS(res);
+	register_reply(op, FSM_RES_VALUE(res), status);
+}
+
+/* The server is registered as id: record its disks' identities if they changed, then answer. */
+static void register_disks(struct m_op *op, uint32_t id)
+{
+	struct master *m = op->m;
+	struct cs *cs = cs_by_id(&m->fsm->css, id);
+	struct cs_disk_id d[CS_MAX_DISKS];
+	uint32_t n;
+	struct wbuf w;
+	int rv;
+
+	if (!cs || !disks_changed(cs, (const Shoal__RegisterCsReq *)op->req, d, &n)) {
+		register_reply(op, id, cs ? SL_OK : SL_E_NOENT);
+		return;
+	}
+	wbuf_init(&w);
+	fsm_enc_cs_disks(&w, id, d, n);
+	rv = submit(m, &w, register_disks_done, op);
+	if (rv)
+		op_end(op, rv, NULL);
 }
 
 static void register_done(void *arg, int status, uint64_t res)
@@ -218,7 +297,10 @@ static void register_done(void *arg, int status, uint64_t res)
 	struct m_op *op = arg;
 	if (status == SL_OK)
 		status = FSM_RES_STATUS(res);
-	register_reply(op, FSM_RES_VALUE(res), status);
+	if (status == SL_OK)
+		register_disks(op, FSM_RES_VALUE(res));
+	else
+		register_reply(op, FSM_RES_VALUE(res), status);
 }
 
 static int h_register(struct master *m, struct m_op *op)
@@ -235,9 +317,12 @@ static int h_register(struct master *m, struct m_op *op)
 		return SL_E_NOENT;
 	if (cs && rq->uuid[0] && cs->uuid[0] && strcmp(cs->uuid, rq->uuid))
 		return SL_E_EXIST;
+	for (size_t i = 0; i < rq->n_disks; i++)
+		if (strlen(rq->disks[i]->uuid) > CS_LABEL_MAX)
+			return SL_E_INVAL;
 	if (cs && !strcmp(cs->addr, rq->addr) && !strcmp(cs->host, rq->host) &&
 	    !strcmp(cs->rack, rq->rack) && !strcmp(cs->uuid, rq->uuid)) {
-		register_reply(op, cs->id, SL_OK);	/* nothing to log */
+		register_disks(op, cs->id);	/* the server itself is unchanged */
 		return 0;
 	}
 	wbuf_init(&w);
@@ -247,18 +332,40 @@ static int h_register(struct master *m, struct m_op *op)
 
 /* ---- M_CHUNK_REPORT ---- */
 
-static int h_chunk_report(struct master *m, struct m_op *op)
+/*
+ * The report is the server's full inventory (doc/protocol.md "Replica
+ * existence"): a member of a written (CREATED) chunk's set whose report
+ * lacks the chunk holds no replica of it (an emptied or replaced disk, a
+ * file removed by hand) and leaves the set, through Raft, before the
+ * report is acknowledged; the chunk is then under-replicated and copied
+ * from the members that hold it.  An unwritten chunk's members have no
+ * file until its first primary creates them, so they stay.  The
+ * chunkserver creates no replica until its report was acknowledged, so a
+ * replica created after the report was built cannot be taken for missing
+ * (and a CREATED chunk's replicas are never created, only copied).
+ */
+
+static int id_cmp(const void *a, const void *b)
 {
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void report_reply(struct m_op *op)
+{
+	struct master *m = op->m;
 	Shoal__ChunkReportReq *rq = (Shoal__ChunkReportReq *)op->req;
 	Shoal__ChunkReportRep rep = SHOAL__CHUNK_REPORT_REP__INIT;
-	struct cs *cs = rq->cs_id <= UINT32_MAX ? cs_by_id(&m->fsm->css, rq->cs_id) : NULL;
-	if (!cs || cs->admin == CS_REMOVED)
-		return SL_E_NOENT;
-	cs_seen(cs);
-	cs->need_report = false;
+	struct cs *cs = cs_by_id(&m->fsm->css, (uint32_t)rq->cs_id);
+	if (!cs || cs->admin == CS_REMOVED) {
+		op_end(op, SL_E_NOENT, NULL);
+		return;
+	}
 	uint64_t *del = malloc((rq->n_chunks + 1) * sizeof(*del));
-	if (!del)
-		return SL_E_INTERNAL;
+	if (!del) {
+		op_end(op, SL_E_INTERNAL, NULL);
+		return;
+	}
 	for (size_t i = 0; i < rq->n_chunks; i++) {
 		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->chunks[i]->chunk_id);
 		int pos = c ? chunk_rep_pos(c, cs->id) : -1;
@@ -272,15 +379,77 @@ static int h_chunk_report(struct master *m, struct m_op *op)
 			continue;
 		}
 		c->live |= 1u << pos;
-		if (rq->chunks[i]->version == c->version)
-			c->flags |= CHUNK_F_CONFIRMED;
 	}
 	rep.delete_chunks = del;
+	rep.missing = op->dropped;
 	if (rep.n_delete_chunks)
 		sl_info("chunkserver %u: %zu of %zu reported replicas are stale or orphaned",
 			cs->id, rep.n_delete_chunks, rq->n_chunks);
+	cs->heard = true;
 	op_end(op, SL_OK, &rep.base);
 	free(del);
+}
+
+static void report_missing_done(void *arg, int status, uint64_t res)
+{
+	struct m_op *op = arg;
+	if (status == SL_OK)
+		status = FSM_RES_STATUS(res);
+	if (status != SL_OK && !op->status)
+		op->status = status;
+	if (--op->pending > 0)
+		return;
+	if (op->status)
+		op_end(op, op->status, NULL);	/* the server registers and reports again */
+	else
+		report_reply(op);
+}
+
+static int h_chunk_report(struct master *m, struct m_op *op)
+{
+	Shoal__ChunkReportReq *rq = (Shoal__ChunkReportReq *)op->req;
+	struct cs *cs = rq->cs_id <= UINT32_MAX ? cs_by_id(&m->fsm->css, rq->cs_id) : NULL;
+	struct chunk *c;
+	uint32_t idx, nmiss = 0;
+	if (!cs || cs->admin == CS_REMOVED)
+		return SL_E_NOENT;
+	cs_seen(cs);
+	cs->heard = false;
+	cs->need_report = false;
+	uint64_t *ids = malloc((rq->n_chunks + 1) * sizeof(*ids));
+	uint64_t *miss = malloc((m->fsm->chunks.count + 1) * sizeof(*miss));
+	if (!ids || !miss) {
+		free(ids);
+		free(miss);
+		return SL_E_INTERNAL;
+	}
+	for (size_t i = 0; i < rq->n_chunks; i++)
+		ids[i] = rq->chunks[i]->chunk_id;
+	qsort(ids, rq->n_chunks, sizeof(*ids), id_cmp);
+	chunk_map_for_each(&m->fsm->chunks, c, idx)
+		if (!chunk_unwritten(c) && chunk_rep_pos(c, cs->id) >= 0 &&
+		    !bsearch(&c->id, ids, rq->n_chunks, sizeof(*ids), id_cmp))
+			miss[nmiss++] = c->id;
+	free(ids);
+	op->dropped = nmiss;
+	if (nmiss)
+		sl_warn("chunkserver %u: %u replicas counted in replica sets are not in its chunk report "
+			"(an emptied or replaced disk?): it leaves those sets; they are re-replicated",
+			cs->id, nmiss);
+	op->pending = 1;	/* guard while submitting */
+	for (uint32_t i = 0; i < nmiss && !op->status; i += FSM_MISSING_MAX) {
+		uint32_t n = nmiss - i < FSM_MISSING_MAX ? nmiss - i : FSM_MISSING_MAX;
+		struct wbuf w;
+		wbuf_init(&w);
+		fsm_enc_replicas_missing(&w, cs->id, miss + i, n);
+		int rv = submit(m, &w, report_missing_done, op);
+		if (rv == 0)
+			op->pending++;
+		else
+			op->status = rv;
+	}
+	free(miss);
+	report_missing_done(op, SL_OK, FSM_RES(SL_OK, 0));	/* drop the guard */
 	return 0;
 }
 
@@ -549,6 +718,8 @@ static int h_cs_list(struct master *m, struct m_op *op)
 			ds[d].used = cs->disks[k].used;
 			ds[d].failed = cs->disks[k].failed;
 			ds[d].chunks = cs->disks[k].chunks;
+			const struct cs_disk_id *di = cs_disk_id(cs, cs->disks[k].index);
+			ds[d].uuid = di ? (char *)di->uuid : "";
 			dp[d] = &ds[d];
 		}
 		cp[i] = &ci[i];
@@ -569,6 +740,22 @@ static int h_cs_list(struct master *m, struct m_op *op)
 	return 0;
 }
 
+/*
+ * A member whose replica is proven: good (up, active) and its server's
+ * current inventory applied by this leader (cs->heard).  A new leader
+ * assumes every server up, but until one is heard from its memberships
+ * prove nothing: it may have come back empty meanwhile.
+ */
+static int proven_count(struct master *m, const struct chunk *c)
+{
+	int n = 0;
+	for (int i = 0; i < c->nrep; i++) {
+		struct cs *cs = cs_by_id(&m->fsm->css, c->rep[i]);
+		n += cs && cs->heard && repl_member_good(m, c->rep[i]);
+	}
+	return n;
+}
+
 static int h_cluster_status(struct master *m, struct m_op *op)
 {
 	Shoal__ClusterStatusRep rep = SHOAL__CLUSTER_STATUS_REP__INIT;
@@ -583,6 +770,7 @@ static int h_cluster_status(struct master *m, struct m_op *op)
 			continue;
 		if (cs->up) {
 			rep.servers_up++;
+			rep.servers_unheard += !cs->heard;
 			rep.capacity += cs->capacity;
 			rep.used += cs->used;
 		} else {
@@ -591,10 +779,11 @@ static int h_cluster_status(struct master *m, struct m_op *op)
 	}
 	rep.volumes = m->fsm->vols.count;
 	rep.chunks = m->fsm->chunks.count;
-	/* Under-replicated: fewer good members (up, active) than the volume's count. */
+	/* Under-replicated: fewer proven members than the volume's count. */
 	chunk_map_for_each(&m->fsm->chunks, c, idx) {
 		struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
-		rep.under_replicated += v && repl_good_count(m, c) < (int)v->replicas;
+		rep.under_replicated += v && proven_count(m, c) < (int)v->replicas;
+		rep.unavailable += chunk_below_min(m, c);
 	}
 	rep.replications_running = m->repl->njobs;
 	rep.replicated_bytes = m->repl->replicated_bytes;
@@ -739,7 +928,7 @@ void m_service_on_ready(void *arg)
 	 * (raft_glue.h), so wait one lease period plus that window.
 	 */
 	m->ready_ms = m->lc.now;
-	m->lc.wait_until = m->lc.now + m->lc.lease_ms + rg_lease_window_ms(m->rg);
+	lease_clock_ready(&m->lc, m->lc.now, rg_lease_window_ms(m->rg));
 	cs_registry_reset_soft(&m->fsm->css, m->lc.now);
 	repl_reset(m);
 	{

@@ -23,9 +23,9 @@ struct m_op {
 	int rounds;
 	uint64_t chunk_id;	/* LEASE / REPLICA_FAILED */
 	uint64_t old_version;
-	bool created;
 	struct list_head wait;	/* GW_CLOSE: on master.gw_closes */
 	uint64_t due;		/* GW_CLOSE: fence time */
+	uint64_t dropped;	/* CHUNK_REPORT: sets the server left (replicas missing) */
 };
 
 /* ChunkLoc pieces: addresses point into the registry, valid until the reply is packed. */

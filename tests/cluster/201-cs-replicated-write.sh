@@ -22,7 +22,7 @@ read -r cid ver epoch prim < <("$P" "$MADDR" lookup "$vol" 0 write) || fail "loo
 # the model: what the chunk must contain
 model=$SCRATCH/model
 head -c $CHUNK /dev/zero >"$model"
-put() {	# put OFF FILE: apply a write to the model
+put() {	# put OFF FILE: apply a write to the model (fast: the lease must not lapse meanwhile)
 	dd if="$2" of="$model" bs=64K seek="$1" oflag=seek_bytes conv=notrunc status=none
 }
 w() {	# w OFF FILE [mode args]: client write through the primary

@@ -66,18 +66,7 @@ log "RESULT: resync copied $copied bytes (chunkserver 3 resync_bytes=$resync) fo
 ((copied <= touched * M)) || fail "resync copied $copied bytes, more than the $touched rewritten chunks ($((touched * M)))"
 
 # Every replica of every chunk is identical on the three servers.
-for ((id = 1; id <= SIZE_MB; id++)); do
-	sums=()
-	for j in 1 2 3; do
-		a=127.0.0.1:$((PORT_BASE + 2 + j - 1))
-		replica_version "$a" $id
-		replica_sum "$a" $id "$VER" 0 $M	# a failed read fails here, never hashes as empty
-		sums+=("$SUM")
-	done
-	[ "${sums[0]}" = "${sums[1]}" ] && [ "${sums[0]}" = "${sums[2]}" ] ||
-		fail "chunk $id differs across replicas: ${sums[*]}"
-done
-log "all $SIZE_MB chunks identical on the 3 chunkservers"
+chunks_identical $SIZE_MB $M
 
 cmds=()
 for ((i = 0; i < SIZE_MB; i++)); do

@@ -143,6 +143,25 @@ wait_until() {
 
 cs_pid() { cat "$DIR/run/chunkserver-$1.pid" 2>/dev/null; }
 
+# chunks_identical N BYTES: chunks 1..N (BYTES each) are byte-identical on
+# chunkservers 1..3 of a one-master cluster, each read at its own version.
+chunks_identical() {
+	local n=$1 bytes=$2 id j a
+	local -a sums
+	for ((id = 1; id <= n; id++)); do
+		sums=()
+		for j in 1 2 3; do
+			a=127.0.0.1:$((PORT_BASE + 2 + j - 1))
+			replica_version "$a" $id
+			replica_sum "$a" $id "$VER" 0 "$bytes"	# a failed read fails here, never hashes as empty
+			sums+=("$SUM")
+		done
+		[ "${sums[0]}" = "${sums[1]}" ] && [ "${sums[0]}" = "${sums[2]}" ] ||
+			fail "chunk $id differs across replicas: ${sums[*]}"
+	done
+	log "all $n chunks identical on the 3 chunkservers"
+}
+
 # ---- the verifying load ----
 
 # Longest command of a qemu-io output, in ms ("... ops; 00.01 sec (..." or "0:01:02.50 sec").

@@ -190,6 +190,38 @@ static void test_dedup(void)
 	fsm_free(f);
 }
 
+/* An older snapshot's head, as that version wrote it: the counters and one volume "old". */
+static void put_old_snapshot_head(struct wbuf *w, uint32_t version)
+{
+	uint8_t uuid[16] = { 7 };
+
+	put_u64(w, 0x50414e534c4f4853ull);
+	put_u32(w, version);
+	put_u32(w, 2);		/* next_vol_id */
+	put_u64(w, 2);		/* next_chunk_id */
+	put_u32(w, 2);		/* next_cs_id */
+	put_u32(w, 1);		/* one volume */
+	put_u32(w, 1);
+	put_str(w, "old");
+	put_bytes(w, uuid, 16);
+	put_u64(w, 1 << 30);
+	put_u32(w, 26);
+	put_u32(w, 3);
+	put_u32(w, 2);
+	put_u32(w, 0);
+	put_u64(w, 1234);
+	if (version >= 2)
+		put_u64(w, 5);	/* reset_gen */
+}
+
+/* An empty dedup table ends every snapshot. */
+static void put_snapshot_tail(struct wbuf *w)
+{
+	put_u32(w, 0);		/* dedup_next */
+	for (int i = 0; i < FSM_DEDUP_MAX * 3; i++)
+		put_u64(w, 0);
+}
+
 /* LUN RESET generation: bumped by FSM_VOL_RESET, once per dedup id, kept by snapshots. */
 static void test_reset_gen(void)
 {
@@ -239,28 +271,11 @@ static void test_reset_gen(void)
 	CU_ASSERT_EQUAL(volume_by_name(&g->vols, "vol001")->reset_gen, 4);
 	fsm_free(g);
 	/* A version 1 snapshot (before reset_gen existed) still loads, with generation 0. */
-	uint8_t uuid[16] = { 7 };
 	wbuf_init(&w);
-	put_u64(&w, 0x50414e534c4f4853ull);
-	put_u32(&w, 1);
-	put_u32(&w, 2);		/* next_vol_id */
-	put_u64(&w, 1);		/* next_chunk_id */
-	put_u32(&w, 1);		/* next_cs_id */
-	put_u32(&w, 1);		/* one volume */
-	put_u32(&w, 1);
-	put_str(&w, "old");
-	put_bytes(&w, uuid, 16);
-	put_u64(&w, 1 << 30);
-	put_u32(&w, 26);
-	put_u32(&w, 3);
-	put_u32(&w, 2);
-	put_u32(&w, 0);
-	put_u64(&w, 1234);
+	put_old_snapshot_head(&w, 1);
 	put_u32(&w, 0);		/* chunkservers */
 	put_u32(&w, 0);		/* chunks */
-	put_u32(&w, 0);		/* dedup_next */
-	for (int i = 0; i < FSM_DEDUP_MAX * 3; i++)
-		put_u64(&w, 0);
+	put_snapshot_tail(&w);
 	g = fsm_new();
 	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
 	wbuf_free(&w);
@@ -270,6 +285,163 @@ static void test_reset_gen(void)
 	CU_ASSERT_EQUAL(v->reset_gen, 0);
 	fsm_free(g);
 	fsm_free(f);
+}
+
+/* A volume of 3 chunks on servers 1..4 (set {1,2,3} each), as populate, plus disk identities. */
+static struct fsm *existence_fsm(void)
+{
+	struct fsm *f = fsm_new();
+	struct wbuf w;
+	struct cs_disk_id d[2] = { { 0, "aaaa" }, { 1, "bbbb" } };
+
+	populate(f, 1, 3);
+	wbuf_init(&w);
+	fsm_enc_cs_disks(&w, 1, d, 2);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	return f;
+}
+
+static void test_replica_existence(void)
+{
+	struct fsm *f = existence_fsm(), *g = fsm_new();
+	struct wbuf w;
+	struct cs_disk_id d1 = { 1, "cccc" };
+	uint64_t ids[3];
+	size_t l1, l2;
+
+	/* Allocated chunks are unwritten: the first primary may create their replicas. */
+	for (int i = 0; i < 3; i++) {
+		struct chunk *c = chunk_map_by_pos(&f->chunks, 1, i);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+		CU_ASSERT(chunk_unwritten(c));
+		ids[i] = c->id;
+	}
+	struct chunk *c0 = chunk_map_by_id(&f->chunks, ids[0]), *c1 = chunk_map_by_id(&f->chunks, ids[1]);
+	/* Creation is recorded only at the version the primary created them at. */
+	wbuf_init(&w);
+	fsm_enc_chunk_created(&w, ids[0], 7);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_E_STALE_VERSION, 1));
+	CU_ASSERT(chunk_unwritten(c0));
+	wbuf_init(&w);
+	fsm_enc_chunk_created(&w, ids[0], 1);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	CU_ASSERT(!chunk_unwritten(c0));
+	wbuf_init(&w);
+	fsm_enc_chunk_created(&w, 999, 1);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_NOENT);
+
+	/*
+	 * Server 1's report lacks all three: it leaves the written chunk's set
+	 * (a version bump; it was primary, so the next member is, and the
+	 * leader's soft lease is gone), never an unwritten chunk's.
+	 */
+	c0->lease_expiry = 12345;
+	wbuf_init(&w);
+	fsm_enc_replicas_missing(&w, 1, ids, 3);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	CU_ASSERT_EQUAL(c0->nrep, 2);
+	CU_ASSERT_EQUAL(chunk_rep_pos(c0, 1), -1);
+	CU_ASSERT_EQUAL(c0->version, 2);
+	CU_ASSERT_EQUAL(c0->primary, 2);
+	CU_ASSERT_EQUAL(c0->lease_expiry, 0);
+	CU_ASSERT_EQUAL(c1->nrep, 3);
+	CU_ASSERT_EQUAL(c1->version, 1);
+	/* A non-member's report changes nothing; a secondary leaves without moving the primary. */
+	wbuf_init(&w);
+	fsm_enc_replicas_missing(&w, 1, ids, 1);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 0));
+	c0->lease_expiry = 777;
+	wbuf_init(&w);
+	fsm_enc_replicas_missing(&w, 3, ids, 1);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	CU_ASSERT_EQUAL(c0->primary, 2);
+	CU_ASSERT_EQUAL(c0->lease_expiry, 777);
+	CU_ASSERT_EQUAL(c0->version, 3);
+	/* Too many ids in one entry is malformed. */
+	wbuf_init(&w);
+	put_u8(&w, FSM_REPLICAS_MISSING);
+	put_u64(&w, 0);
+	put_u64(&w, 0);
+	put_u32(&w, 1);
+	put_u32(&w, FSM_MISSING_MAX + 1);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_INTERNAL);
+
+	/* Disk identities replace the recorded ones. */
+	struct cs *cs1 = cs_by_id(&f->css, 1);
+	CU_ASSERT_EQUAL(cs1->ndisk_ids, 2);
+	CU_ASSERT_STRING_EQUAL(cs_disk_id(cs1, 1)->uuid, "bbbb");
+	wbuf_init(&w);
+	fsm_enc_cs_disks(&w, 1, &d1, 1);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	CU_ASSERT_EQUAL(cs1->ndisk_ids, 1);
+	CU_ASSERT_STRING_EQUAL(cs_disk_id(cs1, 1)->uuid, "cccc");
+	CU_ASSERT_PTR_NULL(cs_disk_id(cs1, 0));
+	wbuf_init(&w);
+	fsm_enc_cs_disks(&w, 9, &d1, 1);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_NOENT);
+
+	/* Snapshot round trip: written flags and disk identities survive (dump-identical). */
+	wbuf_init(&w);
+	CU_ASSERT_EQUAL(fsm_snapshot(f, &w), 0);
+	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
+	wbuf_free(&w);
+	char *a = fsm_dump(f, &l1), *b = fsm_dump(g, &l2);
+	CU_ASSERT(l1 == l2 && !memcmp(a, b, l1));
+	CU_ASSERT_PTR_NOT_NULL(strstr(a, "disks=1:cccc\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(a, " created=1\n"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(a, " created=0\n"));
+	free(a);
+	free(b);
+	CU_ASSERT(!chunk_unwritten(chunk_map_by_id(&g->chunks, ids[0])));
+	CU_ASSERT(chunk_unwritten(chunk_map_by_id(&g->chunks, ids[1])));
+	CU_ASSERT_STRING_EQUAL(cs_disk_id(cs_by_id(&g->css, 1), 1)->uuid, "cccc");
+	fsm_free(g);
+
+	/* An allocation logged by older code: nothing says it was never written. */
+	struct fsm_alloc al = { .index = 5, .nrep = 3, .rep = { 1, 2, 3 } };
+	wbuf_init(&w);
+	fsm_enc_chunk_alloc(&w, 0, 0, 1, &al, 1);
+	w.p[0] = FSM_CHUNK_ALLOC_OLD;
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	CU_ASSERT(!chunk_unwritten(chunk_map_by_pos(&f->chunks, 1, 5)));
+	fsm_free(f);
+}
+
+/* A version 2 snapshot (before replica existence): its chunks count as written, no disk identities. */
+static void test_snapshot_v2_chunks_written(void)
+{
+	struct wbuf w;
+	wbuf_init(&w);
+	put_old_snapshot_head(&w, 2);
+	put_u32(&w, 1);		/* one chunkserver */
+	put_u32(&w, 1);
+	put_u8(&w, 0);
+	put_str(&w, "127.0.0.1:7400");
+	put_str(&w, "h1");
+	put_str(&w, "");
+	put_str(&w, "u1");
+	put_u32(&w, 1);		/* one chunk */
+	put_u64(&w, 1);
+	put_u64(&w, 4);		/* version */
+	put_u32(&w, 1);
+	put_u32(&w, 0);
+	put_u32(&w, 1);		/* primary */
+	put_u8(&w, 1);
+	put_u32(&w, 1);
+	put_snapshot_tail(&w);
+	struct fsm *g = fsm_new();
+	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
+	wbuf_free(&w);
+	struct chunk *c = chunk_map_by_id(&g->chunks, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(c->version, 4);
+	CU_ASSERT(!chunk_unwritten(c));
+	struct cs *cs = cs_by_id(&g->css, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(cs);
+	CU_ASSERT_STRING_EQUAL(cs->uuid, "u1");
+	CU_ASSERT_EQUAL(cs->ndisk_ids, 0);
+	CU_ASSERT_EQUAL(volume_by_name(&g->vols, "old")->reset_gen, 5);
+	fsm_free(g);
 }
 
 static void test_chunk_map(void)
@@ -304,6 +476,8 @@ int main(void)
 		{ "dedup", test_dedup },
 		{ "reset generation", test_reset_gen },
 		{ "chunk map", test_chunk_map },
+		{ "replica existence: created, missing, disks", test_replica_existence },
+		{ "version 2 snapshot: chunks count as written", test_snapshot_v2_chunks_written },
 		{ NULL, NULL },
 	};
 

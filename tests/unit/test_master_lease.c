@@ -170,6 +170,47 @@ static void test_post_failover_wait(void)
 	fsm_free(f);
 }
 
+/*
+ * A deposed leader grants while its leader lease holds: at any time before
+ * its last confirmation + the window (raft_glue.h); that confirmation came
+ * before the new leader was elected.  Whatever the times, the new leader
+ * grants no other primary before that last grant ran out (master/lease.h,
+ * the post-failover wait of lease_clock_ready).  Random times, many rounds.
+ */
+static void test_deposed_leader_covered(void)
+{
+	const uint32_t window = 1000, lease = 5000;
+	uint64_t seed = 12345;
+	int round, early = 0;
+
+	for (round = 0; round < 20000; round++) {
+		struct fsm *f = fsm_new();
+		struct chunk *c = setup(f);
+		struct lease_clock old = { .now = 0, .wait_until = 0, .lease_ms = lease };
+		struct lease_clock nw = { .lease_ms = lease };
+		uint64_t confirmed, last_grant, ready, t;
+		uint32_t p = 0, down = 1;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		confirmed = 10000 + (seed >> 33) % 5000;
+		last_grant = confirmed + (seed >> 20) % window;		/* while its lease held */
+		ready = confirmed + 1 + (seed >> 40) % 3000;		/* elected after it */
+		/* the old leader's last grant to server 1 */
+		old.now = last_grant;
+		CU_ASSERT_EQUAL(grant(f, &old, c, 1), SL_OK);
+		/* the new leader: same log, no soft state; server 1 looks down to it */
+		c->lease_expiry = 0;
+		lease_clock_ready(&nw, ready, window);
+		for (t = ready; t < last_grant + lease; t += 97) {
+			nw.now = t;
+			if (lease_for_lookup(&nw, c, up_all, &down, &p) == LEASE_GRANT && p != 1)
+				early++;
+		}
+		fsm_free(f);
+	}
+	CU_ASSERT_EQUAL(early, 0);
+}
+
 static void test_replica_set_bump(void)
 {
 	struct fsm *f = fsm_new();
@@ -229,14 +270,61 @@ static void test_copying_lets_lease_run_out(void)
 	fsm_free(f);
 }
 
+/*
+ * A restarted primary (it asks holding no epoch) never gets its
+ * predecessor's live lease renewed: the lease is granted anew, with a bump,
+ * so its set-version round fences what the predecessor had in flight.  A
+ * live holder asking with its epoch renews; so do an unwritten chunk and a
+ * lease a lookup granted that no process took yet.
+ */
+static void test_restarted_holder_gets_new_lease(void)
+{
+	struct fsm *f = fsm_new();
+	struct chunk *c = setup(f);
+	struct lease_clock lc = { .now = 1000, .wait_until = 0, .lease_ms = 5000 };
+	struct wbuf w;
+
+	CU_ASSERT_EQUAL(grant(f, &lc, c, 1), SL_OK);
+	CU_ASSERT_EQUAL(c->version, 2);
+	/* unwritten (never served): nothing can be in flight, the lease is renewed */
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_LIVE);
+	wbuf_init(&w);
+	fsm_enc_chunk_created(&w, c->id, c->version);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 2));
+	lc.now = 2000;
+	/* the holder's own process renews with its epoch: no bump */
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 2), LEASE_LIVE);
+	/* a new process of the holder (epoch 0) while the lease is live: a new lease */
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_GRANT);
+	CU_ASSERT_EQUAL(grant(f, &lc, c, 1), SL_OK);
+	CU_ASSERT_EQUAL(c->version, 3);
+	/* a lease a client lookup granted: the first process to ask takes it, epoch or not */
+	lc.now = 3000;
+	c->flags |= CHUNK_F_UNTAKEN;
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_LIVE);
+	c->flags &= ~CHUNK_F_UNTAKEN;
+	/* anyone else is still refused while it is live, epoch or not */
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 2, true, 0), LEASE_REFUSE);
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 2, true, 3), LEASE_REFUSE);
+	/* after a failover the recorded primary asking with no epoch gets a new lease too */
+	c->lease_expiry = 0;
+	lc.wait_until = lc.now + lc.lease_ms;
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 3), LEASE_LIVE);
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 1, true, 0), LEASE_GRANT);
+	CU_ASSERT_EQUAL(lease_for_acquire(&lc, c, 2, true, 0), LEASE_BUSY);
+	fsm_free(f);
+}
+
 int main(void)
 {
 	static const struct sl_cunit_test tests[] = {
 		{ "grant, renew, expiry, bump", test_grant_renew_expiry },
 		{ "no overlapping primaries (random)", test_no_overlap_random },
 		{ "post-failover wait", test_post_failover_wait },
+		{ "a deposed leader's last grant runs out first", test_deposed_leader_covered },
 		{ "replica-set change bumps", test_replica_set_bump },
 		{ "copying lets the lease run out", test_copying_lets_lease_run_out },
+		{ "a restarted holder gets a new lease", test_restarted_holder_gets_new_lease },
 		{ NULL, NULL },
 	};
 
