@@ -15,7 +15,7 @@ chunkserver_libcsstore_la_LIBADD = $(AIO_LIBS)
 # (crash_sim.h) and its undo journal (crash_undo.h).
 chunkserver_libcsstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(CS_CRASH_SIM_CPPFLAGS)
 CS_CRASH_SIM_SOURCES = chunkserver/crash_sim.c chunkserver/crash_sim.h \
-	chunkserver/crash_fs.c chunkserver/crash_undo.c chunkserver/crash_undo.h
+	chunkserver/crash_fs.c chunkserver/crash_undo.c chunkserver/crash_recover.c chunkserver/crash_undo.h chunkserver/crash_undo_int.h
 if CRASH_SIM
 chunkserver_libcsstore_la_SOURCES += $(CS_CRASH_SIM_SOURCES)
 CS_CRASH_SIM_CPPFLAGS = -DSHOAL_CRASH_SIM

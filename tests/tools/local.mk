@@ -51,7 +51,7 @@ tests_tools_iscsi_nemesis_LDADD = $(LIBISCSI_LIBS)
 # A shared module (-rpath makes libtool build one) without sanitizers: it is loaded into other programs.
 noinst_LTLIBRARIES += tests/tools/crash_preload.la
 tests_tools_crash_preload_la_SOURCES = tests/tools/crash_preload.c \
-	chunkserver/crash_undo.c chunkserver/crash_undo.h
+	chunkserver/crash_undo.c chunkserver/crash_recover.c chunkserver/crash_undo.h chunkserver/crash_undo_int.h
 tests_tools_crash_preload_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
 tests_tools_crash_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS) -fPIC -fvisibility=hidden -pthread
 tests_tools_crash_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -pthread
