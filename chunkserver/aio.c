@@ -63,7 +63,7 @@ struct cs_aio *cs_aio_new(unsigned int depth)
 		goto fail_efd;
 	}
 #ifdef SHOAL_CRASH_SIM
-	a->csim = cs_csim_new();
+	a->csim = cs_csim_get();
 	if (!a->csim) {
 		io_destroy(a->ctx);
 		goto fail_efd;
@@ -184,6 +184,13 @@ void cs_aio_punch(struct cs_aio *a, struct cs_aio_req *r, int fd, off_t off, off
 	r->iocb.aio_fildes = fd;
 	r->punch_off = off;
 	r->punch_len = len;
+#ifdef SHOAL_CRASH_SIM
+	/* a write of zeros to the simulated disk, ordered with the writes around it */
+	INIT_LIST_HEAD(&r->wait);
+	a->st.submitted++;
+	cs_csim_submit_punch(a->csim, r, fd, off, len);
+	return;
+#endif
 	pthread_mutex_lock(&a->pmu);
 	if (!a->pstarted) {
 		sigset_t all, old;
@@ -381,9 +388,6 @@ void cs_aio_free(struct cs_aio *a)
 		pthread_join(a->pthread, NULL);
 	}
 	io_destroy(a->ctx);
-#ifdef SHOAL_CRASH_SIM
-	cs_csim_free(a->csim);
-#endif
 	close(a->efd);
 	free(a);
 }

@@ -16,6 +16,7 @@
 #include "chunk_meta.h"
 #include "chunk_store.h"
 #include "crc32c.h"
+#include "cs_fs.h"
 #include "log.h"
 #include "status.h"
 
@@ -158,7 +159,7 @@ int cs_disk_flush_open(struct cs_disk_flush *df, const char *dir, struct cs_aio 
 	int fd;
 
 	snprintf(p, sizeof(p), "%s/chunks/" CS_FLUSH_FILE, dir);
-	fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	fd = cs_fs_open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
@@ -182,7 +183,7 @@ static int fsync_dir(const char *dir)
 	fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	r = fsync(fd) ? -errno : 0;
+	r = cs_fs_fsync(fd) ? -errno : 0;
 	close(fd);
 	return r;
 }
@@ -192,9 +193,9 @@ static int write_header_sync(struct cs_chunk *ch)
 {
 	ch->hdr_seq++;
 	cs_meta_encode(ch, ch->hdr_seq, ch->hdr.buf);
-	if (pwrite(ch->meta_fd, ch->hdr.buf, CS_BLOCK, (off_t)(ch->hdr_seq & 1) * CS_BLOCK) != CS_BLOCK)
+	if (cs_fs_pwrite(ch->meta_fd, ch->hdr.buf, CS_BLOCK, (off_t)(ch->hdr_seq & 1) * CS_BLOCK) != CS_BLOCK)
 		return -EIO;
-	return fdatasync(ch->meta_fd) ? -errno : 0;
+	return cs_fs_fdatasync(ch->meta_fd) ? -errno : 0;
 }
 
 int cs_chunk_create(struct cs_store_env *env, const char *dir, uint64_t id, uint64_t chunk_size,
@@ -224,14 +225,14 @@ int cs_chunk_create(struct cs_store_env *env, const char *dir, uint64_t id, uint
 		goto fail;
 	}
 	/* A .data without .meta is a create that crashed: start it over. */
-	ch->data_fd = open(dpath, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
-	if (ch->data_fd < 0 || ftruncate(ch->data_fd, (off_t)chunk_size) || fdatasync(ch->data_fd)) {
+	ch->data_fd = cs_fs_open(dpath, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
+	if (ch->data_fd < 0 || cs_fs_ftruncate(ch->data_fd, (off_t)chunk_size) || cs_fs_fdatasync(ch->data_fd)) {
 		r = cs_errno_status(errno);
 		goto fail_unlink;
 	}
-	ch->meta_fd = open(tpath, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
+	ch->meta_fd = cs_fs_open(tpath, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT | O_CLOEXEC, 0600);
 	if (ch->meta_fd < 0 ||
-	    ftruncate(ch->meta_fd, CS_META_HDR_LEN + (off_t)ch->nmeta_pages * CS_BLOCK)) {
+	    cs_fs_ftruncate(ch->meta_fd, CS_META_HDR_LEN + (off_t)ch->nmeta_pages * CS_BLOCK)) {
 		r = cs_errno_status(errno);
 		goto fail_unlink;
 	}
@@ -241,7 +242,7 @@ int cs_chunk_create(struct cs_store_env *env, const char *dir, uint64_t id, uint
 		goto fail_unlink;
 	}
 	/* The rename makes the replica exist; the directory fsync makes that durable. */
-	if (rename(tpath, mpath) || fsync_dir(dir)) {
+	if (cs_fs_rename(tpath, mpath) || fsync_dir(dir)) {
 		r = cs_errno_status(errno);
 		goto fail_unlink;
 	}
@@ -250,8 +251,8 @@ int cs_chunk_create(struct cs_store_env *env, const char *dir, uint64_t id, uint
 	return SL_OK;
 
 fail_unlink:
-	unlink(tpath);
-	unlink(dpath);
+	cs_fs_unlink(tpath);
+	cs_fs_unlink(dpath);
 fail:
 	cs_chunk_close(ch);
 	return r;
@@ -261,7 +262,7 @@ fail:
 static int write_meta_pages(struct cs_chunk *ch, uint32_t pg0, uint32_t pg1)
 {
 	for (; pg0 <= pg1; pg0++)
-		if (pwrite(ch->meta_fd, (uint8_t *)ch->crc + (size_t)pg0 * CS_BLOCK, CS_BLOCK,
+		if (cs_fs_pwrite(ch->meta_fd, (uint8_t *)ch->crc + (size_t)pg0 * CS_BLOCK, CS_BLOCK,
 			   CS_META_HDR_LEN + (off_t)pg0 * CS_BLOCK) != CS_BLOCK)
 			return -EIO;
 	return 0;
@@ -301,7 +302,7 @@ static int recover_dirty(struct cs_chunk *ch)
 
 		if (!(ch->dirty & (1ull << reg)) || off >= ch->chunk_size)
 			continue;
-		if (pread(ch->data_fd, buf, rsize, (off_t)off) != (ssize_t)rsize) {
+		if (cs_fs_pread(ch->data_fd, buf, rsize, (off_t)off) != (ssize_t)rsize) {
 			r = -EIO;
 			break;
 		}
@@ -330,7 +331,7 @@ static int recover_dirty(struct cs_chunk *ch)
 	}
 out:
 	free(buf);
-	if (r == 0 && fdatasync(ch->meta_fd))
+	if (r == 0 && cs_fs_fdatasync(ch->meta_fd))
 		r = -errno;
 	if (r == 0) {
 		ch->dirty = 0;
@@ -363,7 +364,7 @@ int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct
 		r = SL_E_INTERNAL;
 		goto fail;
 	}
-	if (pread(ch->meta_fd, hdr, CS_META_HDR_LEN, 0) != CS_META_HDR_LEN) {
+	if (cs_fs_pread(ch->meta_fd, hdr, CS_META_HDR_LEN, 0) != CS_META_HDR_LEN) {
 		r = SL_E_IO;
 		goto fail;
 	}
@@ -401,7 +402,7 @@ int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct
 		/* format 1 has no track pages: read the CRC pages only */
 		uint32_t n = s[best].format == CS_META_FORMAT ? ch->nmeta_pages : ch->ncrc_pages;
 
-		if (pread(ch->meta_fd, ch->crc, (size_t)n * CS_BLOCK, CS_META_HDR_LEN) !=
+		if (cs_fs_pread(ch->meta_fd, ch->crc, (size_t)n * CS_BLOCK, CS_META_HDR_LEN) !=
 		    (ssize_t)n * CS_BLOCK) {
 			r = SL_E_IO;
 			goto fail;
@@ -412,7 +413,7 @@ int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct
 		r = cs_errno_status(errno);
 		goto fail;
 	}
-	if ((uint64_t)st.st_size != ch->chunk_size && ftruncate(ch->data_fd, (off_t)ch->chunk_size)) {
+	if ((uint64_t)st.st_size != ch->chunk_size && cs_fs_ftruncate(ch->data_fd, (off_t)ch->chunk_size)) {
 		r = cs_errno_status(errno);
 		goto fail;
 	}
@@ -424,7 +425,7 @@ int cs_chunk_open(struct cs_store_env *env, const char *dir, uint64_t id, struct
 		 */
 		raise_tracks(ch, 0, ch->ntracks, ch->version);
 		r = write_meta_pages(ch, ch->ncrc_pages, ch->nmeta_pages - 1);
-		if (!r && fdatasync(ch->meta_fd))
+		if (!r && cs_fs_fdatasync(ch->meta_fd))
 			r = -errno;
 		if (!r && !ch->dirty)
 			r = write_header_sync(ch);	/* else recover_dirty writes it */
@@ -461,10 +462,10 @@ int cs_chunk_unlink(const char *dir, uint64_t id)
 	int r = 0;
 
 	cs_chunk_path(p, sizeof(p), dir, id, "meta");
-	if (unlink(p) && errno != ENOENT)
+	if (cs_fs_unlink(p) && errno != ENOENT)
 		r = -errno;
 	cs_chunk_path(p, sizeof(p), dir, id, "data");
-	if (unlink(p) && errno != ENOENT && !r)
+	if (cs_fs_unlink(p) && errno != ENOENT && !r)
 		r = -errno;
 	fsync_dir(dir);
 	return r ? cs_errno_status(r) : SL_OK;

@@ -11,6 +11,7 @@
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#include "cs_fs.h"
 #include "disk.h"
 #include "log.h"
 #include "status.h"
@@ -132,24 +133,23 @@ static bool has_replicas(const char *chunks)
 
 static int write_id(const char *dir, uint64_t id, const char *uuid, const char *disk)
 {
-	char p[4096], t[4200];
-	FILE *f;
-	int fd, r = 0;
+	char p[4096], t[4200], line[192];
+	int fd, n, r = 0;
 
 	snprintf(p, sizeof(p), "%s/" ID_FILE, dir);
 	snprintf(t, sizeof(t), "%s.tmp", p);
-	f = fopen(t, "w");
-	if (!f)
+	n = snprintf(line, sizeof(line), "cs_id=%" PRIu64 " uuid=%s disk=%s\n", id, uuid, disk);
+	fd = cs_fs_open(t, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
 		return -errno;
-	fprintf(f, "cs_id=%" PRIu64 " uuid=%s disk=%s\n", id, uuid, disk);
-	if (fflush(f) || fsync(fileno(f)))
-		r = -errno;
-	fclose(f);
-	if (!r && rename(t, p))
+	if (cs_fs_pwrite(fd, line, (size_t)n, 0) != n || cs_fs_fsync(fd))
+		r = errno ? -errno : -EIO;
+	close(fd);
+	if (!r && cs_fs_rename(t, p))
 		r = -errno;
 	fd = open(dir, O_RDONLY | O_DIRECTORY);
 	if (fd >= 0) {
-		fsync(fd);
+		cs_fs_fsync(fd);
 		close(fd);
 	}
 	return r;
@@ -193,7 +193,7 @@ static int scan_disk(struct cs_disks *ds, struct cs_disk *d, char *err, size_t e
 		if (!strcmp(ext, "meta.tmp")) {
 			/* a create that crashed before its rename: never acknowledged */
 			snprintf(p, sizeof(p), "%s/chunks/%s", d->path, de->d_name);
-			unlink(p);
+			cs_fs_unlink(p);
 			continue;
 		}
 		if (strcmp(ext, "meta"))
@@ -249,6 +249,9 @@ int cs_disks_open(struct cs_disks *ds, const struct sl_str_list *dirs, struct cs
 			snprintf(err, errlen, "--data-dirs: cannot create %s: %s", p, strerror(errno));
 			return -1;
 		}
+		/* crash-sim builds: settle what a power cut left here before anything is read */
+		if (cs_fs_attach(d->path, err, errlen))
+			return -1;
 		if (flush_init(ds, d, err, errlen))
 			return -1;
 		d->inflight_fd = open_inflight(p);

@@ -5,20 +5,23 @@ chunkserver_libcsstore_la_SOURCES = \
 	chunkserver/aio.c chunkserver/aio.h \
 	chunkserver/range_lock.c chunkserver/range_lock.h \
 	chunkserver/chunk_meta.h \
-	chunkserver/chunk_file.c \
+	chunkserver/chunk_file.c chunkserver/cs_fs.h \
 	chunkserver/chunk_store.c chunkserver/chunk_store.h \
 	chunkserver/op_record.c chunkserver/op_record.h
 chunkserver_libcsstore_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 chunkserver_libcsstore_la_LIBADD = $(AIO_LIBS)
-# Test builds (configure --enable-crash-sim): aio.c hands every request to
-# the crash-simulating backend (crash_sim.h).
+# Test builds (configure --enable-crash-sim): aio.c hands every request,
+# and cs_fs.h every synchronous file call, to the crash-simulating disk
+# (crash_sim.h) and its undo journal (crash_undo.h).
 chunkserver_libcsstore_la_CPPFLAGS = $(AM_CPPFLAGS) $(CS_CRASH_SIM_CPPFLAGS)
+CS_CRASH_SIM_SOURCES = chunkserver/crash_sim.c chunkserver/crash_sim.h \
+	chunkserver/crash_fs.c chunkserver/crash_undo.c chunkserver/crash_recover.c chunkserver/crash_undo.h chunkserver/crash_undo_int.h
 if CRASH_SIM
-chunkserver_libcsstore_la_SOURCES += chunkserver/crash_sim.c chunkserver/crash_sim.h
+chunkserver_libcsstore_la_SOURCES += $(CS_CRASH_SIM_SOURCES)
 CS_CRASH_SIM_CPPFLAGS = -DSHOAL_CRASH_SIM
 else
 CS_CRASH_SIM_CPPFLAGS =
-EXTRA_DIST += chunkserver/crash_sim.c chunkserver/crash_sim.h
+EXTRA_DIST += $(CS_CRASH_SIM_SOURCES)
 endif
 
 sbin_PROGRAMS += chunkserver/shoal-chunkserver
@@ -33,4 +36,5 @@ chunkserver_shoal_chunkserver_SOURCES = \
 	chunkserver/integrity.h chunkserver/reconcile.c chunkserver/scrub.c \
 	chunkserver/main.c
 chunkserver_shoal_chunkserver_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
+chunkserver_shoal_chunkserver_CPPFLAGS = $(AM_CPPFLAGS) $(CS_CRASH_SIM_CPPFLAGS)
 chunkserver_shoal_chunkserver_LDADD = chunkserver/libcsstore.la lib/libshoal.la $(AIO_LIBS)

@@ -1,12 +1,18 @@
 # Sourced by the power-loss and torture scenarios (tests/cluster/810-*.sh,
 # 820-*.sh; not a scenario itself): the integrity helpers (8integ-lib.sh)
-# plus a chunkserver built with --enable-crash-sim, so that kill -9 loses
-# exactly what a power cut would (chunkserver/crash_sim.h), and the
-# verifying writer tests/tools/iscsi_torture.
+# plus the crash model, so that kill -9 loses exactly what a power cut
+# would: a chunkserver built with --enable-crash-sim (chunkserver/crash_sim.h:
+# every write it makes, data and metadata, names and sizes) and masters
+# running under tests/tools/crash_preload.so (the Raft log and snapshots,
+# chunkserver/crash_undo.h), both in subset mode (a cut keeps a random
+# subset of what was not durable; SHOAL_CRASH_SIM_SUBSET=0 turns it off,
+# and crash_model_check then fails).  tgtd keeps nothing that must
+# survive (DESIGN.md), so a plain kill -9 is already its power cut.  And
+# the verifying writer tests/tools/iscsi_torture.
 #
-# The crash-sim chunkserver is built once into $BUILD/crash-sim with the
-# same configure options as $BUILD (config.status --config) and reused by
-# every scenario that sources this file; make keeps it current.
+# The crash-sim build is made once into $BUILD/crash-sim with the same
+# configure options as $BUILD (config.status --config) and reused by every
+# scenario that sources this file; make keeps it current.
 . "$(dirname "$0")/8integ-lib.sh"
 TORTURE=$BUILD/tests/tools/iscsi_torture
 CSIM=$BUILD/crash-sim
@@ -21,16 +27,90 @@ build_crash_sim() {
 		(cd "$CSIM" && eval "\"$SRC/configure\" $args --enable-crash-sim" >configure.out 2>&1) ||
 			{ rm -f "$CSIM/Makefile"; fail "configure --enable-crash-sim failed (see $CSIM/configure.out)"; }
 	fi
-	make -C "$CSIM" -j2 chunkserver/shoal-chunkserver >"$CSIM/make.out" 2>&1 ||
+	make -C "$CSIM" -j2 chunkserver/shoal-chunkserver tests/tools/crash_preload.la >"$CSIM/make.out" 2>&1 ||
 		fail "building the crash-sim chunkserver failed (see $CSIM/make.out)"
 	grep -q '^#define SHOAL_CRASH_SIM 1' "$CSIM/config.h" || fail "$CSIM is not a crash-sim build"
 	export SHOAL_CHUNKSERVER_BIN=$CSIM/chunkserver/shoal-chunkserver
-	log "crash-sim chunkserver: $SHOAL_CHUNKSERVER_BIN"
+	export SHOAL_MASTER_PRELOAD=$CSIM/tests/tools/.libs/crash_preload.so
+	export SHOAL_CRASH_SIM_SUBSET=${SHOAL_CRASH_SIM_SUBSET:-1}
+	[ -f "$SHOAL_MASTER_PRELOAD" ] || fail "$SHOAL_MASTER_PRELOAD not built"
+	log "crash-sim chunkserver: $SHOAL_CHUNKSERVER_BIN; masters under $SHOAL_MASTER_PRELOAD"
 }
 
-# The whole cluster loses power at once: kill -9 every process together.
+# ---- proof that the crash model ran (crash_sim.h, crash_undo.h: "Evidence") ----
+
+# sum_field REGEX FILES...: the sum of the numbers sed's REGEX captures (\1) in FILES.
+sum_field() {
+	local re=$1
+	shift
+	sed -n "s/$re/\1/p" "$@" | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# crash_model_check [master]: every start of every chunkserver and master
+# ran under the model in subset mode and settled its last cut; over the
+# run, the chunkservers' cuts lost sectors that were not durable, left
+# others on disk, and the subset mode wrote some back early; with
+# "master", a master's cut also found writes not durable (in flight).
+# Prints the totals.
+crash_model_check() {
+	local f starts n lost ondisk early msect mkept
+	for f in "$DIR"/logs/chunkserver-*.log "$DIR"/logs/master-*.log; do
+		starts=$(grep -c '^=== .* start: ' "$f")
+		case $f in
+		*/chunkserver-*)
+			n=$(grep -c 'WARN: crash-sim I/O backend: .*(subset mode' "$f")
+			[ "$n" = "$starts" ] || fail "$(basename "$f"): $starts starts, $n of them in the crash model's subset mode"
+			n=$(grep -c 'WARN: crash-sim: power cut of .* settled: ' "$f") ;;
+		*)
+			n=$(grep -c '^crash-preload: power cut of .* settled: .* subset mode$' "$f") ;;
+		esac
+		((starts > 0)) && [ "$n" = "$starts" ] ||
+			fail "$(basename "$f"): $starts starts, the crash model settled a power cut at $n of them"
+	done
+	local cs=("$DIR"/logs/chunkserver-*.log) ms=("$DIR"/logs/master-*.log)
+	lost=$(sum_field '.*crash-sim: power cut of .*sectors: [0-9]* on disk, \([0-9]*\) lost.*' "${cs[@]}")
+	ondisk=$(sum_field '.*crash-sim: power cut of .*sectors: \([0-9]*\) on disk, .*' "${cs[@]}")
+	early=$(sum_field '.*crash-sim: power cut of .*, \([0-9]*\) sectors on disk early$' "${cs[@]}")
+	msect=$(sum_field '^crash-preload: .*sectors not durable: \([0-9]*\) .*' "${ms[@]}")
+	mkept=$(sum_field '^crash-preload: .*sectors not durable: [0-9]* (\([0-9]*\) kept).*' "${ms[@]}")
+	log "crash model: chunkservers' cuts lost $lost sectors and found $ondisk on disk ($early written back early); masters' cuts found $msect sectors not durable ($mkept kept)"
+	((lost > 0)) || fail "no power cut lost a sector that was not durable: the crash model did nothing"
+	((ondisk > 0 && early > 0)) || fail "no power cut left part of what was not durable on disk: subset mode is off"
+	[ "${1:-}" != master ] || ((msect > 0)) || fail "no master cut found a write that was not durable: the preload did nothing"
+}
+
+# count_torn J...: the torn regions chunkservers J... recovered at their
+# start (chunk_file.c recover_dirty; the counter lives as long as the
+# process), added to TORN_TOTAL.  Call it once after every restart.
+TORN_TOTAL=0
+count_torn() {
+	local j v
+	for j in "$@"; do
+		_cs_answers() { v=$(cs_stat "$j" torn_regions) && [ -n "$v" ]; }
+		wait_until 20 "chunkserver $j answering CS_STATUS" _cs_answers
+		TORN_TOTAL=$((TORN_TOTAL + v))
+	done
+}
+
+# wait_sets_equal VOLUME SECONDS: until replicas_identical (7fail-lib.sh:
+# every written chunk's replicas, on every server of its set, at one
+# version and byte-identical, read through their chunkservers) holds;
+# reconciliation may still be running.  SETS_CHECKED says what it compared.
+SETS_CHECKED=
+wait_sets_equal() {
+	local end=$((SECONDS + $2)) out
+	while ((SECONDS < end)); do
+		# in a subshell: a difference or a failed read fails only that try
+		out=$(replicas_identical "$1" && echo "$IDENTICAL") && { SETS_CHECKED=$out; return 0; }
+		sleep 0.5
+	done
+	fail "replica sets of $1 not identical within $2 s: ${out#FAIL "$SCEN": }"
+}
+
+# power_cut [PID...]: the whole cluster loses power at once, and the
+# processes PID... with it (an initiator): kill -9 every one together.
 power_cut() {
-	local f p i pids=()
+	local f p i pids=("$@")
 	for f in "$DIR"/run/*.pid; do [ -f "$f" ] && pids+=("$(cat "$f")"); done
 	((${#pids[@]})) || fail "no process to cut"
 	kill -9 "${pids[@]}" 2>/dev/null
@@ -76,12 +156,6 @@ restart_all() {
 	restart gateway 1
 }
 
-# Replicas of every chunk that all chunkservers hold are byte-identical.
-all_replicas_equal() {
-	local c
-	for c in $(common_chunks); do replicas_equal "$c" || return 1; done
-}
-
 # ---- the verifying writer (tests/tools/iscsi_torture) ----
 TLOG=$SCRATCH/torture.log
 
@@ -92,6 +166,16 @@ writer_start() {
 	WRITER_PID=$!
 	BG_PIDS+=("$WRITER_PID")
 	WRITER_SECS=$3
+}
+
+# After a power_cut that took the writer too: a log line cut by the kill
+# says nothing (the write it would announce may or may not have been
+# issued, as for any write in flight): it is dropped.
+writer_killed() {
+	wait "$WRITER_PID" 2>/dev/null
+	if [ -s "$TLOG" ] && [ -n "$(tail -c 1 "$TLOG")" ]; then
+		sed -i '$ d' "$TLOG"
+	fi
 }
 
 # Acknowledged writes in the log so far.

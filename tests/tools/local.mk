@@ -47,3 +47,12 @@ noinst_PROGRAMS += tests/tools/iscsi_nemesis
 tests_tools_iscsi_nemesis_SOURCES = tests/tools/iscsi_nemesis.c tests/tools/tool_util.h
 tests_tools_iscsi_nemesis_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_nemesis_LDADD = $(LIBISCSI_LIBS)
+# tests/tools: crash_preload.so, the master's power cuts (LD_PRELOAD; tests/cluster/81crash-lib.sh).
+# A shared module (-rpath makes libtool build one) without sanitizers: it is loaded into other programs.
+noinst_LTLIBRARIES += tests/tools/crash_preload.la
+tests_tools_crash_preload_la_SOURCES = tests/tools/crash_preload.c \
+	chunkserver/crash_undo.c chunkserver/crash_recover.c chunkserver/crash_undo.h chunkserver/crash_undo_int.h
+tests_tools_crash_preload_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserver
+tests_tools_crash_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS) -fPIC -fvisibility=hidden -pthread
+tests_tools_crash_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -pthread
+tests_tools_crash_preload_la_LIBADD = -ldl
