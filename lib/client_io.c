@@ -46,6 +46,16 @@
  *     retries the command on another path never compares against its own
  *     write.  Not after a loss (C3: the initiator gave the command up), and
  *     only once: a second silence answers the error.
+ *
+ * R4  A COMPARE AND WRITE that miscompares after an earlier attempt of it
+ *     went unanswered reads the range back from the primary: holding
+ *     exactly its write half, it is answered GOOD.  R1's records live in
+ *     the memory of the servers that ran the operation; a primary that
+ *     restarted (or a new one that took the bytes by reconciliation) has
+ *     the write without the record, and compares the retry against it.
+ *     Only the operation's own retries are checked, and ESXi's ATS, whose
+ *     write half names the host, reads back the same way after a retried
+ *     miscompare.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +108,7 @@ struct piece {
 	uint64_t op_id;			/* writes: the same in every attempt */
 	uint32_t attempt_gen;		/* session of the attempt out, 0: none (F1) */
 	struct sl_sess_wait sw;		/* waiting for a live session */
+	bool own_checked;		/* R4: read back once */
 };
 
 struct lookup_ctx {
@@ -349,6 +360,47 @@ static bool retryable(int st)
 	}
 }
 
+/* R4: the range read back after a retried COMPARE AND WRITE miscompared. */
+static void own_check_reply(struct sl_conn *c, int status, const struct sl_msg *reply, void *arg)
+{
+	struct piece *p = arg;
+	struct op *op = p->op;
+	struct sl_io *io = op->io;
+
+	(void)c;
+	if (op->finished) {
+		piece_free(p);
+		op_maybe_free(op);
+		return;
+	}
+	if (status == SL_OK && reply->hdr.status == SL_OK && reply->data_len == p->len &&
+	    !memcmp(reply->data, (const uint8_t *)io->buf + p->len, p->len)) {
+		sl_info("client: %s: COMPARE AND WRITE at %llu miscompared on a retry against its own write: GOOD",
+			op->v->info.name, (unsigned long long)io->offset);
+		io->miscompare_offset = 0;
+		piece_done(p, SL_OK);
+		return;
+	}
+	piece_done(p, SL_E_MISCOMPARE);
+}
+
+static int own_check(struct piece *p, struct sl_conn *c)
+{
+	struct sl_volume *v = p->op->v;
+	struct sl_chunk_ent *e = &v->map[p->index];
+	Shoal__CsReadReq rq = SHOAL__CS_READ_REQ__INIT;
+	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
+
+	p->own_checked = true;
+	ref.chunk_id = e->chunk_id;
+	ref.version = e->version;
+	ref.epoch = e->epoch;
+	rq.ref = &ref;
+	rq.offset = p->pos - (p->index << v->info.chunk_shift);
+	rq.length = (uint32_t)p->len;
+	return sl_rpc_call(c, SL_MSG_CS_READ, &rq.base, NULL, 0, v->c->rpc_timeout_ms, own_check_reply, p);
+}
+
 static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *reply, void *arg)
 {
 	struct piece *p = arg;
@@ -403,6 +455,8 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 			io->miscompare_offset = rep->miscompare_offset - coff;
 		if (rep)
 			protobuf_c_message_free_unpacked(&rep->base, NULL);
+		if (op->risk_gen && !p->own_checked && own_check(p, c) == 0)
+			return;		/* R4 */
 		piece_done(p, SL_E_MISCOMPARE);
 		return;
 	}

@@ -53,6 +53,7 @@ struct fake {
 	uint64_t last_write_session;
 	int lose_next_reply;		/* atomic: the next write runs, its reply is lost */
 	int drop_next_write;		/* atomic: the next write is lost on its way in */
+	int forget_next_caw;		/* atomic: the next COMPARE AND WRITE leaves no record (a restart) */
 	struct { uint64_t client, id; int status; } caw_rec[16];	/* R1, as the real primary */
 	unsigned int n_caw_rec;
 };
@@ -287,7 +288,8 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 			status = SL_E_INVAL;
 		}
 		rep.version = F.version[ix];
-		if (rq->kind == SHOAL__WRITE_KIND__COMPARE_AND_WRITE) {
+		if (rq->kind == SHOAL__WRITE_KIND__COMPARE_AND_WRITE &&
+		    !__atomic_exchange_n(&F.forget_next_caw, 0, __ATOMIC_SEQ_CST)) {
 			i = F.n_caw_rec++ % 16;
 			F.caw_rec[i].client = rq->op_client;
 			F.caw_rec[i].id = rq->op_id;
@@ -573,8 +575,35 @@ static void test_caw_resolved_after_fence(void)
 	CU_ASSERT_EQUAL(ld(&F.drop_next_write), 0);
 	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
 	CU_ASSERT_EQUAL(r[511], 0xc3);
-	/* and a real miscompare after a lost attempt stays a miscompare */
+	/* and a real miscompare after a lost attempt stays a miscompare (R4 reads c3, not f6) */
+	memset(buf + 512, 0xf6, 512);
 	st(&F.drop_next_write, 1);
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_MISCOMPARE);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
+	CU_ASSERT_EQUAL(r[0], 0xc3);
+}
+
+/*
+ * R4: the CAW ran, its reply was lost, and its record with it (the primary
+ * restarted): asked again it miscompares against its own write, which
+ * the client reads back and answers GOOD.  Without R4: MISCOMPARE.
+ */
+static void test_caw_own_write_after_lost_record(void)
+{
+	uint64_t off = (3 << 20) + 16384;
+	uint8_t buf[1024], r[512];
+	struct sl_io io = { .op = SL_IO_CAW, .offset = off, .length = 512, .buf = buf, .deadline_ms = 500 };
+
+	memset(buf, 0xd4, 512);
+	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 512, buf), SL_OK);
+	memset(buf + 512, 0xe5, 512);
+	st(&F.forget_next_caw, 1);
+	st(&F.lose_next_reply, 1);
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
+	CU_ASSERT_EQUAL(r[200], 0xe5);
+	/* a plain miscompare reads nothing back: no attempt of it went unanswered */
+	io.deadline_ms = 0;
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_MISCOMPARE);
 }
 
@@ -659,6 +688,7 @@ int main(void)
 		{ "deadline", test_deadline },
 		{ "fence_before_answer", test_fence_before_answer },
 		{ "caw_resolved_after_fence", test_caw_resolved_after_fence },
+		{ "caw_own_write_after_lost_record", test_caw_own_write_after_lost_record },
 		{ "write_back_flush", test_write_back_flush },
 		{ "close", test_close },
 		{ NULL, NULL },
