@@ -144,14 +144,7 @@ void sl_client_wait(struct sl_client *c, pthread_mutex_t *lock, pthread_cond_t *
 struct sl_cs_link *sl_client_link(struct sl_client *c, const char *addr)
 {
 	struct sl_cs_link *l;
-	/*
-	 * TCP_USER_TIMEOUT: a flow the network dropped for a while is given up
-	 * after 2 rpc timeouts instead of waiting out TCP's backed-off
-	 * retransmissions (up to minutes): once the network heals, a new
-	 * connection carries the retries at once (R3 in client_io.c needs it).
-	 */
-	struct sl_conn_opts o = { .connect_timeout_ms = 1000, .backoff_min_ms = 20, .backoff_max_ms = 1000,
-				  .user_timeout_ms = 2 * c->rpc_timeout_ms };
+	struct sl_conn_opts o = { .connect_timeout_ms = 1000, .backoff_min_ms = 20, .backoff_max_ms = 1000 };
 
 	if (strlen(addr) >= SL_CLIENT_ADDR_MAX)
 		return NULL;

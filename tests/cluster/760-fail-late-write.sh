@@ -9,13 +9,6 @@
 # acknowledged, read back.  The drop is lifted, TCP retransmits gateway 1's
 # queued frames to the primary; for 40 s block 0 must read B, never A.
 DEADLINE_MS=6000
-# The gateway gives a connection up when its data stays unacknowledged for
-# 2 rpc timeouts (TCP_USER_TIMEOUT, lib/client.c) and reconnects: a new flow
-# is not dropped by a rule on the old ones, and a frame dies with its
-# connection.  20 s keeps the black-holed flow (and A's frame in it) alive
-# through the fault, so TCP does deliver A late and only the session
-# fencing (S1) stands between it and block 0.
-GW_RPC_TIMEOUT_MS=20000
 . "$(dirname "$0")/7fail-lib.sh"
 LW=$BUILD/tests/tools/iscsi_late_write
 [ -x "$LW" ] || fail "$LW not built"
