@@ -38,7 +38,8 @@
  *
  * R3  A COMPARE AND WRITE whose answer would be an error only because an
  *     attempt went unanswered is resolved once its fence is done: asked
- *     again with the same identity, within 2 * rpc_timeout_ms.  The fence
+ *     again with the same identity, within 2 * rpc_timeout_ms and never
+ *     past the answer bound D + U + 2L.  The fence
  *     makes the outcome final -- the lost attempt ran (and the primary or
  *     a secondary that took its write half answers its recorded outcome,
  *     R1) or can never run (and the comparison is made now).  So an error
@@ -71,6 +72,7 @@
 #define IO_ERR_RETRIES		3
 #define DATA_UNIT_SHIFT		22	/* 4 MiB: well under SL_FRAME_MAX_DATA */
 #define NODATA_UNIT_SHIFT	30	/* CsWriteReq.length is 32 bits */
+#define R3_MIN_MS		100	/* less time left than this: no question after the fence */
 
 struct op {
 	struct list_head node;		/* on c->ops */
@@ -197,16 +199,23 @@ static void op_answer(struct op *op, int status);
 static bool op_resolve(struct op *op)
 {
 	struct sl_client *c = op->v->c;
+	/* never past the answer bound D + U + 2L (doc/protocol.md, timing contract) */
+	uint64_t now = sl_now_ms(), bound = op->deadline + SL_MASTER_USER_TIMEOUT_MS + 2ull * c->sess.lease_ms;
+	uint64_t budget = 2ull * c->rpc_timeout_ms;
 
 	if (op->resolved || op->io->op != SL_IO_CAW || op->pieces ||
 	    op->held_status == SL_OK || op->held_status == SL_E_MISCOMPARE)
 		return false;
 	op->resolved = true;
+	if (bound < now + R3_MIN_MS)
+		return false;
+	if (budget > bound - now)
+		budget = bound - now;
 	op->finished = false;
 	op->last_err = op->held_status;
 	op->next_pos = op->io->offset;
-	op->deadline = sl_now_ms() + 2ull * c->rpc_timeout_ms;
-	sl_timer_arm(c->loop, &op->timer, 2 * c->rpc_timeout_ms);
+	op->deadline = now + budget;
+	sl_timer_arm(c->loop, &op->timer, (uint32_t)budget);
 	sl_info("client: %s: COMPARE AND WRITE at %llu: an attempt went unanswered; asking again after its fence",
 		op->v->info.name, (unsigned long long)op->io->offset);
 	op_pump(op);
