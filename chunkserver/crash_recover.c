@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,8 @@ static int load(int jfd, struct cu_loaded **out, size_t *n)
 		    (uint64_t)sizeof(r) + r.n1 + r.n2 + r.ng + r.nd != r.size)
 			break;
 		sum = r.sum;
-		((struct cu_rec *)p)->sum = 0;
+		/* records follow each other unaligned: never through a struct pointer */
+		memset(p + offsetof(struct cu_rec, sum), 0, sizeof(r.sum));
 		if (cu_fnv(p, r.size, 2166136261u) != sum)
 			break;	/* cut by kill -9: the change it announced was never made */
 		if (*n == cap) {
