@@ -23,8 +23,10 @@ export SHOAL_FUZZ_DIR=$work
 regress=$(dirname "$0")/regress
 [ -d "$regress" ] && cp "$regress"/* "$work/seeds/" 2>/dev/null || true
 # A hard wall-clock bound on top of libFuzzer's own, in case it hangs.
+# The test suite's bounded run is reproducible: libFuzzer's seed is fixed
+# (FUZZ_SEED, default 1; 0 = a random one, for runs by hand).
 status=0
-timeout -k 10 $((secs + 120)) "$fuzzer" \
+timeout -k 10 $((secs + 120)) "$fuzzer" -seed="${FUZZ_SEED:-1}" \
 	-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=70000 \
 	-artifact_prefix="$work/artifacts/" -print_final_stats=1 \
 	"$work/corpus" "$work/seeds" >"$work/fuzz.log" 2>&1 || status=$?
