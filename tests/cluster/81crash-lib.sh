@@ -53,7 +53,7 @@ sum_field() {
 # "master", a master's cut also found writes not durable (in flight).
 # Prints the totals.
 crash_model_check() {
-	local f starts n lost ondisk early msect mkept
+	local f starts n lost ondisk early msect mkept mnames
 	for f in "$DIR"/logs/chunkserver-*.log "$DIR"/logs/master-*.log; do
 		starts=$(grep -c '^=== .* start: ' "$f")
 		case $f in
@@ -73,10 +73,15 @@ crash_model_check() {
 	early=$(sum_field '.*crash-sim: power cut of .*, \([0-9]*\) sectors on disk early$' "${cs[@]}")
 	msect=$(sum_field '^crash-preload: .*sectors not durable: \([0-9]*\) .*' "${ms[@]}")
 	mkept=$(sum_field '^crash-preload: .*sectors not durable: [0-9]* (\([0-9]*\) kept).*' "${ms[@]}")
-	log "crash model: chunkservers' cuts lost $lost sectors and found $ondisk on disk ($early written back early); masters' cuts found $msect sectors not durable ($mkept kept)"
+	mnames=$(sum_field '^crash-preload: .*names\/sizes not durable: \([0-9]*\) .*' "${ms[@]}")
+	log "crash model: chunkservers' cuts lost $lost sectors and found $ondisk on disk ($early written back early); masters' cuts found $msect sectors ($mkept kept) and $mnames names or sizes not durable"
 	((lost > 0)) || fail "no power cut lost a sector that was not durable: the crash model did nothing"
 	((ondisk > 0 && early > 0)) || fail "no power cut left part of what was not durable on disk: subset mode is off"
-	[ "${1:-}" != master ] || ((msect > 0)) || fail "no master cut found a write that was not durable: the preload did nothing"
+	# A cut lands between libraft's write and its fsync only by chance (the
+	# window is short); a segment's creation or growth not yet synced is
+	# there at nearly every cut.  Either shows the preload is in the path.
+	[ "${1:-}" != master ] || ((msect + mnames > 0)) ||
+		fail "no master cut found a write, a name or a size that was not durable: the preload did nothing"
 }
 
 # count_torn J...: the torn regions chunkservers J... recovered at their
