@@ -53,6 +53,14 @@ void bs_sense_from_status(int sl_status, bool is_write, uint64_t miscompare_offs
 		/* The volume is gone. */
 		set(out, BS_KEY_NOT_READY, BS_ASC_MEDIUM_NOT_PRESENT);
 		return;
+	case SL_E_INDOUBT:
+		/*
+		 * A COMPARE AND WRITE that may have taken effect (lib/client_io.c
+		 * R5): a target failure, which multipath does not retry on
+		 * another path, unlike NOT READY.
+		 */
+		set(out, BS_KEY_HARDWARE_ERROR, BS_ASC_INTERNAL_TGT_FAILURE);
+		return;
 	default:
 		set(out, BS_KEY_HARDWARE_ERROR, BS_ASC_INTERNAL_TGT_FAILURE);
 		return;

@@ -8,7 +8,9 @@
  * that fails its checksum on every replica is MEDIUM ERROR 11/00 (reads)
  * or 0c/00 (writes); a COMPARE AND WRITE or VERIFY difference is
  * MISCOMPARE 1d/00 with the offset of the first differing byte in
- * INFORMATION.  Nothing maps to GOOD but SL_OK.
+ * INFORMATION; a COMPARE AND WRITE whose outcome is unknown is HARDWARE
+ * ERROR 44/00, which multipath does not retry on another gateway.
+ * Nothing maps to GOOD but SL_OK.
  */
 #ifndef SHOAL_BS_SENSE_H
 #define SHOAL_BS_SENSE_H

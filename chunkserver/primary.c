@@ -36,6 +36,9 @@
  *  - Sub-block writes and COMPARE_AND_WRITE are applied locally first (they
  *    read before they write, and a local refusal must leave every replica
  *    untouched), then forwarded as a plain WRITE of the final bytes.
+ *  - A COMPARE_AND_WRITE applied locally is answered OK, or SL_E_INDOUBT
+ *    when it cannot be made durable on the set: never an error that says
+ *    it did not run.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -228,6 +231,17 @@ static void pop_reply(struct pop *op, int status, const void *data, size_t len)
 	} else {
 		Shoal__CsWriteRep rep = SHOAL__CS_WRITE_REP__INIT;
 
+		/*
+		 * A COMPARE AND WRITE applied here whose answer is an error (a
+		 * secondary failed it and the master could not drop it, or the
+		 * set fell below min_replicas): its write half is on this replica
+		 * and maybe others, so whether it took effect is unknown.  Never
+		 * a retryable error: the gateway's client would answer NOT READY
+		 * and multipath would run it again elsewhere, against its own
+		 * write (lib/client_io.c R5).  Recorded so (R1) for its retries.
+		 */
+		if (op->kind == CS_W_CAW && op->compared && status != SL_OK && status != SL_E_MISCOMPARE)
+			status = SL_E_INDOUBT;
 		rep.version = op->p ? op->p->version : 0;
 		rep.miscompare_offset = op->miscompare_off;
 		rep.duplicate = op->duplicate;

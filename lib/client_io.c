@@ -42,11 +42,20 @@
  *     past the answer bound D + U + 2L.  The fence
  *     makes the outcome final -- the lost attempt ran (and the primary or
  *     a secondary that took its write half answers its recorded outcome,
- *     R1) or can never run (and the comparison is made now).  So an error
- *     answer means the write did not take effect, and an initiator that
- *     retries the command on another path never compares against its own
- *     write.  Not after a loss (C3: the initiator gave the command up), and
- *     only once: a second silence answers the error.
+ *     R1) or can never run (and the comparison is made now).  Not after a
+ *     loss (C3: the initiator gave the command up), and only once: a second
+ *     silence leaves it to R5.
+ *
+ * R5  A COMPARE AND WRITE with an attempt that went unanswered, not
+ *     resolved by R3 (no primary answered within its budget), is answered
+ *     SL_E_INDOUBT: it may have taken effect.  The gateway reports it as
+ *     HARDWARE ERROR, INTERNAL TARGET FAILURE (04/44/00), a target failure
+ *     that multipath passes up to the application instead of retrying on
+ *     another path (Linux: BLK_STS_TARGET is not a path error), where a
+ *     new command the gateways cannot link to this one would compare
+ *     against its own write and answer MISCOMPARE.  Every other error a
+ *     COMPARE AND WRITE is answered (NOT READY and the rest) means it did
+ *     not take effect.
  *
  * R4  A COMPARE AND WRITE that miscompares after an earlier attempt of it
  *     went unanswered reads the range back from the primary: holding
@@ -266,6 +275,9 @@ static void op_answer(struct op *op, int status)
 {
 	struct sl_io *io = op->io;
 
+	/* R5: an attempt went unanswered and R3 learnt nothing: unknown */
+	if (io->op == SL_IO_CAW && op->risk_gen && status != SL_OK && status != SL_E_MISCOMPARE)
+		status = SL_E_INDOUBT;
 	op->io = NULL;
 	io->status = status;
 	if (status != SL_OK && status != SL_E_MISCOMPARE)

@@ -20,6 +20,7 @@ static const char *const names[SL_E_MAX] = {
 	[SL_E_NOTEMPTY] = "not empty",
 	[SL_E_PROTO] = "protocol error",
 	[SL_E_INTERNAL] = "internal error",
+	[SL_E_INDOUBT] = "outcome unknown",
 };
 
 const char *sl_status_str(int status)

@@ -25,6 +25,7 @@ enum sl_status {
 	SL_E_NOTEMPTY = 16,	/* refused: would lose data (shrink without force) */
 	SL_E_PROTO = 17,	/* message did not decode or type unknown */
 	SL_E_INTERNAL = 18,
+	SL_E_INDOUBT = 19,	/* COMPARE AND WRITE: whether it took effect is unknown */
 	SL_E_MAX
 };
 

@@ -41,6 +41,7 @@ HB_MS=300
 CS_TIMEOUT_MS=2000
 REPL_PER_SERVER=${REPL_PER_SERVER:-4}
 DEADLINE_MS=${DEADLINE_MS:-20000}	# every SCSI command, in the gateway
+GW_RPC_TIMEOUT_MS=${GW_RPC_TIMEOUT_MS:-1000}	# the gateway's wait for one chunkserver answer
 STALL_MS=${STALL_MS:-$DEADLINE_MS}	# the load's bound on any one command
 LOAD_SLOT=$((128 * 1024))
 LOAD_BATCH=8
@@ -75,7 +76,7 @@ cluster_up() {
 		SHOAL_CLUSTER_CONF_EXTRA="master: { lease_ms = $LEASE_MS; heartbeat_ms = $HB_MS;
 	cs_timeout_ms = $CS_TIMEOUT_MS; replication_max_per_server = $REPL_PER_SERVER; };
 chunkserver: { rpc_timeout_ms = 1000; clean_ms = $CS_CLEAN_MS; ${CS_EXTRA7:-} };
-gateway: { deadline_ms = $DEADLINE_MS; rpc_timeout_ms = 1000; };" \
+gateway: { deadline_ms = $DEADLINE_MS; rpc_timeout_ms = $GW_RPC_TIMEOUT_MS; };" \
 			"$CLUSTER" up "$DIR" --port-base "$PORT_BASE" --control-port-base "$CONTROL_BASE" \
 			--build "$BUILD" "$@" >"$SCRATCH/up.log" 2>&1 && break
 		grep -q "Address already in use" "$SCRATCH/up.log" && ((try < 3)) ||

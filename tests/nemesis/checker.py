@@ -39,8 +39,10 @@ above applies to that value); MISCOMPARE wrote nothing, so its value seen
 anywhere is a finding, and a MISCOMPARE is itself a finding when its compare
 value was certainly the block's only possible content while it ran (both
 are marked "-after-retry" when an earlier attempt of that COMPARE AND WRITE,
-on the other path, was answered with an error: the gateways promise it did
-not write, R3).  Not a finding: an earlier attempt abandoned with its path
+on the other path, was answered with an error the client retries: the
+gateways promise such an answer means it did not write, R3/R5; one whose
+outcome is unknown is answered HARDWARE ERROR, which ends the operation as
+failed, a write that may have taken effect).  Not a finding: an earlier attempt abandoned with its path
 (failover, pathdown) that may have written -- its outcome is lost with the
 path, as with any multipath SAN; counted as caw_outcome_lost_with_path.  A
 sector matching no write is corruption.  Every attempt answered more than
@@ -208,7 +210,7 @@ def caw_lost_with_path(op):
     (failover, pathdown) and not answered an error later?  It may have
     written, and its outcome died with the path: an initiator's retry on
     another path compares against it, as with any multipath SAN.  An attempt
-    answered with an error did not write (R3, doc/protocol.md)."""
+    answered with a retryable error did not write (R3/R5, doc/protocol.md)."""
     for a in op.attempts.values():
         if a["result"] in ("failover", "pathdown") and \
                 (a["late"] is None or a["late"][1] in ("good", "transport")):

@@ -12,7 +12,12 @@
  *                while it holds Y means the command compared against its
  *                own write (a blind retry) -- the lie VMware ATS cannot
  *                survive (DESIGN.md invariant 5);
- *   other error  X or Y (it may or may not have taken effect).
+ *   a path error (NOT READY, ABORTED COMMAND, UNIT ATTENTION: what
+ *                multipath sends again on another gateway, as a new
+ *                command)  X: had it taken effect, that retry would
+ *                compare against its own write (lib/client_io.c R5);
+ *   other error  (HARDWARE ERROR 44/00: outcome unknown, passed up to the
+ *                application) X or Y.
  * Exit 0: every round consistent; 1: a finding (printed as FINDING: ...);
  * 2: usage; 3: set-up or I/O failure.
  */
@@ -211,6 +216,17 @@ int main(int argc, char **argv)
 			}
 			if (memcmp(now, x, BLK)) {
 				printf("FINDING: round %ld: MISCOMPARE, and the block holds neither the old data nor the new\n", r);
+				return 1;
+			}
+		} else if (a.key == SCSI_SENSE_NOT_READY || a.key == SCSI_SENSE_COMMAND_ABORTED ||
+			   a.key == SCSI_SENSE_UNIT_ATTENTION || a.status != SCSI_STATUS_CHECK_CONDITION) {
+			errors++;
+			if (memcmp(now, x, BLK)) {
+				printf("FINDING: round %ld: COMPARE AND WRITE answered a path error (status %d, %x/%04x) "
+				       "after %llu ms but %s: multipath's retry on another gateway would compare "
+				       "against its own write\n", r, a.status, a.key, a.asc,
+				       (unsigned long long)(now_ms() - t0),
+				       memcmp(now, buf + BLK, BLK) ? "the block changed" : "it took effect");
 				return 1;
 			}
 		} else {

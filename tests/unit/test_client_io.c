@@ -52,6 +52,7 @@ struct fake {
 	int write_sessions_zero;	/* atomic: writes that came without a session */
 	uint64_t last_write_session;
 	int lose_next_reply;		/* atomic: the next write runs, its reply is lost */
+	int blackhole_after_lost;	/* atomic: ... and then the chunkservers go silent */
 	int drop_next_write;		/* atomic: the next write is lost on its way in */
 	int forget_next_caw;		/* atomic: the next COMPARE AND WRITE leaves no record (a restart) */
 	struct { uint64_t client, id; int status; } caw_rec[16];	/* R1, as the real primary */
@@ -295,8 +296,11 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 			F.caw_rec[i].id = rq->op_id;
 			F.caw_rec[i].status = status;
 		}
-		if (__atomic_exchange_n(&F.lose_next_reply, 0, __ATOMIC_SEQ_CST))
+		if (__atomic_exchange_n(&F.lose_next_reply, 0, __ATOMIC_SEQ_CST)) {
+			if (__atomic_exchange_n(&F.blackhole_after_lost, 0, __ATOMIC_SEQ_CST))
+				st(&F.blackhole, 1);
 			goto out;
+		}
 		sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, status, &rep.base, NULL, 0);
 	} else if (req->hdr.type == SL_MSG_CS_FLUSH) {
 		__atomic_add_fetch(&F.cs_flushes[me], 1, __ATOMIC_SEQ_CST);
@@ -607,6 +611,47 @@ static void test_caw_own_write_after_lost_record(void)
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_MISCOMPARE);
 }
 
+/*
+ * R3 cannot resolve: the COMPARE AND WRITE ran, its reply was lost, and no
+ * chunkserver answers the question after the fence either.  Its outcome is
+ * unknown, so the answer is SL_E_INDOUBT (HARDWARE ERROR 44/00, which
+ * multipath passes up), never a retryable error (NOT READY, which
+ * multipath sends down the other path, where it would compare against its
+ * own write).  The same when it never ran: the client cannot tell.
+ */
+static void test_caw_in_doubt(void)
+{
+	uint64_t off = (3 << 20) + 24576;
+	uint8_t buf[1024], r[512];
+	struct sl_io io = { .op = SL_IO_CAW, .offset = off, .length = 512, .buf = buf, .deadline_ms = 400 };
+	int rc;
+
+	memset(buf, 0x17, 512);
+	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 512, buf), SL_OK);
+	memset(buf + 512, 0x28, 512);
+	st(&F.lose_next_reply, 1);
+	st(&F.blackhole_after_lost, 1);
+	rc = sl_volume_io_sync(V, &io);
+	if (rc != SL_E_INDOUBT)
+		fprintf(stderr, "[COMPARE AND WRITE that ran, unresolved: %s] ", sl_status_str(rc));
+	CU_ASSERT_EQUAL(rc, SL_E_INDOUBT);
+	st(&F.blackhole, 0);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
+	CU_ASSERT_EQUAL(r[0], 0x28);	/* it took effect: a retry elsewhere would miscompare */
+
+	memset(buf, 0x28, 512);
+	memset(buf + 512, 0x39, 512);
+	st(&F.blackhole, 1);
+	rc = sl_volume_io_sync(V, &io);
+	CU_ASSERT_EQUAL(rc, SL_E_INDOUBT);
+	st(&F.blackhole, 0);
+	/* a plain write unanswered stays retryable (F1 fences it) */
+	st(&F.blackhole, 1);
+	io.op = SL_IO_WRITE;
+	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_TIMEDOUT);
+	st(&F.blackhole, 0);
+}
+
 /* Holds the client's I/O thread in a completion, so work posted meanwhile starts late. */
 struct stall {
 	int entered;		/* atomic */
@@ -689,6 +734,7 @@ int main(void)
 		{ "fence_before_answer", test_fence_before_answer },
 		{ "caw_resolved_after_fence", test_caw_resolved_after_fence },
 		{ "caw_own_write_after_lost_record", test_caw_own_write_after_lost_record },
+		{ "caw_in_doubt", test_caw_in_doubt },
 		{ "write_back_flush", test_write_back_flush },
 		{ "close", test_close },
 		{ NULL, NULL },

@@ -100,6 +100,8 @@ static void test_sense(void)
 	check(SL_E_INVAL, true, BS_SAM_CHECK_CONDITION, 0x05, 0x2400);
 	check(SL_E_PROTO, false, BS_SAM_CHECK_CONDITION, 0x04, 0x4400);
 	check(SL_E_INTERNAL, false, BS_SAM_CHECK_CONDITION, 0x04, 0x4400);
+	/* a COMPARE AND WRITE in doubt: a target failure, not retried on another path */
+	check(SL_E_INDOUBT, true, BS_SAM_CHECK_CONDITION, 0x04, 0x4400);
 	/* miscompare carries the offset in INFORMATION */
 	bs_sense_from_status(SL_E_MISCOMPARE, true, 1234, &s);
 	CU_ASSERT_EQUAL(s.status, BS_SAM_CHECK_CONDITION);
