@@ -90,7 +90,7 @@ struct repl {
 	uint32_t nbackoff;
 	struct repl_stale *stale;	/* REPL_STALE_MAX slots, the first nstale used */
 	uint32_t nstale;
-	/* counters since this master became leader */
+	/* counters since this process started (not reset at a leader change) */
 	uint64_t under_replicated;	/* at the last scan */
 	uint64_t replicated_bytes, completed, failed;
 };
