@@ -20,7 +20,19 @@ admin_shoal_admin_LDADD = lib/libshoal.la
 dist_noinst_SCRIPTS += scripts/shoal-cluster
 EXTRA_DIST += etc/shoal.conf.example
 
-# systemd units (installed into --with-systemdunitdir).
+# systemd units (installed into --with-systemdunitdir), made from their .in
+# files at build time so that ExecStart names the programs where `make
+# install` puts them ($(sbindir): /usr/local/sbin by default, /usr/sbin with
+# --prefix=/usr).
 systemdunit_DATA = systemd/shoal-master.service systemd/shoal-chunkserver.service \
 	systemd/shoal-gateway.service
-EXTRA_DIST += $(systemdunit_DATA)
+EXTRA_DIST += systemd/shoal-master.service.in systemd/shoal-chunkserver.service.in \
+	systemd/shoal-gateway.service.in
+CLEANFILES += $(systemdunit_DATA)
+unit_edit = $(MKDIR_P) systemd && sed -e 's|@sbindir[@]|$(sbindir)|g'
+systemd/shoal-master.service: $(top_srcdir)/systemd/shoal-master.service.in Makefile
+	$(AM_V_GEN)$(unit_edit) $(top_srcdir)/systemd/shoal-master.service.in >$@
+systemd/shoal-chunkserver.service: $(top_srcdir)/systemd/shoal-chunkserver.service.in Makefile
+	$(AM_V_GEN)$(unit_edit) $(top_srcdir)/systemd/shoal-chunkserver.service.in >$@
+systemd/shoal-gateway.service: $(top_srcdir)/systemd/shoal-gateway.service.in Makefile
+	$(AM_V_GEN)$(unit_edit) $(top_srcdir)/systemd/shoal-gateway.service.in >$@
