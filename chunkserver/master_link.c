@@ -203,6 +203,12 @@ static void register_done(int status, const ProtobufCMessage *reply, void *arg)
 	const Shoal__RegisterCsRep *rep = (const Shoal__RegisterCsRep *)reply;
 
 	cs->hb_inflight = false;
+	if (status == SL_E_INVAL && sl_addr_is_loopback(cs->addr)) {
+		sl_err("master: registration refused: %s is a loopback address and the masters are not "
+		       "all on loopback; set the chunkserver's listen (or advertise) address to one the "
+		       "other hosts reach", cs->addr);
+		return arm(cs, cs->heartbeat_ms);
+	}
 	if (status != SL_OK || !rep || rep->cs_id == 0) {
 		sl_warn("master: register failed: %s", sl_status_str(status ? status : SL_E_PROTO));
 		return arm(cs, cs->heartbeat_ms);

@@ -135,6 +135,9 @@ void sl_conn_stats(const struct sl_conn *c, struct sl_rpc_stats *st);
  */
 int sl_parse_addr(const char *s, struct sockaddr_in *sa, bool allow_port0);
 
+/* Whether s ("host:port", as sl_parse_addr reads it) is in 127.0.0.0/8. */
+bool sl_addr_is_loopback(const char *s);
+
 /*
  * Blocking helper for tools and tests: sends one request on c and runs
  * loop until its reply or its timeout (the loop's other fds, timers and

@@ -42,6 +42,13 @@ int sl_parse_addr(const char *s, struct sockaddr_in *sa, bool allow_port0)
 	return 0;
 }
 
+bool sl_addr_is_loopback(const char *s)
+{
+	struct sockaddr_in sa;
+
+	return sl_parse_addr(s, &sa, true) == 0 && (ntohl(sa.sin_addr.s_addr) >> 24) == 127;
+}
+
 ProtobufCMessage *sl_msg_unpack(const struct sl_msg *m, bool is_reply)
 {
 	const struct sl_msg_type_info *ti = sl_msg_type_lookup(m->hdr.type);

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "log.h"
 #include "cs_registry.h"
+#include "rpc.h"
 
 void cs_registry_init(struct cs_registry *r)
 {
@@ -151,4 +152,14 @@ const char *cs_state_name(const struct cs *cs)
 	if (!cs->up)
 		return "down";
 	return cs->admin == CS_DRAINING ? "draining" : "up";
+}
+
+bool cs_addr_acceptable(const char *addr, const char (*masters)[CS_ADDR_MAX + 1], int n)
+{
+	if (!sl_addr_is_loopback(addr))
+		return true;
+	for (int i = 0; i < n; i++)
+		if (!sl_addr_is_loopback(masters[i]))
+			return false;
+	return true;
 }

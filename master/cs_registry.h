@@ -119,4 +119,12 @@ static inline bool cs_usable(const struct cs *cs)
 }
 const char *cs_state_name(const struct cs *cs);
 
+/*
+ * Whether a chunkserver may register at addr: a loopback address only when
+ * every master (masters[0..n-1], service addresses) is on loopback too --
+ * a one-host test cluster.  Otherwise no peer, gateway or other master's
+ * host could reach it, yet it would show up and take replicas.
+ */
+bool cs_addr_acceptable(const char *addr, const char (*masters)[CS_ADDR_MAX + 1], int n);
+
 #endif

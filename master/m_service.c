@@ -312,6 +312,11 @@ static int h_register(struct master *m, struct m_op *op)
 	    strlen(rq->rack) > CS_LABEL_MAX || strlen(rq->uuid) > CS_LABEL_MAX ||
 	    rq->n_disks > CS_MAX_DISKS || rq->cs_id > UINT32_MAX)
 		return SL_E_INVAL;
+	if (!cs_addr_acceptable(rq->addr, m->svc_addr, m->nmasters)) {
+		sl_warn("chunkserver at %s refused: a loopback address, and the masters are not all on "
+			"loopback (no other host could reach it)", rq->addr);
+		return SL_E_INVAL;
+	}
 	struct cs *cs = rq->cs_id ? cs_by_id(&m->fsm->css, rq->cs_id) : cs_by_uuid(&m->fsm->css, rq->uuid);
 	if (cs && cs->admin == CS_REMOVED)
 		return SL_E_NOENT;

@@ -17,7 +17,7 @@
 #include "raft_glue.h"
 #include "replication.h"
 
-#define MASTER_ADDR_MAX 128
+#define MASTER_ADDR_MAX (CS_ADDR_MAX + 1)	/* cs_addr_acceptable takes the svc_addr rows */
 
 struct master {
 	/* options (main.c) */

@@ -1,7 +1,11 @@
-/* Placement rules: distinct servers, failure domains, free-space weighting. */
+/*
+ * Placement rules: distinct servers, failure domains, free-space weighting;
+ * and which chunkserver addresses may register at all (cs_registry.c).
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <CUnit/Basic.h>
+#include "cs_registry.h"
 #include "placement.h"
 #include "cunit_main.h"
 
@@ -124,6 +128,29 @@ static void test_weighting(void)
 	CU_ASSERT(hits[1] < hits[2] && hits[2] < hits[3] && hits[3] < hits[4]);
 }
 
+/*
+ * A loopback chunkserver address registers only in a one-host cluster
+ * (every master on loopback); elsewhere no peer could reach it (issue 26:
+ * it showed "up" and took replicas).
+ */
+static void test_loopback_registration(void)
+{
+	static const char lo[3][CS_ADDR_MAX + 1] = { "127.0.0.1:7300", "127.0.0.1:7310", "localhost:7320" };
+	static const char net[3][CS_ADDR_MAX + 1] = { "10.0.0.1:7300", "10.0.0.2:7300", "10.0.0.3:7300" };
+	static const char mixed[2][CS_ADDR_MAX + 1] = { "127.0.0.1:7300", "192.168.1.5:7300" };
+
+	CU_ASSERT(cs_addr_acceptable("127.0.0.1:7400", lo, 3));
+	CU_ASSERT(cs_addr_acceptable("127.3.2.1:7400", lo, 3));
+	CU_ASSERT(cs_addr_acceptable("10.0.0.9:7400", lo, 3));
+	CU_ASSERT(cs_addr_acceptable("10.0.0.9:7400", net, 3));
+	CU_ASSERT_FALSE(cs_addr_acceptable("127.0.0.1:7400", net, 3));
+	CU_ASSERT_FALSE(cs_addr_acceptable("localhost:7400", net, 3));
+	CU_ASSERT_FALSE(cs_addr_acceptable("127.0.1.1:7400", net, 1));
+	CU_ASSERT_FALSE(cs_addr_acceptable("127.0.0.1:7400", mixed, 2));
+	/* what does not parse is left to the other checks */
+	CU_ASSERT(cs_addr_acceptable("cs1.example:7400", net, 3));
+}
+
 int main(void)
 {
 	static const struct sl_cunit_test tests[] = {
@@ -132,6 +159,7 @@ int main(void)
 		{ "distinct hosts", test_distinct_hosts },
 		{ "distinct racks", test_distinct_racks },
 		{ "free-space weighting", test_weighting },
+		{ "loopback registration", test_loopback_registration },
 		{ NULL, NULL },
 	};
 
