@@ -380,6 +380,27 @@ static uint32_t gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu)
 	return 0;
 }
 
+/*
+ * The caching mode page's WCE says whether an acknowledged write may sit in
+ * a volatile cache until SYNCHRONIZE CACHE.  tgt's default page says yes
+ * for every LU; a write-through volume acknowledges a write only when every
+ * replica holds it durably, so it reports WCE=0 (initiators then need no
+ * flushes); a write-back volume keeps WCE=1.  An initiator may still
+ * change it with MODE SELECT on one gateway (tgt allows it); that changes
+ * nothing the volume does.
+ */
+static void gw_set_wce(struct scsi_lu *lu, const struct sl_volume_info *vi)
+{
+	struct mode_pg *pg = find_mode_page(lu, 0x08, 0);
+
+	if (!pg)
+		return;
+	if (vi->flags & SL_VOL_F_WRITE_BACK)
+		pg->mode_data[0] |= 0x04;
+	else
+		pg->mode_data[0] &= (uint8_t)~0x04;
+}
+
 static bool gw_wce(struct scsi_lu *lu)
 {
 	struct mode_pg *pg = find_mode_page(lu, 0x08, 0);
@@ -720,6 +741,7 @@ static int gw_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 		return -1;
 	}
 	gw_set_identity(lu, vi);
+	gw_set_wce(lu, vi);
 	update_lbppbe(lu, 4096);
 	gw_reset_open(g, vi->reset_gen);
 	*fd = -1;	/* no local file: GET LBA STATUS reports everything mapped */

@@ -2,9 +2,14 @@
  * iscsi_vpd URL PAGE: print INQUIRY VPD page PAGE (decimal or 0x..) of the
  * LUN at URL as raw hex, header included, on one line.  iscsi-inq prints
  * NAA designators as strings, which cannot be compared across gateways.
+ *
+ * iscsi_vpd URL wce: print "wce 0" or "wce 1", the WCE bit of the caching
+ * mode page (MODE SENSE(6), page 8, current values).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
@@ -13,16 +18,18 @@ int main(int argc, char **argv)
 	struct iscsi_context *iscsi;
 	struct iscsi_url *url;
 	struct scsi_task *task;
-	char *end;
+	char *end = NULL;
 	long page;
 	int i, rc = 1;
+	bool wce;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: iscsi_vpd iscsi://HOST:PORT/IQN/LUN PAGE\n");
+		fprintf(stderr, "usage: iscsi_vpd iscsi://HOST:PORT/IQN/LUN PAGE|wce\n");
 		return 2;
 	}
-	page = strtol(argv[2], &end, 0);
-	if (*end || page < 0 || page > 255) {
+	wce = !strcmp(argv[2], "wce");
+	page = wce ? 8 : strtol(argv[2], &end, 0);
+	if (!wce && (*end || page < 0 || page > 255)) {
 		fprintf(stderr, "iscsi_vpd: PAGE: '%s' is not a page code 0..255\n", argv[2]);
 		return 2;
 	}
@@ -42,6 +49,22 @@ int main(int argc, char **argv)
 	if (iscsi_full_connect_sync(iscsi, url->portal, url->lun)) {
 		fprintf(stderr, "iscsi_vpd: login to %s failed: %s\n", argv[1], iscsi_get_error(iscsi));
 		goto out;
+	}
+	if (wce) {
+		task = iscsi_modesense6_sync(iscsi, url->lun, 1, SCSI_MODESENSE_PC_CURRENT, 8, 0, 255);
+		/* header (4), no block descriptor (DBD), then the page: code, length, flags */
+		if (!task || task->status != SCSI_STATUS_GOOD || task->datain.size < 7 ||
+		    task->datain.data[3] != 0 || (task->datain.data[4] & 0x3f) != 8) {
+			fprintf(stderr, "iscsi_vpd: MODE SENSE of the caching page failed: %s\n",
+				iscsi_get_error(iscsi));
+			if (task)
+				scsi_free_scsi_task(task);
+			goto logout;
+		}
+		printf("wce %d\n", (task->datain.data[6] & 0x04) ? 1 : 0);
+		scsi_free_scsi_task(task);
+		rc = 0;
+		goto logout;
 	}
 	task = iscsi_inquiry_sync(iscsi, url->lun, 1, (int)page, 255);
 	if (!task || task->status != SCSI_STATUS_GOOD) {
