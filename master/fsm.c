@@ -543,6 +543,9 @@ static uint64_t apply_cs_state(struct fsm *f, struct rbuf *r)
 	struct cs *cs = cs_by_id(&f->css, id);
 	if (!cs)
 		return FSM_RES(SL_E_NOENT, 0);
+	/* Removed is final: a drain must not bring the id back (it could register again). */
+	if (cs->admin == CS_REMOVED)
+		return FSM_RES(admin == CS_REMOVED ? SL_OK : SL_E_NOENT, 0);
 	if (admin == CS_REMOVED) {
 		uint64_t held = 0;
 		chunk_map_for_each(&f->chunks, c, idx)

@@ -677,8 +677,9 @@ static int h_cs_state(struct master *m, struct m_op *op, uint8_t admin)
 {
 	Shoal__CsIdReq *rq = (Shoal__CsIdReq *)op->req;
 	struct wbuf w;
-	if (rq->cs_id == 0 || rq->cs_id > UINT32_MAX || !cs_by_id(&m->fsm->css, rq->cs_id))
-		return SL_E_NOENT;
+	struct cs *cs = rq->cs_id && rq->cs_id <= UINT32_MAX ? cs_by_id(&m->fsm->css, rq->cs_id) : NULL;
+	if (!cs || (cs->admin == CS_REMOVED && admin != CS_REMOVED))
+		return SL_E_NOENT;	/* a removed server is gone for good (apply_cs_state) */
 	wbuf_init(&w);
 	fsm_enc_cs_state(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
 			 rq->cs_id, admin, rq->force);

@@ -139,6 +139,10 @@ expect 0 "${A[@]}" chunkserver drain 3
 expect 0 "${A[@]}" --json chunkserver list && json_ok
 [ "$(json_get '[s["state"] for s in d if s["id"] == 3][0]')" = draining ] || fail "drain: $(cat "$SCRATCH/out")"
 expect 0 "${A[@]}" --json chunkserver remove 3 && json_ok chunkserver remove
+# removed is final: a drain must not bring it back (it could register again)
+expect_err 4 "chunkserver 3 not found" "${A[@]}" chunkserver drain 3
+expect 0 "${A[@]}" --json chunkserver list && json_ok
+[ "$(json_get '[s["state"] for s in d if s["id"] == 3][0]')" = removed ] || fail "drain after remove: $(cat "$SCRATCH/out")"
 
 ((fails == 0)) || { echo "FAIL: $fails check(s) failed"; exit 1; }
 echo "PASS: shoal-admin commands and error paths"
