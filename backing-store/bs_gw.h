@@ -28,6 +28,7 @@ struct gw_reset {
 	bool poll_busy;			/* lock: a poll is in flight */
 	uint64_t polled;		/* lock: highest generation a poll returned */
 	struct list_head turs;		/* lock: TEST UNIT READYs the master answered */
+	uint64_t size_polled;		/* lock: the volume's size at the last poll's kick */
 };
 
 struct gw_lu {

@@ -21,6 +21,12 @@
  * nexus's pending UA, as core's check before dispatch would have.  Master
  * unreachable: the TUR answers from local state by GW_RESET_TUR_MS.
  *
+ * Resizing: the same answers carry the volume's size, which the client
+ * adopts (sl_volume_size).  The main thread gives the LU a new size
+ * (READ CAPACITY, tgt's range checks) and raises CAPACITY DATA HAS
+ * CHANGED (2A/09) on every nexus of the LU, so every gateway exporting the
+ * volume shows an online resize within a poll, with no tgtadm by hand.
+ *
  * The one process-wide state is the wrapped driver (gw_hook): tgtd has one
  * iSCSI driver, and its TMF path is shared by every LU of every target.
  */
@@ -50,6 +56,7 @@
 #define GW_RESET_TUR_MS		1000	/* a TUR's query; then GOOD from local state */
 #define GW_RESET_POLL_MS	1000
 #define GW_RESET_POLL_DEADLINE_MS 2000
+#define GW_ASC_CAPACITY_CHANGED	0x2a09	/* CAPACITY DATA HAS CHANGED (not in tgt's scsi.h) */
 
 static struct {
 	int (*orig)(struct mgmt_req *);	/* the iSCSI driver's own mgmt_end_notify */
@@ -212,17 +219,36 @@ static void tur_finish(struct gw_lu *g, struct gw_tur *t)
 static void poll_reply(int status, uint64_t gen, void *arg)
 {
 	struct gw_lu *g = arg;
-	bool grew = false;
+	uint64_t size = sl_volume_size(g->vol);
+	bool kick = false;
 
 	pthread_mutex_lock(&g->lock);
 	g->reset.poll_busy = false;
 	if (status == SL_OK && gen > g->reset.polled) {
 		g->reset.polled = gen;
-		grew = true;
+		kick = true;
+	}
+	if (size != g->reset.size_polled) {
+		g->reset.size_polled = size;
+		kick = true;
 	}
 	pthread_mutex_unlock(&g->lock);
-	if (grew)
+	if (kick)
 		gw_kick(g);
+}
+
+/* Main thread: the LU takes the volume's new size, and every nexus hears of it. */
+static void size_adopt(struct gw_lu *g)
+{
+	struct scsi_lu *lu = g->lu;
+	uint64_t size = g->vol ? sl_volume_size(g->vol) : 0;
+
+	if (!size || size == lu->size || size >> lu->blk_shift << lu->blk_shift != size)
+		return;
+	sl_info("bs_shoal: %s: resized %llu -> %llu bytes: unit attention 2A/09 raised",
+		g->conf.volume, (unsigned long long)lu->size, (unsigned long long)size);
+	lu->size = size;
+	ua_sense_add_other_it_nexus(0, lu, GW_ASC_CAPACITY_CHANGED);
 }
 
 static void poll_tick(int fd, int events, void *data)
@@ -267,6 +293,7 @@ void gw_reset_open(struct gw_lu *g, uint64_t gen)
 	g->reset.seen = gen;
 	pthread_mutex_lock(&g->lock);
 	g->reset.polled = gen;
+	g->reset.size_polled = g->vol ? sl_volume_size(g->vol) : 0;
 	pthread_mutex_unlock(&g->lock);
 	if (g->reset.tfd >= 0)
 		return;
@@ -301,6 +328,7 @@ void gw_reset_drain(struct gw_lu *g)
 	polled = g->reset.polled;
 	pthread_mutex_unlock(&g->lock);
 	reset_adopt(g, polled, true);
+	size_adopt(g);
 	while (!list_empty(&l)) {
 		t = list_first_entry(&l, struct gw_tur, node);
 		list_del(&t->node);

@@ -308,10 +308,55 @@ void sl_volume_close(struct sl_volume *v)
 	free(v);
 }
 
+uint64_t sl_volume_size(const struct sl_volume *v)
+{
+	return __atomic_load_n(&v->info.size, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * The master gave the volume a new size (client_reset.c, on the I/O
+ * thread, the only one that touches the map): the map grows first, then
+ * the size is published, so an I/O admitted against the new size by
+ * sl_volume_submit (any thread) finds its chunks when it runs here.  The
+ * map never shrinks; a size the map cannot hold is ignored.
+ */
+void sl_volume_set_size(struct sl_volume *v, uint64_t size)
+{
+	uint64_t n = (size + (1ull << v->info.chunk_shift) - 1) >> v->info.chunk_shift, i;
+	struct sl_chunk_ent *map;
+
+	if (!size || (size & 511) || n > SL_MAX_CHUNKS || size == v->info.size)
+		return;
+	if (n > v->nchunks) {
+		map = calloc(n, sizeof(*map));
+		if (!map) {
+			sl_warn("client: %s: no memory to grow to %llu bytes", v->info.name,
+				(unsigned long long)size);
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			INIT_LIST_HEAD(&map[i].waiters);
+			if (i >= v->nchunks)
+				continue;
+			map[i] = v->map[i];
+			/* waiters point at the list head: move them to the new one */
+			INIT_LIST_HEAD(&map[i].waiters);
+			list_splice_tail_init(&v->map[i].waiters, &map[i].waiters);
+		}
+		free(v->map);
+		v->map = map;
+		v->nchunks = n;
+	}
+	sl_info("client: %s: size %llu -> %llu bytes", v->info.name, (unsigned long long)v->info.size,
+		(unsigned long long)size);
+	__atomic_store_n(&v->info.size, size, __ATOMIC_RELEASE);
+}
+
 int sl_volume_submit(struct sl_volume *v, struct sl_io *io)
 {
 	void *op;
 	unsigned int shift;
+	uint64_t size;
 
 	if (!io || !io->done)
 		return SL_E_INVAL;
@@ -338,8 +383,8 @@ int sl_volume_submit(struct sl_volume *v, struct sl_io *io)
 	default:
 		return SL_E_INVAL;
 	}
-	if (io->op != SL_IO_FLUSH &&
-	    (io->offset > v->info.size || io->length > v->info.size - io->offset))
+	size = sl_volume_size(v);
+	if (io->op != SL_IO_FLUSH && (io->offset > size || io->length > size - io->offset))
 		return SL_E_RANGE;
 	if (sl_client_blocked(v->c))
 		return SL_E_STALE_EPOCH;	/* client_session.h C3 */

@@ -119,6 +119,11 @@ void sl_client_run(struct sl_client *c);
 /* SL_OK and *out, or SL_E_NOENT (no such volume), SL_E_TIMEDOUT, ... */
 int sl_volume_open(struct sl_client *c, const char *name, uint32_t deadline_ms, struct sl_volume **out);
 const struct sl_volume_info *sl_volume_get_info(const struct sl_volume *v);
+/*
+ * The volume's size now (any thread): info.size at open, then the master's
+ * as learnt by sl_volume_reset_gen (an online resize).
+ */
+uint64_t sl_volume_size(const struct sl_volume *v);
 /* Waits for the volume's I/Os in flight (each ends by its deadline). */
 void sl_volume_close(struct sl_volume *v);
 
@@ -139,7 +144,9 @@ int sl_volume_io_sync(struct sl_volume *v, struct sl_io *io);
  * current value is read (VOLUME_INFO).  cb runs exactly once, on the I/O
  * thread, by deadline_ms (0: the client's default), with SL_OK and the
  * generation or the failure.  Returns 0 when under way, else SL_E_* and cb
- * will not run.  sl_volume_close() waits for calls in flight.
+ * will not run.  sl_volume_close() waits for calls in flight.  The answer
+ * also carries the volume's size: a new one is adopted (sl_volume_size)
+ * before cb runs.
  */
 typedef void (*sl_volume_gen_cb)(int status, uint64_t gen, void *arg);
 int sl_volume_reset_gen(struct sl_volume *v, bool bump, uint32_t deadline_ms,

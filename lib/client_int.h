@@ -74,6 +74,8 @@ struct sl_volume {
 };
 
 struct sl_cs_link *sl_client_link(struct sl_client *c, const char *addr);
+/* client.c: adopt the master's new size for the volume (I/O thread). */
+void sl_volume_set_size(struct sl_volume *v, uint64_t size);
 /* client_io.c: runs on the I/O thread (posted by sl_volume_submit). */
 void sl_client_io_begin(void *arg);
 /* Called by client_io.c when an op's memory is gone. */

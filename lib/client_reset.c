@@ -1,6 +1,7 @@
 /*
  * A volume's LUN RESET generation (client.h): read it (VOLUME_INFO) or
  * record one more reset (VOLUME_RESET), from any thread but the I/O thread.
+ * Either answer carries the volume's size, adopted here (an online resize).
  *
  * The call runs on the I/O thread like an I/O: it counts in v->ops, so
  * sl_volume_close() waits for it, and it ends by its deadline (the master
@@ -35,6 +36,8 @@ static void gen_reply(int status, const ProtobufCMessage *reply, void *arg)
 			status = SL_E_NOENT;
 		else
 			gen = vi->reset_gen;
+		if (status == SL_OK && vi->chunk_shift == v->info.chunk_shift)
+			sl_volume_set_size(v, vi->size);	/* an online resize */
 	}
 	gc->cb(status, gen, gc->arg);
 	free(gc);

@@ -1,13 +1,13 @@
 #!/bin/bash
-# Volume resize seen by the initiator after a rescan.  shoal-admin volume
-# resize grows the volume at the master; tgt caches the LU size from
-# bs_open, so the gateway reopens the LU in place:
-#   tgtadm --op update --mode logicalunit --tid T --lun L --params online=0,path=VOLUME
-# (tgt_device_path_update: bs_close, bs_open with the new size, online).
-# READ CAPACITY(16) then shows the new size, data written before is intact,
-# the new range reads as zeros and takes writes up to the new last sector.
-# A gateway restarted afterwards comes back with the new size, and a shrink
-# without --force is refused.
+# Online resize as shoal-admin(8) describes it: `shoal-admin volume resize`
+# and nothing else.  Two gateways export the volume; each polls the master
+# (about every second), gives its LU the new size and raises CAPACITY DATA
+# HAS CHANGED (2A/09) on every session: both sessions, held open across the
+# resize, must see the unit attention and READ CAPACITY(16) the new size,
+# with no tgtadm by hand.  Data written before is intact, the new range
+# reads as zeros and takes writes up to the new last sector; a gateway
+# restarted afterwards comes back with the new size, and a shrink without
+# --force is refused.
 . "$(dirname "$0")/6e2e-lib.sh"
 
 M=$((1024 * 1024))
@@ -21,14 +21,15 @@ U2=$(url 2 vol 1)
 [ "$(capacity "$U1")" = $((8 * M)) ] || fail "initial capacity $(capacity "$U1"), wanted $((8 * M))"
 qio "$U1" "write -P 0x61 0 $M" "write -P 0x62 $((8 * M - 4096)) 4096" || fail "write before the resize"
 
-adm volume resize v630 24M >"$SCRATCH/resize.txt" 2>&1 || fail "volume resize: $(tail -n 1 "$SCRATCH/resize.txt")"
+CAP=$BUILD/tests/tools/iscsi_capacity
+[ -x "$CAP" ] || fail "$CAP not built"
+hook=$(printf '%q --config %q volume resize v630 24M >%q 2>&1' "$SHOAL_ADMIN" "$SHOAL_CONF" "$SCRATCH/resize.txt")
+out=$("$CAP" --size $((24 * M)) --timeout-ms 10000 --hook "$hook" "$U1" "$U2" 2>&1)
+rc=$?
+echo "$out" | sed 's/^/    /'
+[ $rc = 0 ] || fail "online resize through both gateways: $(grep -m1 -E 'FINDING|failed' <<<"$out")"
 adm --json volume info v630 | grep -q '"size": 25165824' || fail "volume info after resize: $(adm --json volume info v630)"
-
-# rescan on gateway 1: reopen the LU in place
-tgtadm -C "$(gw_control_port 1)" --op update --mode logicalunit --tid 1 --lun 1 \
-	--params online=0,path=v630 >"$SCRATCH/update.txt" 2>&1 || fail "tgtadm update on gateway 1: $(cat "$SCRATCH/update.txt")"
-wait_until 10 "READ CAPACITY(16) through gateway 1 shows 24M" capacity_is "$U1" $((24 * M))
-tgtadm -C "$(gw_control_port 1)" --op show --mode target | grep -q 'Online: Yes' || fail "LU not online after the update"
+capacity_is "$U1" $((24 * M)) && capacity_is "$U2" $((24 * M)) || fail "a new session does not see 24M"
 
 qio "$U1" "read -P 0x61 0 $M" "read -P 0x62 $((8 * M - 4096)) 4096" "read -P 0 $((8 * M)) $((16 * M))" ||
 	fail "after the resize: old data or zeros in the new range"
@@ -47,4 +48,4 @@ qio "$U2" "read -P 0x61 0 $M" "read -P 0x63 $((8 * M - 512)) $((M + 1024))" "rea
 adm volume resize v630 16M >"$SCRATCH/shrink.txt" 2>&1 && fail "shrink without --force accepted"
 adm --json volume info v630 | grep -q '"size": 25165824' || fail "size changed by a refused shrink"
 
-echo "PASS $SCEN: 8M -> 24M seen by READ CAPACITY(16) after tgtadm update online=0,path=; data intact, new range usable"
+echo "PASS $SCEN: 8M -> 24M seen through both gateways (2A/09, READ CAPACITY(16)) with shoal-admin volume resize alone; data intact, new range usable"

@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
+#include "tool_iscsi.h"
 
 #define BLK 512
 
@@ -55,21 +56,7 @@ static uint64_t now_ms(void)
 
 static int login(struct sess *s, const char *u, const char *iqn)
 {
-	s->iscsi = iscsi_create_context(iqn);
-	if (!s->iscsi)
-		return -1;
-	s->url = iscsi_parse_full_url(s->iscsi, u);
-	if (!s->url) {
-		fprintf(stderr, "iscsi_caw_outcome: URL %s: %s\n", u, iscsi_get_error(s->iscsi));
-		return -1;
-	}
-	iscsi_set_session_type(s->iscsi, ISCSI_SESSION_NORMAL);
-	iscsi_set_header_digest(s->iscsi, ISCSI_HEADER_DIGEST_NONE_CRC32C);
-	if (iscsi_full_connect_sync(s->iscsi, s->url->portal, s->url->lun)) {
-		fprintf(stderr, "iscsi_caw_outcome: login to %s failed: %s\n", u, iscsi_get_error(s->iscsi));
-		return -1;
-	}
-	return 0;
+	return tool_login("iscsi_caw_outcome", iqn, u, &s->iscsi, &s->url);
 }
 
 static int read_block(struct sess *s, uint64_t lba, unsigned char *out)

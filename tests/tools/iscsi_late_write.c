@@ -31,6 +31,7 @@
 #include <time.h>
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
+#include "tool_iscsi.h"
 
 #define BLK	512
 #define LEN	4096		/* one chunkserver block, 8 LBAs */
@@ -60,22 +61,7 @@ static uint64_t now_ms(void)
 
 static int login(struct path *p, const char *iqn)
 {
-	p->iscsi = iscsi_create_context(iqn);
-	if (!p->iscsi)
-		return -1;
-	p->url = iscsi_parse_full_url(p->iscsi, p->url_s);
-	if (!p->url) {
-		fprintf(stderr, "iscsi_late_write: URL %s: %s\n", p->url_s, iscsi_get_error(p->iscsi));
-		return -1;
-	}
-	iscsi_set_session_type(p->iscsi, ISCSI_SESSION_NORMAL);
-	iscsi_set_header_digest(p->iscsi, ISCSI_HEADER_DIGEST_NONE_CRC32C);
-	if (iscsi_full_connect_sync(p->iscsi, p->url->portal, p->url->lun)) {
-		fprintf(stderr, "iscsi_late_write: login to %s failed: %s\n", p->url_s,
-			iscsi_get_error(p->iscsi));
-		return -1;
-	}
-	return 0;
+	return tool_login("iscsi_late_write", iqn, p->url_s, &p->iscsi, &p->url);
 }
 
 static void logout(struct path *p)

@@ -29,12 +29,12 @@ tests_tools_iscsi_reset_ua_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_reset_ua_LDADD = $(LIBISCSI_LIBS)
 # tests/tools: iscsi_late_write, a multipath initiator that gives up on a path (tests/cluster/76N-*.sh)
 noinst_PROGRAMS += tests/tools/iscsi_late_write
-tests_tools_iscsi_late_write_SOURCES = tests/tools/iscsi_late_write.c
+tests_tools_iscsi_late_write_SOURCES = tests/tools/iscsi_late_write.c tests/tools/tool_iscsi.h
 tests_tools_iscsi_late_write_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_late_write_LDADD = $(LIBISCSI_LIBS)
 # tests/tools: iscsi_caw_outcome, COMPARE AND WRITE answers against outcomes (tests/cluster/763-*.sh)
 noinst_PROGRAMS += tests/tools/iscsi_caw_outcome
-tests_tools_iscsi_caw_outcome_SOURCES = tests/tools/iscsi_caw_outcome.c
+tests_tools_iscsi_caw_outcome_SOURCES = tests/tools/iscsi_caw_outcome.c tests/tools/tool_iscsi.h
 tests_tools_iscsi_caw_outcome_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_caw_outcome_LDADD = $(LIBISCSI_LIBS)
 # tests/tools: iscsi_flush_check, a device flush behind every acknowledged write (tests/cluster/209-cs-device-flush.sh)
@@ -56,3 +56,8 @@ tests_tools_crash_preload_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/chunkserv
 tests_tools_crash_preload_la_CFLAGS = -std=gnu11 $(WARN_CFLAGS) -fPIC -fvisibility=hidden -pthread
 tests_tools_crash_preload_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere -pthread
 tests_tools_crash_preload_la_LIBADD = -ldl
+# tests/tools: iscsi_capacity, an online resize as initiators see it (tests/cluster/630-*.sh)
+noinst_PROGRAMS += tests/tools/iscsi_capacity
+tests_tools_iscsi_capacity_SOURCES = tests/tools/iscsi_capacity.c tests/tools/tool_iscsi.h
+tests_tools_iscsi_capacity_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_capacity_LDADD = $(LIBISCSI_LIBS)
