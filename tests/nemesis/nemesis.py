@@ -312,7 +312,9 @@ class SeedRun:
             if len(self.findings) > 20:
                 lines.append("  ... %d more findings in %s" % (len(self.findings) - 20, self.dir))
             lines.append("  faults as run (s since start):")
-            for ev in checker.load_faults(self.faults_log):
+            # a run that failed while setting up has no fault log: its finding says why
+            evs = checker.load_faults(self.faults_log) if os.path.exists(self.faults_log) else []
+            for ev in evs:
                 if ev.get("ev") in ("inject", "healed", "skipped", "error"):
                     rest = {k: v for k, v in ev.items() if k not in ("t", "ev", "id", "kind")}
                     lines.append("    %8.3f %-7s #%s %s %s" % ((ev["t"] - t0) / 1e6, ev["ev"], ev.get("id"),
