@@ -59,7 +59,9 @@
  *
  * R4  A COMPARE AND WRITE that miscompares after an earlier attempt of it
  *     went unanswered reads the range back from the primary: holding
- *     exactly its write half, it is answered GOOD.  R1's records live in
+ *     exactly its write half, it is answered GOOD; holding some sector of
+ *     it (one that differs from the compare half: the attempt was torn by
+ *     a crash), or unreadable, SL_E_INDOUBT (R5); else MISCOMPARE.  R1's records live in
  *     the memory of the servers that ran the operation; a primary that
  *     restarted (or a new one that took the bytes by reconciliation) has
  *     the write without the record, and compares the retry against it.
@@ -381,6 +383,22 @@ static bool retryable(int st)
 	}
 }
 
+/*
+ * R4: whether NOW (the range read back) holds a 512-byte sector of the
+ * write half that differs from the compare half: the operation's own
+ * attempt landed there, though not everywhere (a primary that crashed
+ * while writing it tore it, and made its torn copy the set's).
+ */
+static bool own_sector(const uint8_t *now, const void *buf, uint64_t len)
+{
+	const uint8_t *cmp = buf, *wr = (const uint8_t *)buf + len;
+
+	for (uint64_t o = 0; o + 512 <= len; o += 512)
+		if (!memcmp(now + o, wr + o, 512) && memcmp(wr + o, cmp + o, 512))
+			return true;
+	return false;
+}
+
 /* R4: the range read back after a retried COMPARE AND WRITE miscompared. */
 static void own_check_reply(struct sl_conn *c, int status, const struct sl_msg *reply, void *arg)
 {
@@ -394,12 +412,22 @@ static void own_check_reply(struct sl_conn *c, int status, const struct sl_msg *
 		op_maybe_free(op);
 		return;
 	}
-	if (status == SL_OK && reply->hdr.status == SL_OK && reply->data_len == p->len &&
-	    !memcmp(reply->data, (const uint8_t *)io->buf + p->len, p->len)) {
+	if (status != SL_OK || reply->hdr.status != SL_OK || reply->data_len != p->len) {
+		piece_done(p, SL_E_INDOUBT);	/* R4: could not look */
+		return;
+	}
+	if (!memcmp(reply->data, (const uint8_t *)io->buf + p->len, p->len)) {
 		sl_info("client: %s: COMPARE AND WRITE at %llu miscompared on a retry against its own write: GOOD",
 			op->v->info.name, (unsigned long long)io->offset);
 		io->miscompare_offset = 0;
 		piece_done(p, SL_OK);
+		return;
+	}
+	if (own_sector(reply->data, io->buf, p->len)) {
+		sl_warn("client: %s: COMPARE AND WRITE at %llu miscompared on a retry against part of its own "
+			"write (a crash tore it): outcome unknown", op->v->info.name,
+			(unsigned long long)io->offset);
+		piece_done(p, SL_E_INDOUBT);
 		return;
 	}
 	piece_done(p, SL_E_MISCOMPARE);
