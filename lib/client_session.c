@@ -214,7 +214,9 @@ static void renew(struct sl_client *c)
 	*k = (struct call_ctx){ c, now, s->gen };
 	rq.op = SHOAL__GW_SESSION_OP__GW_RENEW;
 	rq.session = s->id;
-	if (sl_master_call(c->mc, SL_MSG_M_GW_SESSION, &rq.base, s->lease_ms, renew_done, k)) {
+	/* a renewal is answered from the leader's memory: a third of the lease per master is plenty */
+	if (sl_master_call_attempts(c->mc, SL_MSG_M_GW_SESSION, &rq.base, s->lease_ms, s->lease_ms / 3,
+				    renew_done, k)) {
 		free(k);
 		return;
 	}

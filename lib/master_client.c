@@ -73,6 +73,7 @@ struct mc_call {
 	const struct sl_msg_type_info *info;
 	ProtobufCMessage *req;		/* our copy */
 	uint64_t deadline;		/* sl_now_ms() */
+	uint32_t attempt_ms;		/* one attempt at one master, at most */
 	uint32_t backoff_ms;
 	int target;			/* master index of the current attempt */
 	int last_status;
@@ -302,7 +303,7 @@ static void mc_send(struct mc_call *call)
 		mc_finish(call, call->last_status == SL_E_UNAVAIL ? SL_E_UNAVAIL : SL_E_TIMEDOUT, NULL);
 		return;
 	}
-	tmo = call->deadline - now > MC_ATTEMPT_MS ? MC_ATTEMPT_MS : (uint32_t)(call->deadline - now);
+	tmo = call->deadline - now > call->attempt_ms ? call->attempt_ms : (uint32_t)(call->deadline - now);
 	if (mc_down(mc, call->target)) {
 		if (mc->leader == call->target)
 			mc->leader = -1;
@@ -329,6 +330,12 @@ static void mc_send(struct mc_call *call)
 
 int sl_master_call(struct sl_master_client *mc, uint16_t type, const ProtobufCMessage *msg,
 		   uint32_t deadline_ms, sl_master_cb cb, void *arg)
+{
+	return sl_master_call_attempts(mc, type, msg, deadline_ms, MC_ATTEMPT_MS, cb, arg);
+}
+
+int sl_master_call_attempts(struct sl_master_client *mc, uint16_t type, const ProtobufCMessage *msg,
+			    uint32_t deadline_ms, uint32_t attempt_ms, sl_master_cb cb, void *arg)
 {
 	const struct sl_msg_type_info *info = sl_msg_type_lookup(type);
 	struct mc_call *call;
@@ -360,6 +367,7 @@ int sl_master_call(struct sl_master_client *mc, uint16_t type, const ProtobufCMe
 	call->type = type;
 	call->info = info;
 	call->deadline = sl_now_ms() + deadline_ms;
+	call->attempt_ms = attempt_ms ? attempt_ms : MC_ATTEMPT_MS;
 	call->backoff_ms = MC_BACKOFF_MIN_MS;
 	call->last_status = SL_E_TIMEDOUT;
 	call->cb = cb;

@@ -46,6 +46,17 @@ int sl_master_call(struct sl_master_client *mc, uint16_t type, const ProtobufCMe
 		   uint32_t deadline_ms, sl_master_cb cb, void *arg);
 
 /*
+ * The same with one attempt at one master bounded by attempt_ms (0: the
+ * default, 3 s) rather than the default: for a call whose deadline is
+ * short and whose master answers at once (a gateway session renewal,
+ * deadline = its lease), so that a master gone silent -- cut off, its
+ * connection still up until TCP gives up -- costs one short attempt and the
+ * walk finds the new leader within the deadline.
+ */
+int sl_master_call_attempts(struct sl_master_client *mc, uint16_t type, const ProtobufCMessage *msg,
+			    uint32_t deadline_ms, uint32_t attempt_ms, sl_master_cb cb, void *arg);
+
+/*
  * Blocking form: returns the final status; on SL_OK *reply (if non-NULL)
  * receives the reply message, to be freed with sl_msg_free().
  */

@@ -31,6 +31,7 @@ struct fake {
 	char addr[NM][64];
 	int leader;		/* atomic: index of the master that answers */
 	int hint;		/* atomic: followers name the leader */
+	int silent;		/* atomic: this master (index) reads requests and never answers, -1 none */
 	int answered[NM];	/* atomics: VOLUME_INFO answered with SL_OK */
 };
 
@@ -43,6 +44,8 @@ static void on_master(struct sl_conn *c, const struct sl_msg *req, void *arg)
 {
 	int me = (int)(intptr_t)arg, leader = ld(&F.leader);
 
+	if (me == ld(&F.silent))
+		return;		/* cut off: the connection stays up, nothing comes back */
 	if (me != leader) {
 		Shoal__MasterRedirect r = SHOAL__MASTER_REDIRECT__INIT;
 
@@ -215,6 +218,63 @@ static void test_first_master_dead(void)
 	free_client(&x);
 }
 
+struct async_done {
+	bool done;
+	int status;
+};
+
+static void async_cb(int status, const ProtobufCMessage *reply, void *arg)
+{
+	struct async_done *d = arg;
+
+	(void)reply;
+	d->done = true;
+	d->status = status;
+}
+
+/*
+ * The leader goes silent (cut off: its connection stays up, requests are
+ * read and never answered) and another master leads.  A call with a
+ * deadline of 3 s -- a gateway session renewal, whose deadline is its
+ * lease -- and attempts of 1 s is answered by the new leader within the
+ * deadline; with one 3 s attempt it would spend its deadline on the silent
+ * one (seed 1016 of the nemesis: the gateway's session was lost).
+ */
+static void test_silent_leader(void)
+{
+	static const int order[NM] = { 2, 0, 1 };	/* the walk starts at master 0 */
+	struct ctx x = new_client(order);
+	Shoal__VolumeNameReq rq = SHOAL__VOLUME_NAME_REQ__INIT;
+	struct async_done d = { false, 0 };
+	uint64_t ms, t0;
+	int rc;
+
+	st(&F.silent, -1);
+	st(&F.leader, 1);
+	st(&F.hint, 1);
+	rc = volume_info(&x, 3000, &ms);
+	CU_ASSERT_EQUAL(rc, SL_OK);
+	CU_ASSERT_STRING_EQUAL(sl_master_leader(x.mc), F.addr[1]);
+	/* master 1 is cut off; master 2 leads and the others name it */
+	st(&F.silent, 1);
+	st(&F.leader, 2);
+	rq.name = "v1";
+	t0 = sl_now_ms();
+	CU_ASSERT_EQUAL_FATAL(sl_master_call_attempts(x.mc, SL_MSG_M_VOLUME_INFO, &rq.base, 3000, 1000,
+						      async_cb, &d), 0);
+	while (!d.done && sl_now_ms() < t0 + 6000)
+		sl_loop_run_once(x.loop, 50);
+	ms = sl_now_ms() - t0;
+	if (d.status != SL_OK || ms > 2500)
+		fprintf(stderr, "[silent leader: %s after %llu ms] ", sl_status_str(d.status),
+			(unsigned long long)ms);
+	CU_ASSERT(d.done);
+	CU_ASSERT_EQUAL(d.status, SL_OK);
+	CU_ASSERT(ms < 2500);
+	st(&F.silent, -1);
+	free_client(&x);
+}
+
 /* No master leads: a call ends with an error by its deadline, not later. */
 static void test_no_leader_deadline(void)
 {
@@ -237,11 +297,13 @@ int main(void)
 		{ "leader_killed", test_leader_killed },
 		{ "first_master_dead", test_first_master_dead },
 		{ "no_leader_deadline", test_no_leader_deadline },
+		{ "silent_leader", test_silent_leader },
 		{ NULL, NULL },
 	};
 	int rc, i;
 
 	sl_log_open("test_master_client", SL_LOG_WARN, false);
+	F.silent = -1;
 	F.loop = sl_loop_new();
 	for (i = 0; i < NM; i++) {
 		F.srv[i] = sl_server_listen(F.loop, "127.0.0.1:0", on_master, (void *)(intptr_t)i);
