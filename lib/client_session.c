@@ -101,6 +101,7 @@ static void block(struct sl_client *c)
 	struct sl_session *s = &c->sess;
 
 	s->state = SS_BLOCKED;
+	s->view_until = 0;	/* the loss is told once; a new session sets a new view */
 	sl_client_io_fail_all(c, SL_E_UNAVAIL);
 	if (s->on_lost)
 		s->on_lost(s->lost_arg);
@@ -152,6 +153,17 @@ static void check_stall(struct sl_client *c)
 	s->last_tick = now;
 	if (s->state == SS_LIVE && now >= s->view_until) {
 		retire(c, true, "no renewal answered within its lease (paused or cut off?)");
+		return;
+	}
+	/*
+	 * Retired by choice (an unanswered attempt, a new leader) and no new
+	 * session answered within the old one's view: the gateway was cut off
+	 * all the same, and the commands it holds waited that long (C3).
+	 */
+	if (s->fence_on_loss && (s->state == SS_NONE || s->state == SS_OPENING) &&
+	    s->view_until && now >= s->view_until) {
+		sl_warn("client: no gateway session answered within a lease since the last one (cut off?)");
+		block(c);
 		return;
 	}
 	if (!s->fence_on_loss || s->state == SS_BLOCKED || gap <= s->lease_ms / 2)

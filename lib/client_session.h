@@ -13,6 +13,8 @@
  *        the session is RETIRED (fence_on_loss: a new one is opened at once)
  *   LIVE --view passed, or the loop stalled (C3)--> LOST: RETIRED, and with
  *        fence_on_loss the owner is told and the client BLOCKED
+ *   NONE, OPENING --the last session's view passed and no new one was
+ *        answered (C3, fence_on_loss)--> BLOCKED, the owner told
  *   BLOCKED --sl_client_resume()--> NONE
  *   RETIRED --GW_CLOSE answered, or the self-fence time passed--> FENCED
  *
