@@ -9,7 +9,7 @@
 # the cut, reaches it only when TCP retransmits it after the heal; by then
 # the initiator gave path 1 up (8 s) and wrote B through gateway 2.  No
 # session was answered for longer than a lease: gateway 1 must drop A (and
-# its initiators) rather than open a new session and land it.  For 40 s
+# its initiators) rather than open a new session and land it.  For 20 s
 # block 0 must read B, never A.
 DEADLINE_MS=6000
 . "$(dirname "$0")/7fail-lib.sh"
@@ -48,7 +48,7 @@ cat >"$SCRATCH/fault.sh" <<EOS
 nft_drop_flows $NFT_TABLE $G1 both
 EOS
 log "gateway 1 (tgtd pid $G1) is cut off while busy, before write A; the initiator abandons the path after 8 s"
-out=$("$LW" "$(url 1 t 1)" "$(url 2 t 1)" --abandon-ms 8000 --watch-ms 40000 \
+out=$("$LW" "$(url 1 t 1)" "$(url 2 t 1)" --abandon-ms 8000 --watch-ms 20000 \
 	--fault "bash $SCRATCH/fault.sh" --heal "nft flush chain inet $NFT_TABLE out" 2>&1)
 rc=$?
 touch "$SCRATCH/busy.stop"
