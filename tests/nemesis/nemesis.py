@@ -263,7 +263,12 @@ class SeedRun:
             if len(set(sums.values())) > 1:
                 self.finding("replicas-differ", "chunk %016x version %d: replicas differ: %s"
                              % (chunk, top, sums))
-            if len(sums) < 3:
+            # A replica one version behind with the same bytes missed only
+            # a grant no write used yet (the next grant brings it up): in
+            # sync, as replicas_identical in tests/cluster counts it.
+            top_md5 = next(iter(sums.values()))
+            in_sync = len(sums) + sum(1 for v, m in reps.values() if v == top - 1 and m == top_md5)
+            if in_sync < 3:
                 self.finding("too-few-replicas", "chunk %016x: %d replicas at its highest version %d "
                              "(%s); all: %s" % (chunk, len(sums), top, sorted(sums), reps))
 
