@@ -35,6 +35,7 @@ static const struct sl_msg_type_info types[] = {
 	T(SL_MSG_M_MASTER_STATUS, "master-status", shoal__empty, shoal__master_status_rep),
 	T(SL_MSG_M_DUMP, "dump", shoal__empty, shoal__dump_rep),
 	T(SL_MSG_M_VOLUME_RESET, "volume-reset", shoal__volume_name_req, shoal__volume_rep),
+	T(SL_MSG_M_CS_MAINTENANCE, "cs-maintenance", shoal__cs_id_req, shoal__empty),
 	T(SL_MSG_M_GW_SESSION, "gw-session", shoal__gw_session_req, shoal__gw_session_rep),
 };
 

@@ -44,6 +44,7 @@ enum sl_msg_type {
 	SL_MSG_M_MASTER_STATUS,
 	SL_MSG_M_DUMP,
 	SL_MSG_M_VOLUME_RESET,
+	SL_MSG_M_CS_MAINTENANCE,
 	SL_MSG_M_GW_SESSION = 230,	/* numbered apart: other M_ types may be added in between */
 };
 

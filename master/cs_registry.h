@@ -68,6 +68,7 @@ struct cs {
 	char uuid[CS_LABEL_MAX + 1];
 	struct cs_disk_id *disk_ids;	/* sorted by index */
 	uint32_t ndisk_ids;
+	uint64_t maint_until;		/* wall-clock ms: in maintenance before then (maintenance.h) */
 	/* soft */
 	bool up;
 	/*

@@ -19,7 +19,7 @@
  * disk identities, and every chunk CREATED (nothing recorded that it was
  * never written).
  */
-#define SNAP_VERSION	3
+#define SNAP_VERSION	4	/* 4: maint_until */
 
 static void *xcalloc(size_t n, size_t sz)
 {
@@ -212,6 +212,14 @@ void fsm_enc_cs_state(struct wbuf *w, uint64_t client, uint64_t seq, uint32_t cs
 	put_u32(w, cs_id);
 	put_u8(w, admin);
 	put_u8(w, force);
+}
+
+void fsm_enc_cs_maintenance(struct wbuf *w, uint64_t client, uint64_t seq, uint32_t cs_id,
+			    uint64_t until_ms)
+{
+	enc_hdr(w, FSM_CS_MAINTENANCE, client, seq);
+	put_u32(w, cs_id);
+	put_u64(w, until_ms);
 }
 
 /* ---- apply ---- */
@@ -560,6 +568,25 @@ static uint64_t apply_cs_state(struct fsm *f, struct rbuf *r)
 		}
 	}
 	cs->admin = admin;
+	if (admin != CS_ACTIVE)
+		cs->maint_until = 0;	/* M3: leaving ends it */
+	return FSM_RES(SL_OK, id);
+}
+
+/* The time is the leader's wall clock, fixed when it was proposed: every member applies the same. */
+static uint64_t apply_cs_maintenance(struct fsm *f, struct rbuf *r)
+{
+	uint32_t id = get_u32(r);
+	uint64_t until = get_u64(r);
+
+	if (r->bad)
+		return FSM_RES(SL_E_INTERNAL, 0);
+	struct cs *cs = cs_by_id(&f->css, id);
+	if (!cs || cs->admin == CS_REMOVED)
+		return FSM_RES(SL_E_NOENT, 0);
+	if (until && cs->admin != CS_ACTIVE)
+		return FSM_RES(SL_E_INVAL, 0);	/* a draining server is leaving: nothing to wait for */
+	cs->maint_until = until;
 	return FSM_RES(SL_OK, id);
 }
 
@@ -590,6 +617,7 @@ uint64_t fsm_apply(struct fsm *f, const void *buf, size_t len)
 	case FSM_CHUNK_CREATED: res = apply_chunk_created(f, &r); break;
 	case FSM_REPLICAS_MISSING: res = apply_replicas_missing(f, &r); break;
 	case FSM_CS_DISKS: res = apply_cs_disks(f, &r); break;
+	case FSM_CS_MAINTENANCE: res = apply_cs_maintenance(f, &r); break;
 	default: res = FSM_RES(SL_E_INTERNAL, 0); break;
 	}
 	dedup_put(f, client, seq, res);
@@ -636,6 +664,7 @@ int fsm_snapshot(const struct fsm *f, struct wbuf *w)
 			put_u32(w, cs->disk_ids[k].index);
 			put_str(w, cs->disk_ids[k].uuid);
 		}
+		put_u64(w, cs->maint_until);
 	}
 	put_u32(w, f->chunks.count);
 	chunk_map_for_each(&f->chunks, c, idx) {
@@ -716,6 +745,7 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len)
 			if (r.bad || !cs_set_disk_ids(cs, d, nd))
 				goto bad;
 		}
+		cs->maint_until = version >= 4 ? get_u64(&r) : 0;
 	}
 	n = get_u32(&r);
 	for (uint32_t i = 0; i < n && !r.bad; i++) {
@@ -781,6 +811,8 @@ char *fsm_dump(const struct fsm *f, size_t *lenp)
 			cs->host, cs->rack, cs->uuid, cs->admin);
 		for (uint32_t k = 0; k < cs->ndisk_ids; k++)
 			fprintf(fp, k ? ",%u:%s" : "%u:%s", cs->disk_ids[k].index, cs->disk_ids[k].uuid);
+		if (cs->maint_until)
+			fprintf(fp, " maint_until=%llu", (unsigned long long)cs->maint_until);
 		fputc('\n', fp);
 	}
 	list_for_each_entry(v, &f->vols.list, node) {

@@ -49,6 +49,7 @@ enum fsm_cmd {
 	FSM_CHUNK_CREATED = 11,
 	FSM_REPLICAS_MISSING = 12,
 	FSM_CS_DISKS = 13,
+	FSM_CS_MAINTENANCE = 14,	/* maintenance until a wall-clock time (0: none) */
 };
 
 #define FSM_RES(st, val)	((uint64_t)(st) | (uint64_t)(val) << 8)
@@ -122,6 +123,8 @@ void fsm_enc_set_replicas(struct wbuf *w, uint64_t client, uint64_t seq, uint64_
 /* cs_id 0 assigns a new id. */
 void fsm_enc_cs_register(struct wbuf *w, uint32_t cs_id, const char *addr, const char *host,
 			 const char *rack, const char *uuid);
+void fsm_enc_cs_maintenance(struct wbuf *w, uint64_t client, uint64_t seq, uint32_t cs_id,
+			    uint64_t until_ms);
 void fsm_enc_cs_state(struct wbuf *w, uint64_t client, uint64_t seq, uint32_t cs_id, uint8_t admin,
 		      bool force);
 

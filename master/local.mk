@@ -10,6 +10,7 @@ master_libmcore_la_SOURCES = \
 	master/placement.c master/placement.h \
 	master/lease.c master/lease.h \
 	master/gw_session.c master/gw_session.h \
+	master/maintenance.c master/maintenance.h \
 	master/fsm.c master/fsm.h
 master_libmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/master
 

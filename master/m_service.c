@@ -20,6 +20,7 @@
 #include "log.h"
 #include "msg_types.h"
 #include "status.h"
+#include "maintenance.h"
 #include "placement.h"
 #include "master.h"
 #include "m_service.h"
@@ -686,13 +687,30 @@ static int h_cs_state(struct master *m, struct m_op *op, uint8_t admin)
 	return submit(m, &w, cs_state_done, op);
 }
 
+/* maintenance.h: the end is fixed here, on the leader's wall clock, so every member applies the same. */
+static int h_cs_maintenance(struct master *m, struct m_op *op)
+{
+	Shoal__CsIdReq *rq = (Shoal__CsIdReq *)op->req;
+	struct wbuf w;
+	struct cs *cs = rq->cs_id && rq->cs_id <= UINT32_MAX ? cs_by_id(&m->fsm->css, rq->cs_id) : NULL;
+
+	if (!cs || cs->admin == CS_REMOVED)
+		return SL_E_NOENT;
+	if (rq->maintenance_ms > MAINT_MAX_MS || (rq->maintenance_ms && cs->admin != CS_ACTIVE))
+		return SL_E_INVAL;
+	wbuf_init(&w);
+	fsm_enc_cs_maintenance(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
+			       rq->cs_id, rq->maintenance_ms ? maint_wall_ms() + rq->maintenance_ms : 0);
+	return submit(m, &w, cs_state_done, op);
+}
+
 static int h_cs_list(struct master *m, struct m_op *op)
 {
 	Shoal__CsListRep rep = SHOAL__CS_LIST_REP__INIT;
 	uint32_t n = m->fsm->css.count, i = 0, idx, nd = 0, d = 0;
 	struct cs *cs;
 	struct chunk *c;
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), wall = maint_wall_ms();
 	list_for_each_entry(cs, &m->fsm->css.list, node)
 		nd += cs->ndisks;
 	Shoal__CsInfo *ci = calloc(n + 1, sizeof(*ci));
@@ -714,6 +732,7 @@ static int h_cs_list(struct master *m, struct m_op *op)
 		ci[i].rack = cs->rack;
 		ci[i].state = (char *)cs_state_name(cs);
 		ci[i].last_heartbeat_ms = now - cs->last_hb_ms;
+		ci[i].maintenance_left_ms = maint_active(cs, wall) ? cs->maint_until - wall : 0;
 		ci[i].disks = &dp[d];
 		ci[i].n_disks = cs->ndisks;
 		for (uint32_t k = 0; k < cs->ndisks && d < nd; k++, d++) {
@@ -769,11 +788,13 @@ static int h_cluster_status(struct master *m, struct m_op *op)
 	struct cs *cs;
 	struct chunk *c;
 	uint32_t idx;
+	uint64_t wall = maint_wall_ms();
 
 	rg_get_status(m->rg, &st);
 	list_for_each_entry(cs, &m->fsm->css.list, node) {
 		if (cs->admin == CS_REMOVED)
 			continue;
+		rep.servers_maintenance += maint_active(cs, wall);
 		if (cs->up) {
 			rep.servers_up++;
 			rep.servers_unheard += !cs->heard;
@@ -792,6 +813,7 @@ static int h_cluster_status(struct master *m, struct m_op *op)
 		rep.unavailable += chunk_below_min(m, c);
 	}
 	rep.replications_running = m->repl->njobs;
+	rep.held = m->repl->held;
 	rep.replicated_bytes = m->repl->replicated_bytes;
 	rep.leader_addr = (char *)m->self_addr;
 	rep.term = st.term;
@@ -907,6 +929,7 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
 	case SL_MSG_M_CS_LIST: rv = h_cs_list(m, op); break;
 	case SL_MSG_M_CS_DRAIN: rv = h_cs_state(m, op, CS_DRAINING); break;
 	case SL_MSG_M_CS_REMOVE: rv = h_cs_state(m, op, CS_REMOVED); break;
+	case SL_MSG_M_CS_MAINTENANCE: rv = h_cs_maintenance(m, op); break;
 	case SL_MSG_M_CLUSTER_STATUS: rv = h_cluster_status(m, op); break;
 	case SL_MSG_M_MASTER_STATUS: rv = h_master_status(m, op); break;
 	case SL_MSG_M_DUMP: rv = h_dump(m, op); break;

@@ -9,6 +9,7 @@
 #include "status.h"
 #include "placement.h"
 #include "m_service.h"
+#include "maintenance.h"
 #include "replication.h"
 
 #define REPL_ACTIVE_LEASES	10	/* "recent I/O": lease expired within this many lease periods */
@@ -522,7 +523,8 @@ static void start_jobs(struct master *m, uint64_t now)
 	struct chunk *c;
 	uint32_t idx, nneed = 0, cap = 0;
 	struct need *need = NULL;
-	uint64_t under = 0;
+	uint64_t under = 0, held = 0;
+	uint32_t pending = maint_pending(&m->fsm->css, maint_wall_ms());
 
 	/* refill the rate bucket: at most one second's worth (or one chunk) may pile up */
 	if (m->repl_rate_mb > 0) {
@@ -539,6 +541,10 @@ static void start_jobs(struct master *m, uint64_t now)
 		if (!v || good >= (int)v->replicas)
 			continue;
 		under++;
+		if (maint_holds(v, good, pending)) {
+			held++;		/* M1 */
+			continue;
+		}
 		if ((c->flags & (CHUNK_F_COPYING | CHUNK_F_GRANTING)) || backed_off(r, c->id, now))
 			continue;
 		if (nneed == cap) {
@@ -554,6 +560,7 @@ static void start_jobs(struct master *m, uint64_t now)
 		need[nneed++] = (struct need){ (uint32_t)good * 2 + !active, idx };
 	}
 	r->under_replicated = under;
+	r->held = held;
 	if (nneed)
 		qsort(need, nneed, sizeof(*need), need_cmp);
 	uint32_t tries = (r->cap - r->njobs) * REPL_TRIES_PER_SLOT;

@@ -92,6 +92,7 @@ struct repl {
 	uint32_t nstale;
 	/* counters since this process started (not reset at a leader change) */
 	uint64_t under_replicated;	/* at the last scan */
+	uint64_t held;			/* of those, held for a server in maintenance (maintenance.h M1) */
 	uint64_t replicated_bytes, completed, failed;
 };
 

@@ -4,6 +4,7 @@
 #include <CUnit/Basic.h>
 #include "status.h"
 #include "fsm.h"
+#include "maintenance.h"
 #include "cunit_main.h"
 
 static uint64_t run(struct fsm *f, struct wbuf *w)
@@ -468,6 +469,74 @@ static void test_chunk_map(void)
 	chunk_map_free(&m);
 }
 
+/* Maintenance (maintenance.h): logged, kept by snapshots, ended by a drain; rules M1 and M3. */
+static void test_maintenance(void)
+{
+	struct fsm *f = fsm_new(), *g = fsm_new();
+	struct volume v = { .replicas = 3, .min_replicas = 2 };
+	struct wbuf w;
+	struct cs *cs;
+	size_t l1, l2;
+
+	populate(f, 1, 4);
+	wbuf_init(&w);
+	fsm_enc_cs_maintenance(&w, 5, 1, 2, 10000);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 2));
+	cs = cs_by_id(&f->css, 2);
+	CU_ASSERT_EQUAL(cs->maint_until, 10000);
+	CU_ASSERT(maint_active(cs, 9999));
+	CU_ASSERT(!maint_active(cs, 10000));	/* M3: ends at its time */
+	/* M1's k: down, or up but not heard; an up and heard server holds nothing back */
+	cs->up = false;
+	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000), 1);
+	cs->up = true;
+	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000), 1);
+	cs->heard = true;
+	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000), 0);
+	cs->up = false;
+	CU_ASSERT_EQUAL(maint_pending(&f->css, 10000), 0);
+	/* M1: held while min_replicas are good and at most k are missing */
+	CU_ASSERT(maint_holds(&v, 2, 1));
+	CU_ASSERT(!maint_holds(&v, 2, 0));
+	CU_ASSERT(!maint_holds(&v, 1, 1));	/* below min_replicas: copy now */
+	CU_ASSERT(!maint_holds(&v, 1, 2));
+	v.min_replicas = 1;
+	CU_ASSERT(!maint_holds(&v, 1, 1));	/* two missing, one server in maintenance */
+	CU_ASSERT(maint_holds(&v, 1, 2));
+	/* kept by a snapshot (version 4) */
+	wbuf_init(&w);
+	CU_ASSERT_EQUAL(fsm_snapshot(f, &w), 0);
+	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
+	wbuf_free(&w);
+	char *d1 = fsm_dump(f, &l1), *d2 = fsm_dump(g, &l2);
+	CU_ASSERT(l1 == l2 && !memcmp(d1, d2, l1));
+	CU_ASSERT_PTR_NOT_NULL(strstr(d1, "maint_until=10000"));
+	free(d1);
+	free(d2);
+	CU_ASSERT_EQUAL(cs_by_id(&g->css, 2)->maint_until, 10000);
+	/* --off */
+	wbuf_init(&w);
+	fsm_enc_cs_maintenance(&w, 5, 2, 2, 0);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 2));
+	CU_ASSERT_EQUAL(cs->maint_until, 0);
+	/* a drain ends it, and a draining server cannot enter it */
+	wbuf_init(&w);
+	fsm_enc_cs_maintenance(&w, 5, 3, 3, 20000);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 3));
+	wbuf_init(&w);
+	fsm_enc_cs_state(&w, 5, 4, 3, CS_DRAINING, false);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_OK);
+	CU_ASSERT_EQUAL(cs_by_id(&f->css, 3)->maint_until, 0);
+	wbuf_init(&w);
+	fsm_enc_cs_maintenance(&w, 5, 5, 3, 20000);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_INVAL);
+	wbuf_init(&w);
+	fsm_enc_cs_maintenance(&w, 5, 6, 99, 20000);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_NOENT);
+	fsm_free(f);
+	fsm_free(g);
+}
+
 int main(void)
 {
 	static const struct sl_cunit_test tests[] = {
@@ -478,6 +547,7 @@ int main(void)
 		{ "chunk map", test_chunk_map },
 		{ "replica existence: created, missing, disks", test_replica_existence },
 		{ "version 2 snapshot: chunks count as written", test_snapshot_v2_chunks_written },
+		{ "maintenance", test_maintenance },
 		{ NULL, NULL },
 	};
 
