@@ -75,6 +75,8 @@ int admin_status_err(struct admin_ctx *ctx, int status, const char *what);
 /* Argument parsing helpers: each prints the one-line error itself. */
 int admin_parse_size(const char *arg, const char *what, uint64_t *out);
 int admin_parse_uint(const char *arg, const char *what, uint64_t min, uint64_t max, uint64_t *out);
+/* A duration: N with s (the default), m, h or d; in ms, from 1 s to max_ms. */
+int admin_parse_duration(const char *arg, const char *what, uint64_t max_ms, uint64_t *out_ms);
 bool admin_valid_name(const char *name);
 /*
  * getopt_long over argv (argv[0] is the subcommand word; set optind = 0

@@ -10,6 +10,8 @@
 #include "rpc.h"
 #include "status.h"
 
+#define MAINT_MAX_DAYS	7	/* the master's MAINT_MAX_MS */
+
 /* Commands without arguments or options share this check. */
 static int no_args(int argc, char **argv, const char *cmd)
 {
@@ -42,8 +44,8 @@ static void print_cs_json(const Shoal__CsInfo *s)
 	json_str(stdout, s->rack);
 	printf(", \"state\": ");
 	json_str(stdout, s->state);
-	printf(", \"last_heartbeat_ms\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"disks\": [",
-	       s->last_heartbeat_ms, s->chunks);
+	printf(", \"last_heartbeat_ms\": %" PRIu64 ", \"maintenance_left_ms\": %" PRIu64
+	       ", \"chunks\": %" PRIu64 ", \"disks\": [", s->last_heartbeat_ms, s->maintenance_left_ms, s->chunks);
 	for (size_t d = 0; d < s->n_disks; d++) {
 		const Shoal__DiskStatus *k = s->disks[d];
 
@@ -80,11 +82,11 @@ static int cs_list(struct admin_ctx *ctx, int argc, char **argv)
 		printf("]\n");
 		goto out;
 	}
-	printf("%4s %-21s %-12s %-8s %-9s %5s %8s %8s %8s %9s\n", "ID", "ADDRESS", "HOST", "RACK",
+	printf("%4s %-21s %-12s %-8s %-10s %5s %8s %8s %8s %9s\n", "ID", "ADDRESS", "HOST", "RACK",
 	       "STATE", "DISKS", "CAPACITY", "USED", "CHUNKS", "HEARTBEAT");
 	for (size_t i = 0; i < l->n_servers; i++) {
 		const Shoal__CsInfo *s = l->servers[i];
-		char cap[32], used[32], disks[32], hb[32];
+		char cap[32], used[32], disks[32], hb[32], state[32];
 		uint64_t c, u;
 		int failed;
 
@@ -96,13 +98,41 @@ static int cs_list(struct admin_ctx *ctx, int argc, char **argv)
 		else
 			snprintf(disks, sizeof(disks), "%zu", s->n_disks);
 		snprintf(hb, sizeof(hb), "%" PRIu64 "ms", s->last_heartbeat_ms);
-		printf("%4" PRIu64 " %-21s %-12s %-8s %-9s %5s %8s %8s %8" PRIu64 " %9s\n", s->cs_id,
-		       s->addr, *s->host ? s->host : "-", *s->rack ? s->rack : "-", s->state, disks,
+		if (s->maintenance_left_ms)
+			snprintf(state, sizeof(state), "%s,maint", s->state);
+		else
+			snprintf(state, sizeof(state), "%s", s->state);
+		printf("%4" PRIu64 " %-21s %-12s %-8s %-10s %5s %8s %8s %8" PRIu64 " %9s\n", s->cs_id,
+		       s->addr, *s->host ? s->host : "-", *s->rack ? s->rack : "-", state, disks,
 		       cap, used, s->chunks, hb);
 	}
 out:
 	sl_msg_free(rep);
 	return AX_OK;
+}
+
+/*
+ * The ID argument of a chunkserver command, then the call: AX_OK, a usage
+ * code, or AX_CALL_FAILED with *status (0: no master answered).
+ */
+#define AX_CALL_FAILED	(-1)
+static int cs_id_call(struct admin_ctx *ctx, int argc, char **argv, const char *cmd, uint16_t type,
+		      Shoal__CsIdReq *req, int *status)
+{
+	Shoal__DedupId dedup = SHOAL__DEDUP_ID__INIT;
+	int rc = admin_nargs(argc, argv, 1, cmd, "ID");
+
+	if (rc)
+		return rc;
+	if (admin_parse_uint(argv[optind], "ID", 1, UINT32_MAX, &req->cs_id))
+		return AX_USAGE;
+	rc = admin_dedup(ctx, &dedup);
+	if (rc)
+		return rc;
+	req->dedup = &dedup;
+	rc = admin_call(ctx, type, &req->base, NULL, status) ? AX_CALL_FAILED : AX_OK;
+	req->dedup = NULL;
+	return rc;
 }
 
 /* drain ID, remove ID [--force] */
@@ -114,10 +144,9 @@ static int cs_by_id(struct admin_ctx *ctx, int argc, char **argv, uint16_t type,
 	};
 	static const struct option lo_none[] = { { NULL, 0, NULL, 0 } };
 	Shoal__CsIdReq req = SHOAL__CS_ID_REQ__INIT;
-	Shoal__DedupId dedup = SHOAL__DEDUP_ID__INIT;
 	bool remove = type == SL_MSG_M_CS_REMOVE;
 	char what[64];
-	int c, rc, status;
+	int c, rc, status = 0;
 
 	optind = 0;
 	while ((c = admin_getopt(argc, argv, remove ? lo_force : lo_none, cmd)) != -1) {
@@ -125,17 +154,11 @@ static int cs_by_id(struct admin_ctx *ctx, int argc, char **argv, uint16_t type,
 			return AX_USAGE;
 		req.force = true;
 	}
-	rc = admin_nargs(argc, argv, 1, cmd, "ID");
-	if (rc)
+	rc = cs_id_call(ctx, argc, argv, cmd, type, &req, &status);
+	if (rc != AX_OK && rc != AX_CALL_FAILED)
 		return rc;
-	if (admin_parse_uint(argv[optind], "ID", 1, UINT32_MAX, &req.cs_id))
-		return AX_USAGE;
-	rc = admin_dedup(ctx, &dedup);
-	if (rc)
-		return rc;
-	req.dedup = &dedup;
 	snprintf(what, sizeof(what), "chunkserver %" PRIu64, req.cs_id);
-	if (admin_call(ctx, type, &req.base, NULL, &status)) {
+	if (rc == AX_CALL_FAILED) {
 		if (remove && (status == SL_E_NOTEMPTY || status == SL_E_BUSY))
 			return admin_err(AX_FAILED, "chunkserver %" PRIu64 " still holds the only current "
 					 "copy of some chunks: drain it first, or add --force", req.cs_id);
@@ -149,12 +172,62 @@ static int cs_by_id(struct admin_ctx *ctx, int argc, char **argv, uint16_t type,
 	return AX_OK;
 }
 
+/* maintenance ID --for DURATION | --off (master/maintenance.h) */
+static int cs_maintenance(struct admin_ctx *ctx, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "for", required_argument, NULL, 'f' },
+		{ "off", no_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cmd = "chunkserver maintenance";
+	Shoal__CsIdReq req = SHOAL__CS_ID_REQ__INIT;
+	const char *dur = NULL;
+	bool off = false;
+	char what[64];
+	int c, rc, status = 0;
+
+	optind = 0;
+	while ((c = admin_getopt(argc, argv, lo, cmd)) != -1) {
+		if (c == 'f')
+			dur = optarg;
+		else if (c == 'o')
+			off = true;
+		else
+			return AX_USAGE;
+	}
+	if (!dur == !off)
+		return admin_err(AX_USAGE, "%s: give either --for DURATION or --off", cmd);
+	if (dur && admin_parse_duration(dur, "--for", MAINT_MAX_DAYS * 24ull * 3600 * 1000, &req.maintenance_ms))
+		return AX_USAGE;
+	rc = cs_id_call(ctx, argc, argv, cmd, SL_MSG_M_CS_MAINTENANCE, &req, &status);
+	if (rc != AX_OK && rc != AX_CALL_FAILED)
+		return rc;
+	snprintf(what, sizeof(what), "chunkserver %" PRIu64, req.cs_id);
+	if (rc == AX_CALL_FAILED) {
+		if (status == SL_E_INVAL)
+			return admin_err(AX_FAILED, "chunkserver %" PRIu64 " is draining: it cannot enter maintenance",
+					 req.cs_id);
+		return status ? admin_status_err(ctx, status, what) : AX_FAILED;
+	}
+	if (ctx->json)
+		printf("{\"id\": %" PRIu64 ", \"maintenance_ms\": %" PRIu64 "}\n", req.cs_id, req.maintenance_ms);
+	else if (off)
+		printf("chunkserver %" PRIu64 ": maintenance ended (a server still down is copied around from now)\n",
+		       req.cs_id);
+	else
+		printf("chunkserver %" PRIu64 ": in maintenance for %s: its chunks are not copied elsewhere "
+		       "while it is down\n", req.cs_id, dur);
+	return AX_OK;
+}
+
 int cmd_chunkserver(struct admin_ctx *ctx, int argc, char **argv)
 {
 	const char *sub = argc > 1 ? argv[1] : NULL;
 
 	if (!sub)
-		return admin_err(AX_USAGE, "'chunkserver' needs a subcommand: list, status, drain, remove");
+		return admin_err(AX_USAGE, "'chunkserver' needs a subcommand: list, status, drain, remove, "
+				 "maintenance");
 	if (!strcmp(sub, "list"))
 		return cs_list(ctx, argc - 1, argv + 1);
 	if (!strcmp(sub, "status"))
@@ -163,7 +236,10 @@ int cmd_chunkserver(struct admin_ctx *ctx, int argc, char **argv)
 		return cs_by_id(ctx, argc - 1, argv + 1, SL_MSG_M_CS_DRAIN, "chunkserver drain");
 	if (!strcmp(sub, "remove"))
 		return cs_by_id(ctx, argc - 1, argv + 1, SL_MSG_M_CS_REMOVE, "chunkserver remove");
-	return admin_err(AX_USAGE, "unknown subcommand 'chunkserver %s' (list, status, drain, remove)", sub);
+	if (!strcmp(sub, "maintenance"))
+		return cs_maintenance(ctx, argc - 1, argv + 1);
+	return admin_err(AX_USAGE, "unknown subcommand 'chunkserver %s' (list, status, drain, remove, maintenance)",
+			 sub);
 }
 
 static const char *health(const Shoal__ClusterStatusRep *s)
@@ -194,10 +270,11 @@ static int cluster_status(struct admin_ctx *ctx, int argc, char **argv)
 		       ", \"volumes\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"under_replicated\": %" PRIu64
 		       ", \"unavailable\": %" PRIu64 ", \"capacity\": %" PRIu64
 		       ", \"used\": %" PRIu64 ", \"replications_running\": %" PRIu64
-		       ", \"replicated_bytes\": %" PRIu64 ", \"leader\": ",
+		       ", \"replicated_bytes\": %" PRIu64 ", \"servers_maintenance\": %u, \"held\": %" PRIu64
+		       ", \"leader\": ",
 		       health(s), s->servers_up, s->servers_down, s->servers_unheard, s->volumes, s->chunks,
 		       s->under_replicated, s->unavailable, s->capacity, s->used, s->replications_running,
-		       s->replicated_bytes);
+		       s->replicated_bytes, s->servers_maintenance, s->held);
 		json_str(stdout, s->leader_addr);
 		printf(", \"term\": %" PRIu64 "}\n", s->term);
 		goto out;
@@ -210,11 +287,15 @@ static int cluster_status(struct admin_ctx *ctx, int argc, char **argv)
 	printf("chunkservers:     %u up, %u down", s->servers_up, s->servers_down);
 	if (s->servers_unheard)
 		printf(" (%u up not heard from yet by this leader)", s->servers_unheard);
+	if (s->servers_maintenance)
+		printf(", %u in maintenance", s->servers_maintenance);
 	printf("\n");
 	printf("volumes:          %" PRIu64 "\n", s->volumes);
 	printf("chunks:           %" PRIu64 " (%" PRIu64 " under-replicated", s->chunks, s->under_replicated);
 	if (s->unavailable)
 		printf(", %" PRIu64 " unavailable: below min_replicas", s->unavailable);
+	if (s->held)
+		printf(", %" PRIu64 " waiting for a server in maintenance", s->held);
 	printf(")\n");
 	printf("capacity:         %s used of %s", used, cap);
 	if (s->capacity)

@@ -28,6 +28,7 @@ static const char usage_text[] =
 	"  chunkserver status ID|ADDR\n"
 	"  chunkserver drain ID\n"
 	"  chunkserver remove ID [--force]\n"
+	"  chunkserver maintenance ID --for DURATION | --off\n"
 	"  cluster status\n"
 	"  master status\n"
 	"  lun export VOLUME --target IQN [--lun N] [--tid N] [--portal ADDR:PORT]\n"

@@ -53,6 +53,38 @@ bad:
 			 arg ? arg : "", what, min, max);
 }
 
+int admin_parse_duration(const char *arg, const char *what, uint64_t max_ms, uint64_t *out_ms)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t unit = 1000;
+
+	if (!arg || !isdigit((unsigned char)arg[0]))
+		goto bad;
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (errno)
+		goto bad;
+	if (*end) {
+		switch (*end++) {
+		case 's': unit = 1000; break;
+		case 'm': unit = 60 * 1000; break;
+		case 'h': unit = 3600 * 1000; break;
+		case 'd': unit = 24 * 3600 * 1000; break;
+		default: goto bad;
+		}
+		if (*end)
+			goto bad;
+	}
+	if (v == 0 || v > max_ms / unit)
+		goto bad;
+	*out_ms = v * unit;
+	return AX_OK;
+bad:
+	return admin_err(AX_USAGE, "bad duration '%s' for %s (N, Ns, Nm, Nh or Nd; from 1s to %" PRIu64 "d)",
+			 arg ? arg : "", what, max_ms / (24 * 3600 * 1000));
+}
+
 /*
  * Volume names become tgt backing-store paths and targets.conf tokens:
  * tgtd splits its LU parameters on ',' and tgt-admin on blanks.  The same

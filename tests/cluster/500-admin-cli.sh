@@ -72,6 +72,12 @@ expect_err 2 "unexpected argument" "$ADMIN" volume resize v 1G 2G
 expect_err 2 "timeout-ms" "$ADMIN" --timeout-ms abc volume list
 expect_err 2 "for ID" "$ADMIN" chunkserver drain x
 expect_err 2 "unknown option '--force'" "$ADMIN" chunkserver drain 1 --force
+expect_err 2 "either --for DURATION or --off" "$ADMIN" chunkserver maintenance 1
+expect_err 2 "either --for DURATION or --off" "$ADMIN" chunkserver maintenance 1 --for 5m --off
+expect_err 2 "bad duration '10x'" "$ADMIN" chunkserver maintenance 1 --for 10x
+expect_err 2 "bad duration '8d'" "$ADMIN" chunkserver maintenance 1 --for 8d
+expect_err 2 "bad duration '0'" "$ADMIN" chunkserver maintenance 1 --for 0
+expect_err 2 "for ID" "$ADMIN" chunkserver maintenance x --off
 expect_err 2 "needs --target" "$ADMIN" lun export v
 expect_err 2 "bad iSCSI name" "$ADMIN" lun export v --target IQN.Upper
 expect_err 2 "go together" "$ADMIN" lun export v --target iqn.2024-01.x:y --chap-user u
@@ -135,7 +141,23 @@ expect 3 "${A[@]}" --masters "$closed" --timeout-ms 200 volume list
 # chunkservers: unknown id, drain, remove
 expect_err 4 "chunkserver 99 not found" "${A[@]}" chunkserver drain 99
 expect_err 4 "chunkserver 99 not found" "${A[@]}" chunkserver remove 99
+expect_err 4 "chunkserver 99 not found" "${A[@]}" chunkserver maintenance 99 --for 1h
+# maintenance: shown in list and status, ended by --off, ended by a drain, refused while draining
+expect 0 "${A[@]}" chunkserver maintenance 3 --for 2h
+expect 0 "${A[@]}" --json chunkserver list && json_ok
+left=$(json_get '[s["maintenance_left_ms"] for s in d if s["id"] == 3][0]')
+((left > 7100000 && left <= 7200000)) || fail "maintenance --for 2h: $left ms left"
+expect 0 "${A[@]}" --json cluster status && json_ok
+[ "$(json_get 'd["servers_maintenance"]')" = 1 ] || fail "cluster status: $(cat "$SCRATCH/out")"
+expect 0 "${A[@]}" chunkserver list && grep -q "up,maint" "$SCRATCH/out" || fail "list: $(cat "$SCRATCH/out")"
+expect 0 "${A[@]}" chunkserver maintenance 3 --off
+expect 0 "${A[@]}" --json chunkserver list && json_ok
+[ "$(json_get '[s["maintenance_left_ms"] for s in d if s["id"] == 3][0]')" = 0 ] || fail "--off: $(cat "$SCRATCH/out")"
+expect 0 "${A[@]}" chunkserver maintenance 3 --for 90
 expect 0 "${A[@]}" chunkserver drain 3
+expect 0 "${A[@]}" --json chunkserver list && json_ok
+[ "$(json_get '[s["maintenance_left_ms"] for s in d if s["id"] == 3][0]')" = 0 ] || fail "a drain did not end maintenance"
+expect_err 1 "is draining: it cannot enter maintenance" "${A[@]}" chunkserver maintenance 3 --for 1h
 expect 0 "${A[@]}" --json chunkserver list && json_ok
 [ "$(json_get '[s["state"] for s in d if s["id"] == 3][0]')" = draining ] || fail "drain: $(cat "$SCRATCH/out")"
 expect 0 "${A[@]}" --json chunkserver remove 3 && json_ok chunkserver remove
