@@ -37,13 +37,6 @@ U=$(url 1 t 1)
 csaddr() { echo "127.0.0.1:$((PORT_BASE + 2 + $1 - 1))"; }
 version_on() { "$P" "$(csaddr "$1")" info "$2" | sed -n 's/^version=\([0-9]*\).*/\1/p'; }
 
-qio() {	# qio CMD...: one qemu-io session, every command must succeed
-	local c out
-	local -a args=()
-	for c in "$@"; do args+=(-c "$c"); done
-	out=$(timeout -k 5 300 qemu-io -f raw "${args[@]}" "$U" 2>&1) || { echo "$out" | tail -n 3; return 1; }
-	! grep -qiE 'fail|error|mismatch' <<<"$out" || { grep -iE 'fail|error|mismatch' <<<"$out" | head -n 3; return 1; }
-}
 
 # Pattern of MiB i: i % 200 + 1 (the fill), then 0xee over [RW_OFF, RW_OFF + RW_LEN) of it.
 cmds=()

@@ -39,13 +39,6 @@ vol_create v750 ${SIZE_MB}M --chunk-size 1M --replicas 3
 lun_export 1 v750 t 1 1
 U=$(url 1 t 1)
 
-qio() {	# qio CMD...: one qemu-io session; every command must succeed
-	local c out
-	local -a args=()
-	for c in "$@"; do args+=(-c "$c"); done
-	out=$(timeout -k 5 300 qemu-io -f raw "${args[@]}" "$U" 2>&1) || { echo "$out" | tail -n 3; return 1; }
-	! grep -qiE 'fail|error|mismatch' <<<"$out" || { grep -iE 'fail|error|mismatch' <<<"$out" | head -n 3; return 1; }
-}
 
 pattern() { echo $(((PHASE * 53 + $1) % 250 + 1)); }	# pattern of MiB $1 in this phase
 

@@ -172,6 +172,16 @@ max_cmd_ms() {
 		if (s * 1000 > m) m = s * 1000 } END { printf "%d\n", m }'
 }
 
+# qio CMD...: one qemu-io session on $U (the scenario's LUN); every command
+# must succeed.  Prints the failing lines and returns 1 otherwise.
+qio() {
+	local c out
+	local -a args=()
+	for c in "$@"; do args+=(-c "$c"); done
+	out=$(timeout -k 5 300 qemu-io -f raw "${args[@]}" "$U" 2>&1) || { echo "$out" | tail -n 3; return 1; }
+	! grep -qiE 'fail|error|mismatch' <<<"$out" || { grep -iE 'fail|error|mismatch' <<<"$out" | head -n 3; return 1; }
+}
+
 # load_loop URL NSLOTS: runs until $SCRATCH/load.stop exists (at most 20000 sessions).
 load_loop() {
 	local u=$1 nslots=$2 k=0 b s p out rc ms
