@@ -17,13 +17,14 @@ bool maint_active(const struct cs *cs, uint64_t now)
 	return cs->admin == CS_ACTIVE && cs->maint_until > now;
 }
 
-uint32_t maint_pending(const struct cs_registry *r, uint64_t now)
+uint32_t maint_pending(const struct cs_registry *r, uint64_t wall, uint64_t now, uint64_t silent_ms)
 {
 	const struct cs *cs;
 	uint32_t n = 0;
 
 	list_for_each_entry(cs, &r->list, node)
-		n += maint_active(cs, now) && !(cs->up && cs->heard);
+		n += maint_active(cs, wall) &&
+		     (!cs->up || !cs->heard || now - cs->last_hb_ms > silent_ms);
 	return n;
 }
 

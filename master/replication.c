@@ -390,7 +390,22 @@ void repl_hb_free(struct repl_hb_out *out)
 
 /* ---- tick: advance jobs ---- */
 
-static void advance_jobs(struct master *m, uint64_t now)
+/* M1b: a whole copy not ordered yet, for a chunk held now: gone, no backoff, nothing counted. */
+static bool job_held(struct master *m, struct repl_job *j, struct chunk *c, uint32_t pending)
+{
+	struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
+	struct repl *r = m->repl;
+
+	if (!pending || j->since || j->state >= R_SENT || !v || !maint_holds(v, repl_good_count(m, c), pending))
+		return false;
+	sl_info("chunk %llu: copy to cs %u called off: held for a server in maintenance",
+		(unsigned long long)j->chunk_id, j->target);
+	c->flags &= ~CHUNK_F_COPYING;
+	*j = r->jobs[--r->njobs];
+	return true;
+}
+
+static void advance_jobs(struct master *m, uint64_t now, uint32_t pending)
 {
 	struct repl *r = m->repl;
 
@@ -407,6 +422,8 @@ static void advance_jobs(struct master *m, uint64_t now)
 		}
 		if (!c) {
 			job_end(m, j, SL_E_NOENT, "chunk deleted");
+		} else if (job_held(m, j, c, pending)) {
+			continue;
 		} else if (!t || !t->up || t->admin != CS_ACTIVE) {
 			job_end(m, j, SL_E_UNAVAIL, "target not usable");
 		} else if (!s || !s->up || chunk_rep_pos(c, j->source) < 0) {
@@ -517,14 +534,13 @@ static uint32_t pick_source(struct master *m, const struct chunk *c)
 	return best;
 }
 
-static void start_jobs(struct master *m, uint64_t now)
+static void start_jobs(struct master *m, uint64_t now, uint32_t pending)
 {
 	struct repl *r = m->repl;
 	struct chunk *c;
 	uint32_t idx, nneed = 0, cap = 0;
 	struct need *need = NULL;
 	uint64_t under = 0, held = 0;
-	uint32_t pending = maint_pending(&m->fsm->css, maint_wall_ms());
 
 	/* refill the rate bucket: at most one second's worth (or one chunk) may pile up */
 	if (m->repl_rate_mb > 0) {
@@ -602,8 +618,10 @@ static void start_jobs(struct master *m, uint64_t now)
 void repl_tick(struct master *m)
 {
 	uint64_t now = sl_now_ms();
+	uint32_t pending = maint_pending(&m->fsm->css, maint_wall_ms(), now, (uint64_t)m->heartbeat_ms * 3 / 2);
+
 	clock_now(m);
-	advance_jobs(m, now);
-	start_jobs(m, now);
+	advance_jobs(m, now, pending);
+	start_jobs(m, now, pending);
 	stale_sweep(m, now);
 }

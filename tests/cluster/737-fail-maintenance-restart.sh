@@ -17,7 +17,12 @@
 # resynced, the bytes copied are compared with the bytes the load changed,
 # no chunkserver made a whole copy, every replica set is byte-identical and
 # the load's last acknowledged writes read back.
+# cs_timeout_ms (8 s) is well above the lease (2 s), as the defaults are
+# (5 s, 3 s): a write fails on the stopped server and drops it long before
+# the master marks it down, so the hold must start from its silence
+# (maintenance.h M1b), or a whole copy is ordered once the lease ran out.
 CS_CLEAN_MS=1000
+CS_TIMEOUT_MS=8000
 . "$(dirname "$0")/7fail-lib.sh"
 
 M=$((1024 * 1024))
@@ -73,10 +78,15 @@ qio "${cmds[@]}" || fail "the volume does not read back as filled"
 
 vid=$(adm --json volume info v737 | jq -r .id)
 read -r cid0 _ addrs0 <<<"$("$PROBE_BIN" "$SHOAL_MASTERS" replicas "$vid" 0)"
-a=${addrs0%% *}
+# a secondary: a write fails on it and drops it at once, seconds before
+# the master marks it down (M1b)
+read -r _ _ _ prim0 <<<"$("$PROBE_BIN" "$SHOAL_MASTERS" lookup "$vid" 0)"
+a=
+for x in $addrs0; do [ "$x" != "$prim0" ] && a=$x; done
+[ -n "$a" ] || fail "chunk 0 has no member but its primary ($prim0): $addrs0"
 ID=$((${a##*:} - PORT_BASE - 2 + 1))
 [[ $ID =~ ^[1-4]$ ]] || fail "cannot tell the id of chunk 0's member $a"
-log "chunk 0 (id $cid0) on ${addrs0}: chunkserver $ID is the one restarted"
+log "chunk 0 (id $cid0) on ${addrs0}, primary $prim0: chunkserver $ID, a secondary, is the one restarted"
 
 step 1
 [ "$(cs_json | jq ".[] | select(.id == $ID) | .maintenance_left_ms > 1700000")" = true ] ||

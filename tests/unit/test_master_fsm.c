@@ -488,13 +488,15 @@ static void test_maintenance(void)
 	CU_ASSERT(!maint_active(cs, 10000));	/* M3: ends at its time */
 	/* M1's k: down, or up but not heard; an up and heard server holds nothing back */
 	cs->up = false;
-	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000), 1);
+	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000, 100, 1500), 1);
 	cs->up = true;
-	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000), 1);
+	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000, 100, 1500), 1);
 	cs->heard = true;
-	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000), 0);
+	cs->last_hb_ms = 50;
+	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000, 100, 1500), 0);
+	CU_ASSERT_EQUAL(maint_pending(&f->css, 5000, 1551, 1500), 1);	/* silent: stopped (M1b) */
 	cs->up = false;
-	CU_ASSERT_EQUAL(maint_pending(&f->css, 10000), 0);
+	CU_ASSERT_EQUAL(maint_pending(&f->css, 10000, 100, 1500), 0);
 	/* M1: held while min_replicas are good and at most k are missing */
 	CU_ASSERT(maint_holds(&v, 2, 1));
 	CU_ASSERT(!maint_holds(&v, 2, 0));
