@@ -1,7 +1,8 @@
 #!/bin/bash
 # Man pages: every page in man/ passes `mandoc -T lint` without a single
-# warning, is listed in man/local.mk, and every long option a program
-# prints with --help is documented in its page (shoal-admin's commands too).
+# warning, is listed in man/local.mk, every long option a program prints
+# with --help is documented in its page (shoal-admin's commands too), and
+# every shoal-admin command a page shows is one the CLI accepts.
 set -uo pipefail
 : "${BUILD:?}"
 SRC=${SHOAL_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -43,6 +44,44 @@ check_options "$BUILD/admin/shoal-admin" "$SRC/man/shoal-admin.8"
 		grep -q "^\.Cm $group $sub\$" "$SRC/man/shoal-admin.8" || echo "$group $sub"
 	done >"${SCRATCH:-/tmp}/missing-cmds"
 [ -s "${SCRATCH:-/tmp}/missing-cmds" ] && fail "shoal-admin.8 lacks commands: $(tr '\n' ',' <"${SCRATCH:-/tmp}/missing-cmds")"
+# Every shoal-admin command a page shows (.Dl lines and literal displays,
+# "\e" continuations joined) is one the CLI accepts as written: run against
+# a port where no master listens, it may fail for want of a master (exit
+# 3), never with a usage error (exit 2) -- a page and the CLI cannot drift.
+# The pages' placeholders: ID is an id, $SHOAL_CONF a configuration file,
+# another $..._PORT a port, any other $VARIABLE a directory; a pipe ends
+# the command.
+printf 'cluster: { masters = "127.0.0.1:1"; };\n' >"${SCRATCH:-/tmp}/590.conf"
+ncmd=0
+while IFS= read -r cmd; do
+	[ -n "$cmd" ] || continue
+	ncmd=$((ncmd + 1))
+	line=${cmd%% | *}
+	read -ra args <<<"${line#shoal-admin }"
+	for i in "${!args[@]}"; do
+		case ${args[i]} in
+		ID) args[i]=3 ;;
+		'$SHOAL_CONF') args[i]=${SCRATCH:-/tmp}/590.conf ;;
+		'$'*_PORT) args[i]=1023 ;;
+		'$'*) args[i]=${SCRATCH:-/tmp}/590-conf.d ;;
+		esac
+	done
+	out=$("$BUILD/admin/shoal-admin" --masters 127.0.0.1:1 --timeout-ms 200 --control-port 1023 \
+		--conf-dir "${SCRATCH:-/tmp}/590-conf.d" "${args[@]}" 2>&1 </dev/null)
+	rc=$?
+	[ $rc = 2 ] && fail "a page shows '$cmd', which shoal-admin refuses: $out"
+	[ $rc = 0 ] && fail "'$cmd' succeeded with no master to ask: $out"
+done < <(for p in "${pages[@]}"; do
+	awk '/^\.Bd -literal/ { lit = 1; next } /^\.Ed/ { lit = 0; next }
+		{ l = $0; sub(/^\.Dl /, "", l) }
+		(lit || /^\.Dl /) && (cont || l ~ /^shoal-admin /) {
+			sub(/[ \t]+#.*$/, "", l)
+			if (l ~ /\\e$/) { sub(/[ \t]*\\e$/, " ", l); acc = acc l; cont = 1; next }
+			print acc l; acc = ""; cont = 0 }' "$p"
+done)
+((ncmd >= 10)) || fail "only $ncmd shoal-admin commands found in the pages"
+echo "the pages show $ncmd shoal-admin commands; the CLI takes each as written"
+
 # config keys of shoal-admin are in shoal.conf(5)
 for key in masters timeout_ms json control_port conf_dir; do
 	grep -q "^\.It Cm $key " "$SRC/man/shoal.conf.5" || fail "shoal.conf.5 lacks admin key $key"
