@@ -118,6 +118,11 @@ static inline bool cs_usable(const struct cs *cs)
 {
 	return cs->up && cs->admin == CS_ACTIVE;
 }
+/* No heartbeat for more than silence_ms at monotonic time now (master_silence_ms). */
+static inline bool cs_silent(const struct cs *cs, uint64_t now, uint64_t silence_ms)
+{
+	return now - cs->last_hb_ms > silence_ms;
+}
 const char *cs_state_name(const struct cs *cs);
 
 /*

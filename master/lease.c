@@ -21,21 +21,24 @@ enum lease_verdict lease_for_lookup(const struct lease_clock *lc, const struct c
 	}
 	if (in_wait(lc)) {
 		/* Only the recorded primary can be primary now; it renews on contact. */
-		if (c->primary && chunk_rep_pos(c, c->primary) >= 0 && up(c->primary, arg)) {
+		if (c->primary && chunk_rep_pos(c, c->primary) >= 0 && up(c->primary, arg) != LEASE_CS_DOWN) {
 			*primary = c->primary;
 			return LEASE_LIVE;
 		}
 		return LEASE_BUSY;
 	}
-	if (c->primary && chunk_rep_pos(c, c->primary) >= 0 && up(c->primary, arg)) {
-		*primary = c->primary;
-		return LEASE_GRANT;
-	}
-	for (int i = 0; i < c->nrep; i++)
-		if (up(c->rep[i], arg)) {
-			*primary = c->rep[i];
+	/* The recorded primary first, then the members in order; heard before silent. */
+	for (enum lease_cs_state want = LEASE_CS_HEARD; want > LEASE_CS_DOWN; want--) {
+		if (c->primary && chunk_rep_pos(c, c->primary) >= 0 && up(c->primary, arg) == want) {
+			*primary = c->primary;
 			return LEASE_GRANT;
 		}
+		for (int i = 0; i < c->nrep; i++)
+			if (up(c->rep[i], arg) == want) {
+				*primary = c->rep[i];
+				return LEASE_GRANT;
+			}
+	}
 	return LEASE_UNAVAIL;
 }
 

@@ -18,6 +18,14 @@
  *  - a chunk marked COPYING (replication.h) gets no grant and no renewal,
  *    so its lease runs out and no write can start until the copy joined.
  *
+ * Availability rule (not safety): a client lookup that must grant passes
+ * over a member that is up but silent (no heartbeat for 1.5 intervals: a
+ * stopped, paused or cut-off server, seconds before cs_timeout_ms marks it
+ * down) for one heard from, the recorded primary included; a silent member
+ * is chosen only when no member was heard.  Without it a crashed primary is
+ * granted again at every expiry until it is marked down, and each client
+ * attempt at it goes unanswered (a retired gateway session, a fence).
+ *
  * Invariant: a chunkserver process serves a chunk only under a lease
  * granted to that process.  A restarted process holds no lease state, so
  * it asks with epoch 0; if the master still counts a lease live for that
@@ -63,7 +71,14 @@ enum lease_verdict {
 	LEASE_UNAVAIL,		/* no usable replica to make primary (SL_E_UNAVAIL) */
 };
 
-typedef bool (*lease_up_fn)(uint32_t cs_id, void *arg);
+/* What the leader knows of a member, for choosing a primary. */
+enum lease_cs_state {
+	LEASE_CS_DOWN,		/* down or removed: never primary */
+	LEASE_CS_SILENT,	/* up, but no heartbeat lately */
+	LEASE_CS_HEARD,		/* up and heard from lately */
+};
+
+typedef enum lease_cs_state (*lease_up_fn)(uint32_t cs_id, void *arg);
 
 bool lease_live(const struct lease_clock *lc, const struct chunk *c);
 /* Who should be primary for a client lookup; *primary is set for LIVE and GRANT. */

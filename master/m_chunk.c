@@ -163,7 +163,7 @@ static void lookup_continue(struct m_op *op)
 			op->status = SL_E_UNAVAIL;
 			break;
 		}
-		switch (lease_for_lookup(&m->lc, c, cs_up_cb, m, &p)) {
+		switch (lease_for_lookup(&m->lc, c, cs_lease_state_cb, m, &p)) {
 		case LEASE_LIVE:
 			break;
 		case LEASE_GRANT:
@@ -243,15 +243,18 @@ int h_lookup(struct master *m, struct m_op *op)
 	/* Place every missing chunk; one Raft entry records them all at version 1. */
 	struct fsm_alloc *a = calloc(rq->count, sizeof(*a));
 	struct place_cand *cands = calloc(m->fsm->css.count + 1, sizeof(*cands));
-	uint32_t na = 0, nc = 0;
+	uint32_t na = 0, nc = 0, nsilent = 0;
 	struct cs *cs;
 	int rv = 0;
 	if (!a || !cands) {
 		rv = SL_E_INTERNAL;
 		goto out;
 	}
+	/* not on a silent server: its replica's create would wait for it to be marked down */
 	list_for_each_entry(cs, &m->fsm->css.list, node)
-		if (cs_usable(cs))
+		if (cs_usable(cs) && cs_silent(cs, sl_now_ms(), master_silence_ms(m)))
+			nsilent++;
+		else if (cs_usable(cs))
 			cands[nc++] = (struct place_cand){ cs->id, cs->host, cs->rack,
 							   cs->capacity - cs->used };
 	for (uint32_t i = 0; i < rq->count; i++) {
@@ -261,8 +264,9 @@ int h_lookup(struct master *m, struct m_op *op)
 		int n = placement_pick(cands, nc, v->replicas, v->min_replicas, 1ull << v->chunk_shift,
 				       &m->rng, a[na].rep);
 		if (n <= 0) {
-			/* A new leader learns free space from the first heartbeats: retry soon. */
-			rv = now_ms_since_ready(m) < (uint64_t)m->cs_timeout_ms ? SL_E_BUSY : SL_E_NOSPACE;
+			/* A new leader learns free space from the first heartbeats, a silent server
+			 * is heard again or marked down: retry soon. */
+			rv = now_ms_since_ready(m) < (uint64_t)m->cs_timeout_ms || nsilent ? SL_E_BUSY : SL_E_NOSPACE;
 			goto out;
 		}
 		a[na].index = idx;

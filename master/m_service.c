@@ -102,10 +102,16 @@ int submit(struct master *m, struct wbuf *w, rg_apply_cb cb, void *arg)
 
 /* ---- shared helpers ---- */
 
-bool cs_up_cb(uint32_t id, void *arg)
+enum lease_cs_state cs_lease_state_cb(uint32_t id, void *arg)
 {
-	struct cs *cs = cs_by_id(&((struct master *)arg)->fsm->css, id);
-	return cs && cs->up && cs->admin != CS_REMOVED;
+	struct master *m = arg;
+	struct cs *cs = cs_by_id(&m->fsm->css, id);
+
+	if (!cs || !cs->up || cs->admin == CS_REMOVED)
+		return LEASE_CS_DOWN;
+	if (cs_silent(cs, now_ms(), master_silence_ms(m)))
+		return LEASE_CS_SILENT;
+	return LEASE_CS_HEARD;
 }
 
 static void fill_vol(const struct volume *v, Shoal__VolumeInfo *vi)

@@ -39,7 +39,7 @@ struct loc_buf {
 void clock_now(struct master *m);
 void op_end(struct m_op *op, int status, const ProtobufCMessage *msg);
 int submit(struct master *m, struct wbuf *w, rg_apply_cb cb, void *arg);
-bool cs_up_cb(uint32_t id, void *arg);
+enum lease_cs_state cs_lease_state_cb(uint32_t id, void *arg);
 void fill_loc(struct master *m, const struct chunk *c, uint32_t index, struct loc_buf *lb);
 
 /* m_chunk.c: each returns 0 when it answered or will answer, else the status to answer with. */

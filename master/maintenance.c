@@ -24,7 +24,7 @@ uint32_t maint_pending(const struct cs_registry *r, uint64_t wall, uint64_t now,
 
 	list_for_each_entry(cs, &r->list, node)
 		n += maint_active(cs, wall) &&
-		     (!cs->up || !cs->heard || now - cs->last_hb_ms > silent_ms);
+		     (!cs->up || !cs->heard || cs_silent(cs, now, silent_ms));
 	return n;
 }
 

@@ -55,6 +55,16 @@ struct master {
 	bool closing;
 };
 
+/*
+ * A server not heard from for this long is silent: stopped, paused or cut
+ * off, long before cs_timeout_ms marks it down (maintenance.h M1b, the
+ * choice of a primary in lease.h).
+ */
+static inline uint64_t master_silence_ms(const struct master *m)
+{
+	return (uint64_t)m->heartbeat_ms * 3 / 2;
+}
+
 /* m_service.c */
 void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg);
 void m_service_on_ready(void *arg);

@@ -474,7 +474,9 @@ static uint32_t pick_target(struct master *m, const struct chunk *c, uint64_t si
 	uint32_t out;
 
 	list_for_each_entry(cs, &m->fsm->css.list, node) {
-		if (!cs_usable(cs) || chunk_rep_pos(c, cs->id) >= 0 || cs->room < size ||
+		/* a silent server (paused, cut off) would hold the chunk COPYING, unwritable, until marked down */
+		if (!cs_usable(cs) || cs_silent(cs, sl_now_ms(), master_silence_ms(m)) ||
+		    chunk_rep_pos(c, cs->id) >= 0 || cs->room < size ||
 		    server_jobs(m->repl, cs->id) >= (uint32_t)m->repl_max_per_server)
 			continue;
 		/* tier 0: no good member shares its rack; 1: nor its host; 2: any */
@@ -508,7 +510,7 @@ static uint32_t stale_target(struct master *m, const struct chunk *c, uint64_t *
 		if (s->chunk_id != c->id || chunk_rep_pos(c, s->cs_id) >= 0)
 			continue;
 		cs = cs_by_id(&m->fsm->css, s->cs_id);
-		if (!cs || !cs_usable(cs) ||
+		if (!cs || !cs_usable(cs) || cs_silent(cs, sl_now_ms(), master_silence_ms(m)) ||
 		    server_jobs(r, cs->id) >= (uint32_t)m->repl_max_per_server)
 			continue;
 		*since = s->version;
@@ -618,7 +620,7 @@ static void start_jobs(struct master *m, uint64_t now, uint32_t pending)
 void repl_tick(struct master *m)
 {
 	uint64_t now = sl_now_ms();
-	uint32_t pending = maint_pending(&m->fsm->css, maint_wall_ms(), now, (uint64_t)m->heartbeat_ms * 3 / 2);
+	uint32_t pending = maint_pending(&m->fsm->css, maint_wall_ms(), now, master_silence_ms(m));
 
 	clock_now(m);
 	advance_jobs(m, now, pending);

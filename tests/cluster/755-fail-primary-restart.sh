@@ -35,7 +35,6 @@ cluster_up --chunkservers 3 --gateways 1
 vol_create v755 ${SIZE_MB}M --chunk-size 1M --replicas 3
 lun_export 1 v755 t 1 1
 U=$(url 1 t 1)
-dump() { "$L" --masters "$SHOAL_MASTERS" dump 2>/dev/null; }
 
 out=$(timeout -k 5 120 qemu-io -f raw -c "write -P 0x5a 0 $((SIZE_MB * M))" "$U" 2>&1) || fail "fill failed: $out"
 wait_until 20 "3 replicas of every chunk" fully_replicated 3
@@ -48,9 +47,8 @@ load_start "$U" "$NSLOTS"
 load_wait_acks "$NSLOTS" 120
 
 for round in 1 2; do
-	dump >"$SCRATCH/before-$round.txt" || fail "dump failed"
-	victim=$(sed -n 's/^chunk .* primary=\([0-9]*\) .*/\1/p' "$SCRATCH/before-$round.txt" |
-		sort | uniq -c | sort -rn | awk 'NR == 1 { print $2 }')
+	master_dump >"$SCRATCH/before-$round.txt" || fail "dump failed"
+	victim=$(busiest_primary "$SCRATCH/before-$round.txt")
 	[ -n "$victim" ] || fail "no recorded primary"
 	nlog=$(wc -l <"$DIR/logs/chunkserver-$victim.log")
 	"$CLUSTER" kill "$DIR" chunkserver "$victim" >/dev/null || fail "kill chunkserver $victim failed"

@@ -144,6 +144,13 @@ wait_until() {
 
 cs_pid() { cat "$DIR/run/chunkserver-$1.pid" 2>/dev/null; }
 
+# master_dump: the master's chunk table (master_load dump), one line a chunk.
+master_dump() { "$BUILD/tests/tools/master_load" --masters "$SHOAL_MASTERS" dump 2>/dev/null; }
+# busiest_primary DUMP: the chunkserver recorded as primary of the most chunks.
+busiest_primary() {
+	sed -n 's/^chunk .* primary=\([0-9]*\) .*/\1/p' "$1" | sort | uniq -c | sort -rn | awk 'NR == 1 { print $2 }'
+}
+
 # chunks_identical N BYTES: chunks 1..N (BYTES each) are byte-identical on
 # chunkservers 1..3 of a one-master cluster, each read at its own version.
 chunks_identical() {

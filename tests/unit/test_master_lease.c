@@ -11,10 +11,17 @@
 #include "lease.h"
 #include "cunit_main.h"
 
-static bool up_all(uint32_t id, void *arg)
+static enum lease_cs_state up_all(uint32_t id, void *arg)
 {
 	uint32_t down = arg ? *(uint32_t *)arg : 0;
-	return id != down;
+	return id != down ? LEASE_CS_HEARD : LEASE_CS_DOWN;
+}
+
+/* Servers' states by id (1..3), for the silence rule. */
+static enum lease_cs_state state_of(uint32_t id, void *arg)
+{
+	const enum lease_cs_state *st = arg;
+	return id >= 1 && id <= 3 ? st[id] : LEASE_CS_DOWN;
 }
 
 static uint64_t run(struct fsm *f, struct wbuf *w)
@@ -315,6 +322,52 @@ static void test_restarted_holder_gets_new_lease(void)
 	fsm_free(f);
 }
 
+/*
+ * A primary that stopped heartbeating (crashed, paused, cut off) is up at
+ * the master until cs_timeout_ms; once its lease ran out, a lookup grants
+ * to a member heard from, not to it again.  A silent member is granted only
+ * when no member was heard; a down one never.  During the post-failover
+ * wait only the recorded primary may renew, silent or not.
+ */
+static void test_silent_primary_passed_over(void)
+{
+	struct fsm *f = fsm_new();
+	struct chunk *c = setup(f);
+	struct lease_clock lc = { .now = 1000, .wait_until = 0, .lease_ms = 5000 };
+	enum lease_cs_state st[4] = { 0, LEASE_CS_HEARD, LEASE_CS_HEARD, LEASE_CS_HEARD };
+	uint32_t p = 0;
+
+	CU_ASSERT_EQUAL(grant(f, &lc, c, 1), SL_OK);
+	st[1] = LEASE_CS_SILENT;
+	/* live lease: the silent holder is still the only primary */
+	CU_ASSERT_EQUAL(lease_for_lookup(&lc, c, state_of, st, &p), LEASE_LIVE);
+	CU_ASSERT_EQUAL(p, 1);
+	/* expired: the next member heard from */
+	lc.now += lc.lease_ms;
+	CU_ASSERT_EQUAL(lease_for_lookup(&lc, c, state_of, st, &p), LEASE_GRANT);
+	CU_ASSERT_EQUAL(p, 2);
+	st[2] = LEASE_CS_SILENT;
+	CU_ASSERT_EQUAL(lease_for_lookup(&lc, c, state_of, st, &p), LEASE_GRANT);
+	CU_ASSERT_EQUAL(p, 3);
+	/* nobody heard: the recorded primary, silent or not */
+	st[3] = LEASE_CS_SILENT;
+	CU_ASSERT_EQUAL(lease_for_lookup(&lc, c, state_of, st, &p), LEASE_GRANT);
+	CU_ASSERT_EQUAL(p, 1);
+	/* ... unless it is down: then a silent member */
+	st[1] = LEASE_CS_DOWN;
+	CU_ASSERT_EQUAL(lease_for_lookup(&lc, c, state_of, st, &p), LEASE_GRANT);
+	CU_ASSERT_EQUAL(p, 2);
+	st[2] = st[3] = LEASE_CS_DOWN;
+	CU_ASSERT_EQUAL(lease_for_lookup(&lc, c, state_of, st, &p), LEASE_UNAVAIL);
+	/* the post-failover wait: only the recorded primary, and silence is no reason to wait longer */
+	st[1] = LEASE_CS_SILENT;
+	st[2] = st[3] = LEASE_CS_HEARD;
+	lc.wait_until = lc.now + lc.lease_ms;
+	CU_ASSERT_EQUAL(lease_for_lookup(&lc, c, state_of, st, &p), LEASE_LIVE);
+	CU_ASSERT_EQUAL(p, 1);
+	fsm_free(f);
+}
+
 int main(void)
 {
 	static const struct sl_cunit_test tests[] = {
@@ -325,6 +378,7 @@ int main(void)
 		{ "replica-set change bumps", test_replica_set_bump },
 		{ "copying lets the lease run out", test_copying_lets_lease_run_out },
 		{ "a restarted holder gets a new lease", test_restarted_holder_gets_new_lease },
+		{ "a silent primary is passed over", test_silent_primary_passed_over },
 		{ NULL, NULL },
 	};
 
