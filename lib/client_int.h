@@ -21,6 +21,7 @@ struct sl_cs_link {
 	struct list_head node;
 	char addr[SL_CLIENT_ADDR_MAX];
 	struct sl_conn *conn;
+	uint64_t silent_since;		/* an attempt went unanswered then; 0: answered since */
 };
 
 struct sl_client {
@@ -57,6 +58,8 @@ struct sl_chunk_ent {
 	uint64_t version;
 	uint64_t epoch;
 	struct sl_cs_link *primary;
+	uint64_t confirmed;		/* the lookup that named primary was sent then */
+	uint64_t lease_until;		/* its lease may run at the master until then (0: unknown) */
 	bool valid;
 	bool lookup;
 	struct list_head waiters;

@@ -36,6 +36,18 @@
  *     land after its answer, so never after a later write that was
  *     acknowledged (DESIGN.md invariant 5).
  *
+ * S1  A chunkserver that left an attempt unanswered is silent (its link's
+ *     silent_since) until it answers anything again.  Every unanswered
+ *     write attempt costs a retired session and its fence, so a map entry
+ *     naming a silent primary that was looked up before the silence is
+ *     looked up again before use: the master may have granted the chunk to
+ *     another member (master/lease.h passes over a silent server).
+ * S2  A lookup that still names the silent primary with a live lease: the
+ *     piece waits that lease out once (lease_left_ms) and asks again rather
+ *     than send it another attempt; after that it sends, so a server the
+ *     master still hears from (only this client's flow to it is lost) gets
+ *     one attempt a lease, not one per RPC timeout.
+ *
  * R3  A COMPARE AND WRITE whose answer would be an error only because an
  *     attempt went unanswered is resolved once its fence is done: asked
  *     again with the same identity, within 2 * rpc_timeout_ms and never
@@ -83,6 +95,7 @@
 #define IO_ERR_RETRIES		3
 #define DATA_UNIT_SHIFT		22	/* 4 MiB: well under SL_FRAME_MAX_DATA */
 #define NODATA_UNIT_SHIFT	30	/* CsWriteReq.length is 32 bits */
+#define SILENT_LEASE_MARGIN_MS	50	/* S2: after the lease ran out at the master */
 #define R3_MIN_MS		100	/* less time left than this: no question after the fence */
 
 struct op {
@@ -121,12 +134,15 @@ struct piece {
 	uint64_t op_id;			/* writes: the same in every attempt */
 	uint32_t attempt_gen;		/* session of the attempt out, 0: none (F1) */
 	struct sl_sess_wait sw;		/* waiting for a live session */
+	struct sl_cs_link *link;	/* the attempt out went there (S1) */
+	bool lease_waited;		/* S2: waited out a silent primary's lease once */
 	bool own_checked;		/* R4: read back once */
 };
 
 struct lookup_ctx {
 	struct sl_volume *v;
 	uint64_t index;
+	uint64_t sent;
 	bool for_write;
 };
 
@@ -450,6 +466,22 @@ static int own_check(struct piece *p, struct sl_conn *c)
 	return sl_rpc_call(c, SL_MSG_CS_READ, &rq.base, NULL, 0, v->c->rpc_timeout_ms, own_check_reply, p);
 }
 
+/* S1: whether the link answered; logs the change. */
+static void link_heard(struct sl_cs_link *l, int status)
+{
+	if (!l)
+		return;
+	if (status == SL_OK) {
+		if (l->silent_since)
+			sl_info("client: chunkserver %s answers again", l->addr);
+		l->silent_since = 0;
+	} else if (!l->silent_since) {
+		l->silent_since = sl_now_ms();
+		sl_info("client: chunkserver %s left an attempt unanswered (%s): its chunks are looked up before use",
+			l->addr, sl_status_str(status));
+	}
+}
+
 static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *reply, void *arg)
 {
 	struct piece *p = arg;
@@ -461,6 +493,7 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 	int st;
 
 	p->attempt_gen = 0;
+	link_heard(p->link, status);
 	if (status != SL_OK && gen) {
 		/* F1: no answer, so it may land yet: the session goes, the op's answer waits for its fence */
 		if (gen > op->risk_gen)
@@ -551,6 +584,7 @@ static void piece_send(struct piece *p)
 	ref.version = e->version;
 	ref.epoch = e->epoch;
 	p->version = e->version;
+	p->link = e->primary;
 	if (io->op == SL_IO_READ) {
 		Shoal__CsReadReq rq = SHOAL__CS_READ_REQ__INIT;
 
@@ -634,6 +668,8 @@ static void lookup_cb(int status, const ProtobufCMessage *reply, void *arg)
 				e->version = loc->version;
 				e->epoch = loc->epoch;
 				e->primary = l;
+				e->confirmed = lc->sent;
+				e->lease_until = loc->lease_left_ms ? lc->sent + loc->lease_left_ms : 0;
 				e->valid = true;
 			} else {
 				status = SL_E_UNAVAIL;
@@ -682,6 +718,7 @@ static void lookup_start(struct sl_volume *v, struct piece *p, bool for_write)
 	}
 	lc->v = v;
 	lc->index = p->index;
+	lc->sent = now;
 	lc->for_write = for_write;
 	rq.volume_id = v->info.id;
 	rq.first = p->index;
@@ -699,6 +736,30 @@ static void lookup_start(struct sl_volume *v, struct piece *p, bool for_write)
 		lookup_cb(rc, NULL, lc);
 }
 
+/*
+ * S1, S2: e names a silent primary.  True when the piece now waits (its
+ * timer); false to go on, after a lookup if e was made invalid.
+ */
+static bool avoid_silent(struct piece *p, struct sl_chunk_ent *e)
+{
+	struct op *op = p->op;
+	uint64_t now = sl_now_ms(), wait;
+
+	if (e->confirmed <= e->primary->silent_since) {
+		e->valid = false;	/* S1: named before the silence */
+		return false;
+	}
+	if (p->lease_waited || e->lease_until <= now)
+		return false;
+	p->lease_waited = true;
+	wait = e->lease_until - now + SILENT_LEASE_MARGIN_MS;
+	if (now + wait >= op->deadline)
+		return false;
+	e->valid = false;	/* S2: ask again once the lease ran out */
+	sl_timer_arm(op->v->c->loop, &p->timer, (uint32_t)wait);
+	return true;
+}
+
 static void piece_start(struct piece *p)
 {
 	struct op *op = p->op;
@@ -710,6 +771,8 @@ static void piece_start(struct piece *p)
 		op_maybe_free(op);
 		return;
 	}
+	if (e->valid && e->primary->silent_since && avoid_silent(p, e))
+		return;
 	if (e->valid)
 		piece_send(p);
 	else if (e->lookup)

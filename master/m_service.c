@@ -164,6 +164,8 @@ void fill_loc(struct master *m, const struct chunk *c, uint32_t index, struct lo
 	}
 	lb->loc.n_replicas = c->nrep;
 	lb->loc.replicas = lb->rep_ptrs;
+	if (lb->loc.primary && lease_live(&m->lc, c))
+		lb->loc.lease_left_ms = (uint32_t)(c->lease_expiry - m->lc.now);
 }
 
 static void update_disks(struct master *m, struct cs *cs, Shoal__DiskStatus **disks, size_t n)

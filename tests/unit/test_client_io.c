@@ -44,6 +44,10 @@ struct fake {
 	int cs_requests[2];		/* atomics */
 	int move_chunk;			/* atomic: next CS request on this chunk gets NOT_PRIMARY and the lease moves */
 	int blackhole;			/* atomic: chunkservers swallow requests */
+	int blackhole_cs;		/* atomic: this chunkserver (0, 1) swallows requests; -1: none */
+	int lease_left_ms;		/* atomic: lookups say the primary's lease runs this long */
+	int stay_lookups;		/* atomic: lookups of stay_chunk name cs 0 this often, then cs 1 */
+	int stay_chunk;
 	int cs_flushes[2];		/* atomics: CS_FLUSH requests answered */
 	int race_chunk;			/* atomic: after the next read of this chunk, a racer sets 0x40 in its first byte */
 	int lookups;
@@ -140,6 +144,12 @@ static void on_master(struct sl_conn *c, const struct sl_msg *req, void *arg)
 				F.chunk_id[ix] = 100 + ix;
 				F.version[ix] = 1;
 			}
+			/* the master keeps a silent primary while its lease lives, then grants elsewhere */
+			if ((int)ix == ld(&F.stay_chunk) && F.primary[ix] == 0 &&
+			    __atomic_sub_fetch(&F.stay_lookups, 1, __ATOMIC_SEQ_CST) < 0) {
+				F.primary[ix] = 1;
+				F.version[ix]++;
+			}
 			shoal__chunk_loc__init(&loc[i]);
 			shoal__server_addr__init(&pa[i]);
 			loc[i].index = ix;
@@ -150,6 +160,7 @@ static void on_master(struct sl_conn *c, const struct sl_msg *req, void *arg)
 				pa[i].cs_id = F.primary[ix] + 1;
 				pa[i].addr = F.cs_addr[F.primary[ix]];
 				loc[i].primary = &pa[i];
+				loc[i].lease_left_ms = (uint32_t)ld(&F.lease_left_ms);
 			}
 			locs[i] = &loc[i];
 		}
@@ -217,7 +228,7 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 	int ix;
 
 	__atomic_add_fetch(&F.cs_requests[me], 1, __ATOMIC_SEQ_CST);
-	if (ld(&F.blackhole))
+	if (ld(&F.blackhole) || ld(&F.blackhole_cs) == me)
 		return;		/* never answered */
 	m = sl_msg_unpack(req, false);
 	if (!m) {
@@ -553,6 +564,63 @@ static void test_fence_before_answer(void)
 	CU_ASSERT_EQUAL(ld(&F.write_sessions_zero), 0);		/* and no write ever went without one */
 }
 
+static int write_chunk(int ix, uint8_t pattern)
+{
+	uint8_t w[4096];
+	struct sl_io io = { .op = SL_IO_WRITE, .offset = (uint64_t)ix << CHUNK_SHIFT, .length = sizeof(w),
+			    .buf = w };
+
+	memset(w, pattern, sizeof(w));
+	return sl_volume_io_sync(V, &io);
+}
+
+/*
+ * S1 (lib/client_io.c): once a chunkserver left an attempt unanswered,
+ * another chunk the client knew it as primary of is looked up before it
+ * is written, and goes to the primary the master names now -- no second
+ * attempt at the silent server, no second retired session.  S2: a lookup
+ * that still names the silent server with a live lease is waited out once,
+ * then asked again.  Mutations: without S1, chunk 6 goes to cs 0 (a
+ * request there, a retire); without S2, chunk 2's write goes to cs 0.
+ */
+static void test_silent_primary(void)
+{
+	int r0, closed0;
+	uint64_t t0;
+
+	for (int ix = 2; ix <= 6; ix += 2) {
+		__atomic_store_n(&F.primary[ix], 0, __ATOMIC_SEQ_CST);
+		CU_ASSERT_EQUAL_FATAL(write_chunk(ix, 0x11), SL_OK);	/* cached: cs 0 */
+	}
+	st(&F.blackhole_cs, 0);
+	/* the master has granted chunks 4 and 6 to cs 1 */
+	for (int ix = 4; ix <= 6; ix += 2) {
+		__atomic_store_n(&F.primary[ix], 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&F.version[ix], 1, __ATOMIC_SEQ_CST);
+	}
+	r0 = ld(&F.cs_requests[0]);
+	CU_ASSERT_EQUAL(write_chunk(4, 0x22), SL_OK);		/* the unanswered attempt, then cs 1 */
+	CU_ASSERT_EQUAL(ld(&F.cs_requests[0]), r0 + 1);
+	closed0 = ld(&F.sessions_closed);
+	CU_ASSERT_EQUAL(write_chunk(6, 0x33), SL_OK);		/* S1 */
+	CU_ASSERT_EQUAL(ld(&F.cs_requests[0]), r0 + 1);
+	CU_ASSERT_EQUAL(ld(&F.sessions_closed), closed0);
+	/* chunk 2: the master names cs 0 once more (lease 300 ms left), then cs 1 */
+	st(&F.lease_left_ms, 300);
+	st(&F.stay_lookups, 1);
+	st(&F.stay_chunk, 2);
+	t0 = sl_now_ms();
+	CU_ASSERT_EQUAL(write_chunk(2, 0x44), SL_OK);		/* S2 */
+	CU_ASSERT(sl_now_ms() - t0 >= 300);
+	CU_ASSERT_EQUAL(ld(&F.cs_requests[0]), r0 + 1);
+	CU_ASSERT_EQUAL(ld(&F.sessions_closed), closed0);
+	CU_ASSERT_EQUAL(F.data[(2u << CHUNK_SHIFT)], 0x44);
+	CU_ASSERT_EQUAL(F.data[(6u << CHUNK_SHIFT)], 0x33);
+	st(&F.stay_chunk, -1);
+	st(&F.lease_left_ms, 0);
+	st(&F.blackhole_cs, -1);
+}
+
 /*
  * R3 (lib/client_io.c): a COMPARE AND WRITE whose attempt went unanswered
  * is asked again once its session is fenced.  It ran: the recorded GOOD is
@@ -769,6 +837,7 @@ int main(void)
 		{ "orwrite", test_orwrite },
 		{ "deadline", test_deadline },
 		{ "fence_before_answer", test_fence_before_answer },
+		{ "silent_primary", test_silent_primary },
 		{ "caw_resolved_after_fence", test_caw_resolved_after_fence },
 		{ "caw_own_write_after_lost_record", test_caw_own_write_after_lost_record },
 		{ "caw_in_doubt", test_caw_in_doubt },
@@ -783,6 +852,8 @@ int main(void)
 	F.loop = sl_loop_new();
 	F.move_chunk = -1;
 	F.race_chunk = -1;
+	F.blackhole_cs = -1;
+	F.stay_chunk = -1;
 	for (i = 0; i < (int)NCHUNKS; i++)
 		F.primary[i] = i & 1;
 	F.redir = listen_any(on_redir, NULL, F.redir_addr);
