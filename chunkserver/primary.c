@@ -39,6 +39,11 @@
  *  - A COMPARE_AND_WRITE applied locally is answered OK, or SL_E_INDOUBT
  *    when it cannot be made durable on the set: never an error that says
  *    it did not run.
+ *  - A silent secondary is given at most peer_tmo() of a client write's
+ *    answer budget (CsWriteReq.answer_within_ms), in the forward and in the
+ *    set-version round the write waits for: the writer hears the outcome
+ *    (the secondary dropped) before its own timeout, which would cost it a
+ *    retired gateway session and a fence.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -72,6 +77,7 @@ struct cs_prim {
 	uint64_t set_failed[CS_MAX_REPLICAS];
 	unsigned int nset_failed;
 	struct list_head waiters;		/* struct pop.wait */
+	uint32_t peer_tmo;			/* the set-version round's wait on a peer (ms) */
 	struct cs_prim *next;
 	struct chunkserver *cs;
 	struct cs_setver sv;
@@ -100,6 +106,7 @@ struct pop {
 	uint64_t fwd_version;
 	uint64_t failed[CS_MAX_REPLICAS];
 	unsigned int nfailed, rep_try;
+	uint32_t peer_tmo;		/* forward's wait on a secondary (ms), peer_tmo() */
 	bool answer_when_live;		/* write done; waits for the survivors' new version */
 	bool asked;			/* re-asked the master once for a newer version */
 	struct list_head wait;
@@ -473,7 +480,8 @@ static void prim_set_versions(struct cs_prim *p)
 
 		p->set_pending++;
 		if (!c || !k || sl_rpc_call(c, SL_MSG_CS_SET_VERSION, &rq.base, NULL, 0,
-					    (uint32_t)cs->o.rpc_timeout_ms, set_rpc_done, k)) {
+					    p->peer_tmo ? p->peer_tmo : (uint32_t)cs->o.rpc_timeout_ms,
+					    set_rpc_done, k)) {
 			free(k);
 			prim_set_one_done(p, p->rep_id[i], SL_E_UNAVAIL);
 		}
@@ -609,8 +617,7 @@ static void forward_one(struct pop *op, unsigned int i)
 	}
 	k = rcall_new(op, p->rep_id[i], i);
 	op->pending++;
-	r = c && k ? sl_rpc_call(c, SL_MSG_CS_WRITE, &rq.base, data, dlen,
-				 (uint32_t)op->cs->o.rpc_timeout_ms, fwd_done, k)
+	r = c && k ? sl_rpc_call(c, SL_MSG_CS_WRITE, &rq.base, data, dlen, op->peer_tmo, fwd_done, k)
 		   : SL_E_UNAVAIL;
 	if (r) {
 		free(k);
@@ -1014,6 +1021,7 @@ static struct pop *pop_new(struct chunkserver *cs, struct sl_conn *c, uint64_t r
 	op->req_id = req_id;
 	op->chunk_id = ref->chunk_id;
 	op->version = ref->version;
+	op->peer_tmo = (uint32_t)cs->o.rpc_timeout_ms;
 	INIT_LIST_HEAD(&op->wait);
 	INIT_LIST_HEAD(&op->gws_wait.link);
 	INIT_LIST_HEAD(&op->rec_wait.link);
@@ -1022,6 +1030,16 @@ static struct pop *pop_new(struct chunkserver *cs, struct sl_conn *c, uint64_t r
 	sl_conn_get(c);
 	cs->load++;
 	return op;
+}
+
+/* A silent secondary's share of a writer's answer budget (0: not said). */
+static uint32_t peer_tmo(const struct chunkserver *cs, uint32_t answer_within_ms)
+{
+	uint32_t t = (uint32_t)cs->o.rpc_timeout_ms;
+
+	if (answer_within_ms && answer_within_ms / 4 * 3 < t)
+		t = answer_within_ms / 4 * 3;
+	return t ? t : 1;
 }
 
 void cs_primary_write(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,
@@ -1046,6 +1064,9 @@ void cs_primary_write(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id
 	op->session = req->session;
 	op->op_client = req->op_client;
 	op->op_id = req->op_id;
+	op->peer_tmo = peer_tmo(cs, req->answer_within_ms);
+	/* the latest writer's budget bounds the next set-version round */
+	op->p->peer_tmo = op->peer_tmo;
 	op->data_len = (uint32_t)len;
 	if (len) {
 		op->data = malloc(len);

@@ -604,6 +604,7 @@ static void piece_send(struct piece *p)
 		rq.session = session;
 		rq.op_client = sl_master_client_id(v->c->mc);
 		rq.op_id = p->op_id;
+		rq.answer_within_ms = tmo;
 		switch (io->op) {
 		case SL_IO_WRITE:
 			rq.kind = SHOAL__WRITE_KIND__WRITE;

@@ -18,11 +18,17 @@
 # deleted or re-joined at the current version), catches up (a drain of
 # chunkserver 1 moves replicas onto X, which then serves them as primary
 # or secondary), and every acknowledged write reads back.  Needs root.
-# No stall: X's traffic vanishes without a reset, so a call to X times out
-# (rpc_timeout_ms 1 s); a chunk whose primary is X waits for that lease to
-# run out (LEASE_MS 2 s) and for a set-version round that times out on X
-# (1 s): about 4-5 s.  8 s, well below the 20 s gateway deadline, bounds
-# every command of the load.
+# No stall: X's traffic vanishes without a reset, so the gateway's attempt
+# at X as primary goes unanswered (gateway rpc_timeout_ms 1 s): its session
+# is retired and the command waits for that fence (gateway lease 3 s).
+# Meanwhile X's lease runs out (LEASE_MS 2 s) and the next lookup grants to
+# a member the master hears from (master/lease.h: X is silent long before
+# it is marked down); the new primary's set-version round gives X at most
+# 3/4 of the gateway's wait, so the gateway hears of it, not a timeout; and
+# the gateway looks up every other chunk it knew X as primary of before
+# sending to it (lib/client_io.c S1, S2).  About 4-5 s; 8 s, well below the
+# 20 s gateway deadline, bounds every command of the load (before those
+# three rules, 1 run in 8 here took 10.3 s: three retired sessions in a row).
 STALL_MS=8000
 . "$(dirname "$0")/7fail-lib.sh"
 
