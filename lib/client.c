@@ -155,6 +155,7 @@ struct sl_cs_link *sl_client_link(struct sl_client *c, const char *addr)
 	if (!l)
 		return NULL;
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
+	sl_defer_init(&l->reset, sl_link_reset, l);
 	l->conn = sl_conn_connect(c->loop, addr, &o);
 	if (!l->conn) {
 		sl_warn("client: bad chunkserver address '%s'", addr);

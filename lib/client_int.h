@@ -22,6 +22,7 @@ struct sl_cs_link {
 	char addr[SL_CLIENT_ADDR_MAX];
 	struct sl_conn *conn;
 	uint64_t silent_since;		/* an attempt went unanswered then; 0: answered since */
+	struct sl_defer reset;		/* S3: drop and reconnect a connection that swallows requests */
 };
 
 struct sl_client {
@@ -77,6 +78,8 @@ struct sl_volume {
 };
 
 struct sl_cs_link *sl_client_link(struct sl_client *c, const char *addr);
+/* client_io.c: the link's deferred reset (S3). */
+void sl_link_reset(struct sl_defer *d, void *arg);
 /* client.c: adopt the master's new size for the volume (I/O thread). */
 void sl_volume_set_size(struct sl_volume *v, uint64_t size);
 /* client_io.c: runs on the I/O thread (posted by sl_volume_submit). */

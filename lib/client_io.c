@@ -42,6 +42,10 @@
  *     naming a silent primary that was looked up before the silence is
  *     looked up again before use: the master may have granted the chunk to
  *     another member (master/lease.h passes over a silent server).
+ * S3  An attempt that timed out on a connection that received nothing after
+ *     the millisecond it was sent in: the connection swallows what is sent on it (a
+ *     black-holed flow, a half-open connection).  It is dropped and made
+ *     again, as a new flow, rather than fed one attempt after another.
  * S2  A lookup that still names the silent primary with a live lease: the
  *     piece waits that lease out once (lease_left_ms) and asks again rather
  *     than send it another attempt; after that it sends, so a server the
@@ -133,6 +137,7 @@ struct piece {
 	struct sl_timer timer;
 	uint64_t op_id;			/* writes: the same in every attempt */
 	uint32_t attempt_gen;		/* session of the attempt out, 0: none (F1) */
+	uint64_t sent_ms;		/* the attempt out was sent then (S3) */
 	struct sl_sess_wait sw;		/* waiting for a live session */
 	struct sl_cs_link *link;	/* the attempt out went there (S1) */
 	bool lease_waited;		/* S2: waited out a silent primary's lease once */
@@ -466,11 +471,21 @@ static int own_check(struct piece *p, struct sl_conn *c)
 	return sl_rpc_call(c, SL_MSG_CS_READ, &rq.base, NULL, 0, v->c->rpc_timeout_ms, own_check_reply, p);
 }
 
-/* S1: whether the link answered; logs the change. */
-static void link_heard(struct sl_cs_link *l, int status)
+void sl_link_reset(struct sl_defer *d, void *arg)
+{
+	struct sl_cs_link *l = arg;
+
+	(void)d;
+	sl_conn_reset(l->conn, "nothing received since a request timed out");
+}
+
+/* S1, S3: whether the link answered an attempt sent at sent_ms; logs the change. */
+static void link_heard(struct sl_client *c, struct sl_cs_link *l, int status, uint64_t sent_ms)
 {
 	if (!l)
 		return;
+	if (status == SL_E_TIMEDOUT && sl_conn_last_rx(l->conn) <= sent_ms)
+		sl_loop_defer(c->loop, &l->reset);	/* not from inside the connection's callback */
 	if (status == SL_OK) {
 		if (l->silent_since)
 			sl_info("client: chunkserver %s answers again", l->addr);
@@ -493,7 +508,7 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 	int st;
 
 	p->attempt_gen = 0;
-	link_heard(p->link, status);
+	link_heard(v->c, p->link, status, p->sent_ms);
 	if (status != SL_OK && gen) {
 		/* F1: no answer, so it may land yet: the session goes, the op's answer waits for its fence */
 		if (gen > op->risk_gen)
@@ -585,6 +600,7 @@ static void piece_send(struct piece *p)
 	ref.epoch = e->epoch;
 	p->version = e->version;
 	p->link = e->primary;
+	p->sent_ms = now;
 	if (io->op == SL_IO_READ) {
 		Shoal__CsReadReq rq = SHOAL__CS_READ_REQ__INIT;
 

@@ -384,6 +384,17 @@ bool sl_conn_is_up(const struct sl_conn *c)
 	return c->state == CONN_UP;
 }
 
+uint64_t sl_conn_last_rx(const struct sl_conn *c)
+{
+	return c->last_rx_ms;
+}
+
+void sl_conn_reset(struct sl_conn *c, const char *why)
+{
+	if (c->outgoing && !c->closed && c->state == CONN_UP)
+		conn_drop(c, why, false);
+}
+
 const char *sl_conn_peer(const struct sl_conn *c)
 {
 	return c->peer;
@@ -780,6 +791,7 @@ static void conn_read(struct sl_conn *c)
 				conn_drop(c, "closed by peer", false);
 			return;
 		}
+		c->last_rx_ms = sl_now_ms();
 		if (c->big)
 			c->big_got += (size_t)n;
 		else

@@ -80,6 +80,15 @@ void sl_conn_get(struct sl_conn *c);
 void sl_conn_put(struct sl_conn *c);
 /* Whether the TCP connection is established right now. */
 bool sl_conn_is_up(const struct sl_conn *c);
+/* Monotonic ms when c last received any byte (0: never). */
+uint64_t sl_conn_last_rx(const struct sl_conn *c);
+/*
+ * Outgoing and up: drop the TCP connection now -- every call sent on it
+ * fails SL_E_UNAVAIL, as on any drop -- and connect again (a new flow):
+ * for a connection that swallows what is sent on it (a black-holed flow,
+ * a half-open connection).  Otherwise nothing.
+ */
+void sl_conn_reset(struct sl_conn *c, const char *why);
 /*
  * Sends the frames queued on c now instead of at the end of the loop's
  * iteration: for a request that should be on the wire before the caller

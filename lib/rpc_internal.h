@@ -55,6 +55,7 @@ struct sl_conn {
 	struct sl_frame_hdr in_hdr;
 	uint8_t *big;
 	size_t big_len, big_got;
+	uint64_t last_rx_ms;		/* anything received then (sl_conn_last_rx) */
 
 	/* output: bytes out_off..out_len of out_buf are unsent */
 	uint8_t *out_buf;

@@ -580,18 +580,29 @@ static int write_chunk(int ix, uint8_t pattern)
  * is written, and goes to the primary the master names now -- no second
  * attempt at the silent server, no second retired session.  S2: a lookup
  * that still names the silent server with a live lease is waited out once,
- * then asked again.  Mutations: without S1, chunk 6 goes to cs 0 (a
- * request there, a retire); without S2, chunk 2's write goes to cs 0.
+ * then asked again.  S3: the connection that swallowed the attempt is
+ * dropped and made again.  Mutations: without S1, chunk 6 goes to cs 0 (a
+ * request there, a retire); without S2, chunk 2's write goes to cs 0;
+ * without S3, cs 0 never sees a new connection.
  */
+static uint64_t accepted(int cs)
+{
+	struct sl_rpc_stats st;
+
+	sl_server_stats(F.cs[cs], &st);
+	return __atomic_load_n(&st.conns_accepted, __ATOMIC_SEQ_CST);
+}
+
 static void test_silent_primary(void)
 {
 	int r0, closed0;
-	uint64_t t0;
+	uint64_t t0, acc0;
 
 	for (int ix = 2; ix <= 6; ix += 2) {
 		__atomic_store_n(&F.primary[ix], 0, __ATOMIC_SEQ_CST);
 		CU_ASSERT_EQUAL_FATAL(write_chunk(ix, 0x11), SL_OK);	/* cached: cs 0 */
 	}
+	acc0 = accepted(0);
 	st(&F.blackhole_cs, 0);
 	/* the master has granted chunks 4 and 6 to cs 1 */
 	for (int ix = 4; ix <= 6; ix += 2) {
@@ -601,6 +612,9 @@ static void test_silent_primary(void)
 	r0 = ld(&F.cs_requests[0]);
 	CU_ASSERT_EQUAL(write_chunk(4, 0x22), SL_OK);		/* the unanswered attempt, then cs 1 */
 	CU_ASSERT_EQUAL(ld(&F.cs_requests[0]), r0 + 1);
+	for (int i = 0; i < 100 && accepted(0) == acc0; i++)
+		usleep(10000);
+	CU_ASSERT(accepted(0) > acc0);				/* S3 */
 	closed0 = ld(&F.sessions_closed);
 	CU_ASSERT_EQUAL(write_chunk(6, 0x33), SL_OK);		/* S1 */
 	CU_ASSERT_EQUAL(ld(&F.cs_requests[0]), r0 + 1);
