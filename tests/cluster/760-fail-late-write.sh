@@ -5,27 +5,25 @@
 # lease (and version) alive.  Gateway 1's TCP packets to the chunkservers
 # are dropped (nftables on its established flows: a NIC or switch fault),
 # so its write A of block 0 is answered NOT READY by the gateway's
-# deadline.  The initiator then writes B to block 0 through gateway 2:
-# acknowledged, read back.  The drop is lifted, TCP retransmits gateway 1's
+# deadline.  New connections to the chunkservers are dropped too: the
+# gateway drops a connection that swallowed an attempt and connects again
+# (lib/client_io.c S3), and a NIC fault would drop that one as well.  The
+# initiator then writes B to block 0 through gateway 2: acknowledged, read
+# back.  The drop is lifted, TCP retransmits gateway 1's
 # queued frames to the primary; for 40 s block 0 must read B, never A.
 DEADLINE_MS=6000
 . "$(dirname "$0")/7fail-lib.sh"
 LW=$BUILD/tests/tools/iscsi_late_write
 [ -x "$LW" ] || fail "$LW not built"
 
-cluster_up --chunkservers 3 --gateways 2
-nft_init
-vol_create v760 64M --chunk-size 1M --replicas 3
-lun_export 1 v760 t 1 1
-lun_export 2 v760 t 1 1
+two_gateway_volume v760 64M nft
 cs_ports="$((PORT_BASE + 2)) $((PORT_BASE + 3)) $((PORT_BASE + 4))"
-G1=$(gw_pid 1)
-[ -n "$G1" ] || fail "no pid for gateway 1"
 # The tool runs these at the right moments (after login, before write A; after B).
 cat >"$SCRATCH/fault.sh" <<EOS
 #!/bin/bash
 . "$SRC/tests/cluster/nft-flows.sh"
-nft_drop_flows $NFT_TABLE $G1 out $cs_ports
+nft_drop_flows $NFT_TABLE $G1 out $cs_ports &&
+	nft add rule inet $NFT_TABLE out tcp dport "{ ${cs_ports// /, } }" ct state new drop
 EOS
 heal="nft flush chain inet $NFT_TABLE out"
 fault="bash $SCRATCH/fault.sh"

@@ -15,12 +15,7 @@ DEADLINE_MS=6000
 LW=$BUILD/tests/tools/iscsi_late_write
 [ -x "$LW" ] || fail "$LW not built"
 
-cluster_up --chunkservers 3 --gateways 2
-vol_create v761 64M --chunk-size 1M --replicas 3
-lun_export 1 v761 t 1 1
-lun_export 2 v761 t 1 1
-G1=$(gw_pid 1)
-[ -n "$G1" ] || fail "no pid for gateway 1"
+two_gateway_volume v761 64M
 CLEANUP_HOOKS+=("kill -CONT $G1 2>/dev/null")
 log "gateway 1 (tgtd pid $G1) is paused before write A; the initiator abandons the path after 8 s"
 out=$("$LW" "$(url 1 t 1)" "$(url 2 t 1)" --abandon-ms 8000 --watch-ms 30000 \

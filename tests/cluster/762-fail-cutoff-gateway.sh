@@ -12,13 +12,7 @@ DEADLINE_MS=6000
 LW=$BUILD/tests/tools/iscsi_late_write
 [ -x "$LW" ] || fail "$LW not built"
 
-cluster_up --chunkservers 3 --gateways 2
-nft_init
-vol_create v762 64M --chunk-size 1M --replicas 3
-lun_export 1 v762 t 1 1
-lun_export 2 v762 t 1 1
-G1=$(gw_pid 1)
-[ -n "$G1" ] || fail "no pid for gateway 1"
+two_gateway_volume v762 64M nft
 cat >"$SCRATCH/fault.sh" <<EOS
 #!/bin/bash
 . "$SRC/tests/cluster/nft-flows.sh"

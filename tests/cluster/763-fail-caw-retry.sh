@@ -18,10 +18,7 @@ GW_RPC_TIMEOUT_MS=4000
 CO=$BUILD/tests/tools/iscsi_caw_outcome
 [ -x "$CO" ] || fail "$CO not built"
 
-cluster_up --chunkservers 3 --gateways 2
-vol_create v763 16M --chunk-size 1M --replicas 3
-lun_export 1 v763 t 1 1
-lun_export 2 v763 t 1 1
+two_gateway_volume v763 16M
 qemu-io -f raw -c "write -P 0x5a 0 4096" "$(url 1 t 1)" >/dev/null 2>&1 || fail "initial write"
 
 # paused_caw WHAT ROUNDS PID...: PIDs paused (SIGSTOP) for 8 s while a

@@ -290,6 +290,19 @@ nft_heal() { nft flush chain inet "$NFT_TABLE" out || fail "cannot flush $NFT_TA
 
 gw_pid() { cat "$DIR/run/gateway-$1.pid" 2>/dev/null; }
 
+# two_gateway_volume NAME SIZE [nft]: three chunkservers, two gateways, a
+# 3-replica volume of 1 MiB chunks exported by both as target t LUN 1
+# ($(url 1 t 1), $(url 2 t 1)); G1 is gateway 1's tgtd.  nft: nft_init too.
+two_gateway_volume() {
+	cluster_up --chunkservers 3 --gateways 2
+	[ "${3:-}" = nft ] && nft_init
+	vol_create "$1" "$2" --chunk-size 1M --replicas 3
+	lun_export 1 "$1" t 1 1
+	lun_export 2 "$1" t 1 1
+	G1=$(gw_pid 1)
+	[ -n "$G1" ] || fail "no pid for gateway 1"
+}
+
 # ---- replica contents ----
 
 PROBE_BIN=$BUILD/tests/tools/cs_probe
