@@ -30,7 +30,7 @@ chunkserver_shoal_chunkserver_SOURCES = \
 	chunkserver/disk.c chunkserver/disk.h \
 	chunkserver/cs_service.c \
 	chunkserver/copy.c \
-	chunkserver/primary.c \
+	chunkserver/primary.c chunkserver/primary_read.c chunkserver/primary_int.h \
 	chunkserver/gw_session.c chunkserver/gw_session.h \
 	chunkserver/master_link.c \
 	chunkserver/integrity.h chunkserver/reconcile.c chunkserver/scrub.c \

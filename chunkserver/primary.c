@@ -55,69 +55,10 @@
 #include "log.h"
 #include "msg_types.h"
 #include "op_record.h"
+#include "primary_int.h"
 #include "status.h"
 
 #define MAX_SET_ROUNDS 3
-
-enum prim_state { P_NONE, P_ACQUIRING, P_SETTING, P_LIVE };
-
-struct cs_prim {
-	uint64_t chunk_id;
-	enum prim_state state;
-	uint64_t version, epoch, chunk_size, old_version;
-	bool created;
-	bool confirming;			/* the M_LEASE in flight records creation */
-	uint64_t lease_until_ms, sent_ms, last_use_ms;
-	unsigned int nrep;			/* secondaries, self excluded */
-	uint64_t rep_id[CS_MAX_REPLICAS];
-	char *rep_addr[CS_MAX_REPLICAS];
-	uint64_t seq;
-	int refs;				/* ops and master calls using it */
-	int set_pending, set_rounds, set_status;
-	uint64_t set_failed[CS_MAX_REPLICAS];
-	unsigned int nset_failed;
-	struct list_head waiters;		/* struct pop.wait */
-	uint32_t peer_tmo;			/* the set-version round's wait on a peer (ms) */
-	struct cs_prim *next;
-	struct chunkserver *cs;
-	struct cs_setver sv;
-};
-
-struct pop {
-	struct chunkserver *cs;
-	struct sl_conn *c;
-	uint64_t req_id;
-	bool is_read;
-	uint64_t chunk_id, version;
-	enum cs_wkind kind;
-	uint64_t off;
-	uint32_t len;
-	bool fua;
-	uint8_t *data;
-	uint32_t data_len;
-	struct cs_prim *p;
-	struct cs_chunk *ch;
-	struct cs_range rl;
-	bool locked;
-	struct cs_wop wop;
-	struct cs_rop rop;
-	int pending, status;
-	uint64_t miscompare_off;
-	uint64_t fwd_version;
-	uint64_t failed[CS_MAX_REPLICAS];
-	unsigned int nfailed, rep_try;
-	uint32_t peer_tmo;		/* forward's wait on a secondary (ms), peer_tmo() */
-	bool answer_when_live;		/* write done; waits for the survivors' new version */
-	bool asked;			/* re-asked the master once for a newer version */
-	struct list_head wait;
-	/* gateway writes: the session (gw_session.h) and the operation's identity (op_record.h) */
-	uint64_t session, op_client, op_id;
-	struct cs_gws_wait gws_wait;
-	struct cs_rec_wait rec_wait;
-	bool rec_running;		/* CAW: this attempt runs the operation's record */
-	bool compared;			/* CAW: compared (applied or MISCOMPARE): its answer is final */
-	bool duplicate;			/* answered from the record of an earlier attempt */
-};
 
 static void prim_acquire(struct cs_prim *p);
 static void pop_run(struct pop *op);
@@ -219,7 +160,7 @@ void cs_primary_renewed(struct chunkserver *cs, uint64_t chunk_id, uint64_t sent
 
 /* ---- answering client ops ---- */
 
-static void pop_reply(struct pop *op, int status, const void *data, size_t len)
+void pop_reply(struct pop *op, int status, const void *data, size_t len)
 {
 	struct chunkserver *cs = op->cs;
 
@@ -773,7 +714,7 @@ static void local_write_done(struct cs_wop *w, int status)
  * checked again here; if they no longer hold, the op goes back through
  * pop_run (which waits for a new lease or answers STALE).
  */
-static bool pop_still_primary(struct pop *op)
+bool pop_still_primary(struct pop *op)
 {
 	struct cs_prim *p = op->p;
 
@@ -844,105 +785,6 @@ static void pop_write_locked(struct cs_range *r, void *arg)
 	if (!local_first)
 		forward_all(op);
 	cs_chunk_write(&op->wop);
-}
-
-/* ---- reads, with repair from a secondary ---- */
-
-static void repair_read(struct pop *op);
-
-static void repair_write_done(struct cs_wop *w, int status)
-{
-	struct pop *op = w->arg;
-
-	if (status == SL_OK) {
-		op->cs->st.repaired_blocks += (op->rop.e - op->rop.a) / CS_BLOCK;
-		sl_warn("chunk %016" PRIx64 ": repaired [%" PRIu64 ", %" PRIu64 ") from a secondary",
-			op->chunk_id, op->rop.a, op->rop.e);
-	} else {
-		sl_err("chunk %016" PRIx64 ": repair write failed: %s", op->chunk_id, sl_status_str(status));
-	}
-	/* the good data came from the secondary either way */
-	pop_reply(op, SL_OK, op->data + (op->off - op->rop.a), op->len);
-}
-
-static void repair_rpc_done(struct sl_conn *c, int status, const struct sl_msg *rep, void *arg)
-{
-	struct pop *op = arg;
-	uint64_t span = op->rop.e - op->rop.a;
-
-	if (status == SL_OK)
-		status = rep->hdr.status;
-	if (status != SL_OK || rep->data_len != span) {
-		sl_warn("chunk %016" PRIx64 ": repair read from %s failed: %s", op->chunk_id,
-			sl_conn_peer(c), sl_status_str(status ? status : SL_E_PROTO));
-		op->rep_try++;
-		return repair_read(op);
-	}
-	if (posix_memalign((void **)&op->data, CS_BLOCK, span))
-		return pop_reply(op, SL_E_INTERNAL, NULL, 0);
-	memcpy(op->data, rep->data, span);
-	/* whole blocks: no read-modify-write of the bad block */
-	op->wop = (struct cs_wop){ .ch = op->ch, .kind = CS_W_WRITE, .off = op->rop.a, .len = (uint32_t)span,
-				   .data = op->data, .data_len = (uint32_t)span,
-				   .done = repair_write_done, .arg = op };
-	cs_chunk_write(&op->wop);
-}
-
-static void repair_read(struct pop *op)
-{
-	struct cs_prim *p = op->p;
-	Shoal__CsReadReq rq = SHOAL__CS_READ_REQ__INIT;
-	Shoal__ChunkRef ref = SHOAL__CHUNK_REF__INIT;
-	struct sl_conn *c;
-
-	while (op->rep_try < p->nrep) {
-		c = cs_peer_conn(op->cs, p->rep_addr[op->rep_try]);
-		ref.chunk_id = op->chunk_id;
-		ref.version = p->version;
-		ref.epoch = p->epoch;
-		rq.ref = &ref;
-		rq.offset = op->rop.a;
-		rq.length = (uint32_t)(op->rop.e - op->rop.a);
-		rq.local_only = true;
-		if (c && sl_rpc_call(c, SL_MSG_CS_READ, &rq.base, NULL, 0,
-				     (uint32_t)op->cs->o.rpc_timeout_ms, repair_rpc_done, op) == 0)
-			return;
-		op->rep_try++;
-	}
-	sl_err("chunk %016" PRIx64 ": [%" PRIu64 ", +%u) fails its checksum on every replica",
-	       op->chunk_id, op->off, op->len);
-	pop_reply(op, SL_E_CHECKSUM, NULL, 0);
-}
-
-static void local_read_done(struct cs_rop *r, int status)
-{
-	struct pop *op = r->arg;
-
-	if (status == SL_OK) {
-		uint8_t *buf = r->buf;	/* r lives in op, which pop_reply frees */
-
-		pop_reply(op, SL_OK, r->data, op->len);
-		free(buf);
-		return;
-	}
-	cs_rop_release(r);
-	if (status != SL_E_CHECKSUM)
-		return pop_reply(op, status, NULL, 0);
-	op->cs->st.checksum_errors += r->bad_blocks;
-	op->rep_try = 0;
-	repair_read(op);
-}
-
-static void pop_read_locked(struct cs_range *r, void *arg)
-{
-	struct pop *op = arg;
-
-	if (!pop_still_primary(op))
-		return;
-	op->locked = true;
-	op->rop = (struct cs_rop){ .ch = op->ch, .off = op->off, .len = op->len,
-				   .done = local_read_done, .arg = op };
-	cs_chunk_read(&op->rop);
 }
 
 /* ---- entry ---- */
