@@ -1,6 +1,7 @@
 /*
  * Internals shared by the master's RPC handlers: m_service.c (dispatch,
- * chunkservers, volumes, status) and m_chunk.c (lookup, leases, replica
+ * volumes, chunkserver admin, status), m_cs.c (chunkservers' register,
+ * chunk report, heartbeat) and m_chunk.c (lookup, leases, replica
  * failures).
  */
 #ifndef SHOAL_MASTER_M_SERVICE_H
@@ -41,6 +42,11 @@ void op_end(struct m_op *op, int status, const ProtobufCMessage *msg);
 int submit(struct master *m, struct wbuf *w, rg_apply_cb cb, void *arg);
 enum lease_cs_state cs_lease_state_cb(uint32_t id, void *arg);
 void fill_loc(struct master *m, const struct chunk *c, uint32_t index, struct loc_buf *lb);
+
+/* m_cs.c: each returns 0 when it answered or will answer, else the status to answer with. */
+int h_register(struct master *m, struct m_op *op);
+int h_chunk_report(struct master *m, struct m_op *op);
+int h_heartbeat(struct master *m, struct m_op *op);
 
 /* m_chunk.c: each returns 0 when it answered or will answer, else the status to answer with. */
 int h_lookup(struct master *m, struct m_op *op);
