@@ -61,6 +61,7 @@ struct sl_chunk_ent {
 	struct sl_cs_link *primary;
 	uint64_t confirmed;		/* the lookup that named primary was sent then */
 	uint64_t lease_until;		/* its lease may run at the master until then (0: unknown) */
+	uint64_t suspect_version;	/* S2: the lease a silent primary held when it went silent */
 	bool valid;
 	bool lookup;
 	struct list_head waiters;

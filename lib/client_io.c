@@ -42,15 +42,19 @@
  *     naming a silent primary that was looked up before the silence is
  *     looked up again before use: the master may have granted the chunk to
  *     another member (master/lease.h passes over a silent server).
+ * S2  A lookup that still names the silent primary under the same lease
+ *     (the version the unanswered attempt, or the entry S1 dropped, had;
+ *     a new grant bumps it, and the master grants a silent server nothing
+ *     while another member is heard) with time left on it: the piece waits
+ *     that lease out once (lease_left_ms) and asks again rather than send
+ *     it another attempt; after that it sends, so a server the master still
+ *     hears from (only this client's flow to it is lost) gets one attempt a
+ *     lease, not one per RPC timeout.
  * S3  An attempt that timed out on a connection that received nothing after
- *     the millisecond it was sent in: the connection swallows what is sent on it (a
- *     black-holed flow, a half-open connection).  It is dropped and made
- *     again, as a new flow, rather than fed one attempt after another.
- * S2  A lookup that still names the silent primary with a live lease: the
- *     piece waits that lease out once (lease_left_ms) and asks again rather
- *     than send it another attempt; after that it sends, so a server the
- *     master still hears from (only this client's flow to it is lost) gets
- *     one attempt a lease, not one per RPC timeout.
+ *     the millisecond it was sent in: the connection swallows what is sent
+ *     on it (a black-holed flow, a half-open connection).  It is dropped
+ *     and made again, as a new flow, rather than fed one attempt after
+ *     another.
  *
  * R3  A COMPARE AND WRITE whose answer would be an error only because an
  *     attempt went unanswered is resolved once its fence is done: asked
@@ -509,6 +513,8 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 
 	p->attempt_gen = 0;
 	link_heard(v->c, p->link, status, p->sent_ms);
+	if (status != SL_OK && e->primary == p->link)
+		e->suspect_version = p->version;	/* S2 */
 	if (status != SL_OK && gen) {
 		/* F1: no answer, so it may land yet: the session goes, the op's answer waits for its fence */
 		if (gen > op->risk_gen)
@@ -764,9 +770,10 @@ static bool avoid_silent(struct piece *p, struct sl_chunk_ent *e)
 
 	if (e->confirmed <= e->primary->silent_since) {
 		e->valid = false;	/* S1: named before the silence */
+		e->suspect_version = e->version;
 		return false;
 	}
-	if (p->lease_waited || e->lease_until <= now)
+	if (p->lease_waited || e->lease_until <= now || e->version != e->suspect_version)
 		return false;
 	p->lease_waited = true;
 	wait = e->lease_until - now + SILENT_LEASE_MARGIN_MS;

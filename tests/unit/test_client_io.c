@@ -580,9 +580,10 @@ static int write_chunk(int ix, uint8_t pattern)
  * is written, and goes to the primary the master names now -- no second
  * attempt at the silent server, no second retired session.  S2: a lookup
  * that still names the silent server with a live lease is waited out once,
- * then asked again.  S3: the connection that swallowed the attempt is
- * dropped and made again.  Mutations: without S1, chunk 6 goes to cs 0 (a
+ * then asked again, but not a lease granted after the silence.  S3: the
+ * connection that swallowed the attempt is dropped and made again.  Mutations: without S1, chunk 6 goes to cs 0 (a
  * request there, a retire); without S2, chunk 2's write goes to cs 0;
+ * without S2's version condition, chunk 4's last write waits 350 ms;
  * without S3, cs 0 never sees a new connection.
  */
 static uint64_t accepted(int cs)
@@ -631,8 +632,15 @@ static void test_silent_primary(void)
 	CU_ASSERT_EQUAL(F.data[(2u << CHUNK_SHIFT)], 0x44);
 	CU_ASSERT_EQUAL(F.data[(6u << CHUNK_SHIFT)], 0x33);
 	st(&F.stay_chunk, -1);
-	st(&F.lease_left_ms, 0);
+	/* cs 0 is back and granted chunk 4 anew (a new version): no wait, though it is still "silent" here */
 	st(&F.blackhole_cs, -1);
+	__atomic_store_n(&F.primary[4], 0, __ATOMIC_SEQ_CST);
+	__atomic_add_fetch(&F.version[4], 1, __ATOMIC_SEQ_CST);
+	t0 = sl_now_ms();
+	CU_ASSERT_EQUAL(write_chunk(4, 0x55), SL_OK);
+	CU_ASSERT(sl_now_ms() - t0 < 250);
+	CU_ASSERT_EQUAL(ld(&F.cs_requests[0]), r0 + 2);
+	st(&F.lease_left_ms, 0);
 }
 
 /*
