@@ -70,6 +70,9 @@ done
 state=$(cs_state "$victim")
 [ "$state" = up ] || fail "chunkserver $victim is '$state' at the master: the test needs it up (cs_timeout_ms $CS_TIMEOUT_MS)"
 log "all its chunks under other primaries after $(($(now_ms) - T0)) ms, while the master still counts it up"
+# the gateway's log line shoal(7) quotes for a chunkserver that stopped answering
+page_logged "Stopping a chunkserver without maintenance" 1 "$DIR/logs/gateway-1.log" ||
+	fail "shoal(7)'s gateway log line for a silent chunkserver"
 load_wait_acks "$NSLOTS" 60
 
 kill -CONT "$vpid" || fail "SIGCONT of chunkserver $victim failed"
@@ -77,6 +80,8 @@ log "chunkserver $victim resumed after $(($(now_ms) - T0)) ms"
 load_wait_acks "$NSLOTS" 60
 load_stop
 wait_until 60 "3 replicas of every chunk after the resume" fully_replicated 3
-replicas_identical v757
+# the verify reads first: their leases' set-version rounds bring every
+# member to the version a copy joined at (as in 700-740)
 load_verify "$U"
-log "PASS: paused primary passed over while up; no command over $STALL_MS ms; $(load_acked) acknowledged writes verified"
+replicas_identical v757
+log "PASS: paused primary passed over while up; no command over $STALL_MS ms; $(load_acked) acknowledged writes verified; replicas identical ($IDENTICAL)"

@@ -144,6 +144,35 @@ wait_until() {
 
 cs_pid() { cat "$DIR/run/chunkserver-$1.pid" 2>/dev/null; }
 
+# page_logged SECTION N FILE: the Nth log line shoal(7) quotes (.Dl or .Ql)
+# in its subsection SECTION is in FILE.  The page's numbers, "(/path)",
+# "5d1f..." (a disk uuid) and ADDRESS (host:port) match any.
+page_logged() {
+	python3 - "$SRC/man/shoal.7" "$1" "$2" "$3" <<'PY'
+import re, sys
+page, sec, n, log = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+lines, on = [], False
+for l in open(page):
+    l = l.rstrip("\n")
+    if l == ".Ss " + sec:
+        on = True
+        continue
+    if on and re.match(r"\.S[sh] ", l):
+        break
+    if on and (l.startswith(".Dl ") or l.startswith(".Ql ")):
+        lines.append(l[4:])
+if len(lines) < n:
+    sys.exit("shoal(7) '%s' quotes %d log lines, not %d" % (sec, len(lines), n))
+t = lines[n - 1]
+t = re.sub(r"\(/[^)]*\)", "(@PATH@)", t).replace("5d1f...", "@UUID@").replace("ADDRESS", "@ADDR@")
+p = re.sub(r"\d+", "@NUM@", re.escape(t))
+p = (p.replace("@PATH@", "[^)]*").replace("@UUID@", "[0-9a-f-]+").replace("@NUM@", "[0-9]+")
+     .replace("@ADDR@", "[0-9a-z.:-]+"))
+if not any(re.search(p, l) for l in open(log, errors="replace")):
+    sys.exit("not logged: '%s' (pattern %s)" % (lines[n - 1], p))
+PY
+}
+
 # master_dump: the master's chunk table (master_load dump), one line a chunk.
 master_dump() { "$BUILD/tests/tools/master_load" --masters "$SHOAL_MASTERS" dump 2>/dev/null; }
 # busiest_primary DUMP: the chunkserver recorded as primary of the most chunks.
