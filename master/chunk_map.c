@@ -214,6 +214,25 @@ int chunk_rep_pos(const struct chunk *c, uint32_t cs_id)
 	return -1;
 }
 
+int chunk_fall_pos(const struct chunk *c, uint32_t cs_id)
+{
+	for (int i = 0; i < c->nfall; i++)
+		if (c->rep[c->nrep + i] == cs_id)
+			return i;
+	return -1;
+}
+
+void chunk_fall_del(struct chunk *c, uint32_t cs_id)
+{
+	int i = chunk_fall_pos(c, cs_id);
+	uint32_t *f = &c->rep[c->nrep];
+
+	if (i < 0)
+		return;
+	memmove(&f[i], &f[i + 1], (c->nfall - i - 1) * sizeof(f[0]));
+	c->nfall--;
+}
+
 uint64_t chunk_map_bytes(const struct chunk_map *m)
 {
 	return (uint64_t)m->npages * (CHUNK_PAGE * sizeof(struct chunk) + sizeof(void *)) +

@@ -16,6 +16,17 @@
  * CHUNK_LF_CREATED committed before it serves anything.  From then on the
  * chunk may hold data, and no replica of it is ever created empty again:
  * a member missing its file is dropped from the set and re-replicated.
+ *
+ * Fallbacks (doc/protocol.md "Fallback replicas"): a member that left the
+ * set while fewer than its volume's min_replicas members remained.  No
+ * write is acknowledged on a set below min_replicas, so a fallback's
+ * replica holds every acknowledged write for as long as the set stays
+ * below it (F1); the master never deletes it then (F2), and when the set
+ * loses its last member the fallback that left last becomes the set (F3).
+ * Once the set is back at min_replicas writes resume without them: they
+ * are stale replicas like any other (F4).  They are kept in
+ * rep[nrep .. nrep + nfall), log state, so the record stays 64 bytes; at
+ * most SL_MAX_REPLICAS - nrep are remembered (the most recent).
  */
 #ifndef SHOAL_MASTER_CHUNK_MAP_H
 #define SHOAL_MASTER_CHUNK_MAP_H
@@ -47,6 +58,7 @@ struct chunk {
 	uint8_t live;			/* soft: bit i set = rep[i] reported holding it */
 	uint8_t flags;			/* soft: CHUNK_F_* */
 	uint8_t lflags;			/* log: CHUNK_LF_* */
+	uint8_t nfall;			/* log: fallbacks, in rep[nrep ..] */
 };
 
 /* No replica of c was ever created: none holds data, creating them is allowed. */
@@ -77,6 +89,10 @@ void chunk_map_del(struct chunk_map *m, struct chunk *c);
 struct chunk *chunk_map_slot(const struct chunk_map *m, uint32_t i);
 /* Whether cs_id is in c's replica set; returns its position or -1. */
 int chunk_rep_pos(const struct chunk *c, uint32_t cs_id);
+/* Whether cs_id is one of c's fallbacks; returns its index (0 = oldest) or -1. */
+int chunk_fall_pos(const struct chunk *c, uint32_t cs_id);
+/* Forgets fallback cs_id of c, if it is one. */
+void chunk_fall_del(struct chunk *c, uint32_t cs_id);
 /* Bytes used by the map's allocations (records and tables). */
 uint64_t chunk_map_bytes(const struct chunk_map *m);
 

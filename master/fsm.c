@@ -19,7 +19,7 @@
  * disk identities, and every chunk CREATED (nothing recorded that it was
  * never written).
  */
-#define SNAP_VERSION	4	/* 4: maint_until */
+#define SNAP_VERSION	5	/* 4: maint_until; 5: fallbacks */
 
 static void *xcalloc(size_t n, size_t sz)
 {
@@ -237,21 +237,95 @@ static void drop_chunk(struct fsm *f, struct volume *v, struct chunk *c)
 	chunk_map_del(&f->chunks, c);
 }
 
+/* F4: c's fallbacks are stale replicas now; they are told to delete. */
+static void fall_stale(struct fsm *f, struct chunk *c)
+{
+	for (int i = 0; i < c->nfall; i++) {
+		struct cs *cs = cs_by_id(&f->css, c->rep[c->nrep + i]);
+		if (cs)
+			cs_queue_delete(cs, c->id);
+	}
+	c->nfall = 0;
+}
+
+static bool below_min(struct fsm *f, const struct chunk *c, uint8_t nrep)
+{
+	struct volume *v = volume_by_id(&f->vols, c->vol);
+	return v && nrep < v->min_replicas;
+}
+
 /*
- * cs_id, a member at position p, leaves c's set (a set change bumps the
- * version); the next member is primary if it was.  Returns whether it was.
+ * F3: a set that lost its last member takes the fallback that left last
+ * (the others stay fallbacks while it is still below min_replicas).
  */
-static bool leave_set(struct chunk *c, uint32_t cs_id, int p)
+static void fall_rejoin(struct fsm *f, struct chunk *c)
+{
+	uint32_t *r = c->rep, last;
+
+	if (c->nrep || !c->nfall)
+		return;
+	last = r[c->nfall - 1];
+	memmove(&r[1], &r[0], (c->nfall - 1) * sizeof(r[0]));
+	r[0] = last;
+	c->nrep = 1;
+	c->nfall--;
+	c->primary = last;
+	if (!below_min(f, c, c->nrep))
+		fall_stale(f, c);
+}
+
+/*
+ * cs_id, a member at position p, leaves c's set because it holds no
+ * replica (or is removed): never a fallback.  A set change bumps the
+ * version; the next member is primary if it was, or a fallback if none is
+ * left (F3).  Returns whether it was primary.
+ */
+static bool leave_set(struct fsm *f, struct chunk *c, uint32_t cs_id, int p)
 {
 	bool was_primary = c->primary == cs_id;
 
-	memmove(&c->rep[p], &c->rep[p + 1], (c->nrep - p - 1) * sizeof(c->rep[0]));
+	memmove(&c->rep[p], &c->rep[p + 1], (c->nrep + c->nfall - p - 1) * sizeof(c->rep[0]));
 	c->nrep--;
 	if (was_primary)
 		c->primary = c->nrep ? c->rep[0] : 0;
 	c->version++;
 	c->live = 0;
+	fall_rejoin(f, c);
 	return was_primary;
+}
+
+/*
+ * c's set becomes rep[0 .. nrep).  A member leaving while the new set is
+ * below min_replicas becomes a fallback (F1, F2: nothing deleted); one
+ * leaving a set at or above it is stale and told to delete, and so is
+ * every fallback (F4).
+ */
+static void set_members(struct fsm *f, struct chunk *c, const uint32_t *rep, uint8_t nrep)
+{
+	bool below = below_min(f, c, nrep);
+	uint32_t out[2 * SL_MAX_REPLICAS];
+	int nout = 0, skip;
+
+	/* the old fallbacks (oldest first), then the members leaving now */
+	for (int i = 0; i < c->nrep + c->nfall; i++) {
+		int i2 = (i + c->nrep) % (c->nrep + c->nfall);
+		bool kept = false;
+		for (int k = 0; k < nrep; k++)
+			kept |= rep[k] == c->rep[i2];
+		if (!kept)
+			out[nout++] = c->rep[i2];
+	}
+	/* below: at most SL_MAX_REPLICAS - nrep fallbacks, the most recent */
+	skip = !below ? nout : nout > SL_MAX_REPLICAS - nrep ? nout - (SL_MAX_REPLICAS - nrep) : 0;
+	for (int i = 0; i < skip; i++) {
+		struct cs *cs = cs_by_id(&f->css, out[i]);
+		if (cs)
+			cs_queue_delete(cs, c->id);
+	}
+	memcpy(c->rep, rep, nrep * sizeof(rep[0]));
+	memcpy(&c->rep[nrep], &out[skip], (nout - skip) * sizeof(out[0]));
+	c->nrep = nrep;
+	c->nfall = nout - skip;
 }
 
 static uint64_t apply_vol_create(struct fsm *f, struct rbuf *r)
@@ -429,20 +503,11 @@ static uint64_t apply_set_replicas(struct fsm *f, struct rbuf *r)
 		return FSM_RES(SL_E_NOENT, 0);
 	if (c->version != expect)
 		return FSM_RES(SL_E_STALE_VERSION, c->version);
-	/* Replicas leaving the set are stale from now on: tell them to delete. */
-	for (int i = 0; i < c->nrep; i++) {
-		bool kept = false;
-		for (int k = 0; k < nrep; k++)
-			kept |= rep[k] == c->rep[i];
-		struct cs *cs = kept ? NULL : cs_by_id(&f->css, c->rep[i]);
-		if (cs)
-			cs_queue_delete(cs, c->id);
-	}
-	c->nrep = nrep;
-	memcpy(c->rep, rep, nrep * sizeof(rep[0]));
+	set_members(f, c, rep, nrep);
 	c->primary = primary;
 	c->live = 0;
 	c->version++;
+	fall_rejoin(f, c);
 	return FSM_RES(SL_OK, c->version);
 }
 
@@ -470,6 +535,8 @@ static uint64_t apply_replicas_missing(struct fsm *f, struct rbuf *r)
 		int p = c && !chunk_unwritten(c) ? chunk_rep_pos(c, cs_id) : -1;
 		if (r->bad)
 			return FSM_RES(SL_E_INTERNAL, left);
+		if (c)
+			chunk_fall_del(c, cs_id);	/* a fallback without its replica is none */
 		if (p < 0)
 			continue;
 		/*
@@ -477,7 +544,7 @@ static uint64_t apply_replicas_missing(struct fsm *f, struct rbuf *r)
 		 * recorded primary), which cannot serve without the replica: the
 		 * new primary starts with a grant, never an inherited lease.
 		 */
-		if (leave_set(c, cs_id, p))
+		if (leave_set(f, c, cs_id, p))
 			c->lease_expiry = 0;
 		left++;
 	}
@@ -563,8 +630,9 @@ static uint64_t apply_cs_state(struct fsm *f, struct rbuf *r)
 		/* Forced: drop it from every set (a set change bumps the version). */
 		chunk_map_for_each(&f->chunks, c, idx) {
 			int p = chunk_rep_pos(c, id);
+			chunk_fall_del(c, id);
 			if (p >= 0)
-				leave_set(c, id, p);
+				leave_set(f, c, id, p);
 		}
 	}
 	cs->admin = admin;
@@ -677,6 +745,9 @@ int fsm_snapshot(const struct fsm *f, struct wbuf *w)
 		for (int k = 0; k < c->nrep; k++)
 			put_u32(w, c->rep[k]);
 		put_u8(w, c->lflags);
+		put_u8(w, c->nfall);
+		for (int k = 0; k < c->nfall; k++)
+			put_u32(w, c->rep[c->nrep + k]);
 	}
 	put_u32(w, f->dedup_next);
 	for (uint32_t i = 0; i < FSM_DEDUP_MAX; i++) {
@@ -763,6 +834,11 @@ int fsm_restore(struct fsm *f, const void *buf, size_t len)
 		for (int k = 0; k < nrep; k++)
 			c->rep[k] = get_u32(&r);
 		c->lflags = version >= 3 ? get_u8(&r) : CHUNK_LF_CREATED;
+		c->nfall = version >= 5 ? get_u8(&r) : 0;
+		if (c->nfall > SL_MAX_REPLICAS - nrep)
+			goto bad;
+		for (int k = 0; k < c->nfall; k++)
+			c->rep[nrep + k] = get_u32(&r);
 		struct volume *v = volume_by_id(&f->vols, vol);
 		if (v)
 			v->allocated++;
@@ -839,7 +915,10 @@ char *fsm_dump(const struct fsm *f, size_t *lenp)
 			(unsigned long long)c->id, (unsigned long long)c->version, c->primary);
 		for (int k = 0; k < c->nrep; k++)
 			fprintf(fp, k ? ",%u" : "%u", c->rep[k]);
-		fprintf(fp, " created=%u\n", !chunk_unwritten(c));
+		fprintf(fp, " created=%u", !chunk_unwritten(c));
+		for (int k = 0; k < c->nfall; k++)
+			fprintf(fp, k ? ",%u" : " fallbacks=%u", c->rep[c->nrep + k]);
+		fputc('\n', fp);
 	}
 	free(sorted);
 	if (fclose(fp))

@@ -462,10 +462,16 @@ int h_replica_failed(struct master *m, struct m_op *op)
 	op->old_version = c->version;
 	if (n == c->nrep) {
 		/*
-		 * Already dropped (a retry): answer with the current set.  The
+		 * Already dropped (a retry: the master client runs the call again
+		 * after the UNAVAIL of a drop below min_replicas).  Below it the
+		 * answer stays UNAVAIL: an OK would let the primary acknowledge
+		 * the write on fewer copies than min_replicas.  Otherwise the
+		 * answer is the current set.  The
 		 * lease is extended only if it is still live; an expired one
 		 * (e.g. while the chunk is copied) is granted anew, through Raft.
 		 */
+		if (chunk_below_min(m, c))
+			return SL_E_UNAVAIL;
 		if (lease_held(&m->lc, c, c->primary))
 			lease_start(&m->lc, c);
 		lease_reply(op, SL_OK);

@@ -237,6 +237,8 @@ static void report_reply(struct m_op *op)
 			continue;	/* a copy to it finished and is about to join the set */
 		if (pos < 0 && c && repl_keep_stale(m, c, cs, rq->chunks[i]->version))
 			continue;	/* stale, kept: a resync copies only what changed since */
+		if (pos < 0 && c && chunk_fall_pos(c, cs->id) >= 0)
+			continue;	/* a fallback (chunk_map.h F2) */
 		if (pos < 0) {
 			/* Unknown chunk (deleted volume) or not in the set: stale. */
 			del[rep.n_delete_chunks++] = rq->chunks[i]->chunk_id;
@@ -290,10 +292,17 @@ int h_chunk_report(struct master *m, struct m_op *op)
 	for (size_t i = 0; i < rq->n_chunks; i++)
 		ids[i] = rq->chunks[i]->chunk_id;
 	qsort(ids, rq->n_chunks, sizeof(*ids), id_cmp);
-	chunk_map_for_each(&m->fsm->chunks, c, idx)
-		if (!chunk_unwritten(c) && chunk_rep_pos(c, cs->id) >= 0 &&
-		    !bsearch(&c->id, ids, rq->n_chunks, sizeof(*ids), id_cmp))
-			miss[nmiss++] = c->id;
+	chunk_map_for_each(&m->fsm->chunks, c, idx) {
+		bool member = chunk_rep_pos(c, cs->id) >= 0;
+		if (chunk_unwritten(c) || (!member && chunk_fall_pos(c, cs->id) < 0) ||
+		    bsearch(&c->id, ids, rq->n_chunks, sizeof(*ids), id_cmp))
+			continue;
+		miss[nmiss++] = c->id;
+		if (member && c->nrep == 1 && c->nfall)
+			sl_warn("chunk %llu: its last member, cs %u, lost its replica; cs %u, which left "
+				"the set below min_replicas and holds every acknowledged write, takes its place",
+				(unsigned long long)c->id, cs->id, c->rep[c->nrep + c->nfall - 1]);
+	}
 	free(ids);
 	op->dropped = nmiss;
 	if (nmiss)
@@ -365,22 +374,28 @@ int h_heartbeat(struct master *m, struct m_op *op)
 	size_t nsess = !leased ? 0 : rq->n_sessions < 4096 ? rq->n_sessions : 4096;
 	rep.sessions = m_session_states(m, rq->sessions, nsess, &sess_store);
 	rep.n_sessions = rep.sessions ? nsess : 0;
-	/* Replicas lost to a failed disk leave their sets (a set change bumps the version). */
-	for (size_t i = 0; i < rq->n_lost && i < LOOKUP_MAX; i++) {
+	/*
+	 * Replicas lost to a failed disk leave their sets (a set change bumps
+	 * the version), or the chunk's fallbacks: never as fallbacks, they hold
+	 * nothing.  A last member stays (the set says where the data was)
+	 * unless a fallback can take its place (chunk_map.h F3).
+	 */
+	uint64_t lost[FSM_MISSING_MAX];
+	uint32_t nlost = 0;
+	for (size_t i = 0; i < rq->n_lost && nlost < FSM_MISSING_MAX; i++) {
 		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lost[i]->chunk_id);
-		uint32_t rep_ids[SL_MAX_REPLICAS];
-		uint8_t n = 0;
-		struct wbuf w;
-		if (!c || chunk_rep_pos(c, cs->id) < 0 || (c->flags & CHUNK_F_GRANTING) || c->nrep < 2)
+		if (!c || (c->flags & CHUNK_F_GRANTING))
 			continue;
-		for (int k = 0; k < c->nrep; k++)
-			if (c->rep[k] != cs->id)
-				rep_ids[n++] = c->rep[k];
-		wbuf_init(&w);
-		fsm_enc_set_replicas(&w, 0, 0, c->id, c->version, rep_ids, n,
-				     c->primary == cs->id ? rep_ids[0] : c->primary);
+		if (chunk_rep_pos(c, cs->id) < 0 ? chunk_fall_pos(c, cs->id) < 0 : c->nrep < 2 && !c->nfall)
+			continue;
 		if (c->primary == cs->id)
 			lease_drop(c);
+		lost[nlost++] = c->id;
+	}
+	if (nlost) {
+		struct wbuf w;
+		wbuf_init(&w);
+		fsm_enc_replicas_missing(&w, cs->id, lost, nlost);
 		submit(m, &w, lost_done, NULL);
 	}
 	/* Re-replication: finished copies in, new copy orders out (replication.h). */
@@ -390,8 +405,8 @@ int h_heartbeat(struct master *m, struct m_op *op)
 	rep.n_replicate = ro.n;
 	/*
 	 * Garbage collection: hand out queued deletions, never one of a replica
-	 * the server holds as a member of the chunk's set now (or is being
-	 * copied to).  The queue is also filled by replaying the Raft log after
+	 * the server holds as a member of the chunk's set now, or as one of its
+	 * fallbacks (chunk_map.h F2), or is being copied to.  The queue is also filled by replaying the Raft log after
 	 * a master restart, where a server that once left a set and rejoined it
 	 * later would otherwise be told to delete its current copy: after a
 	 * whole-cluster restart, every replica of a chunk at once.
@@ -399,7 +414,8 @@ int h_heartbeat(struct master *m, struct m_op *op)
 	uint32_t keep = 0;
 	for (uint32_t i = 0; i < cs->ndel; i++) {
 		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, cs->del[i]);
-		if (c && (chunk_rep_pos(c, cs->id) >= 0 || repl_copying_to(m, c->id, cs->id)))
+		if (c && (chunk_rep_pos(c, cs->id) >= 0 || chunk_fall_pos(c, cs->id) >= 0 ||
+			  repl_copying_to(m, c->id, cs->id)))
 			continue;
 		cs->del[keep++] = cs->del[i];
 	}

@@ -355,8 +355,17 @@ void repl_heartbeat(struct master *m, struct cs *cs, const Shoal__HeartbeatReq *
 		struct repl_job *j = &r->jobs[i];
 		struct cs *src = cs_by_id(&m->fsm->css, j->source);
 		size_t k = out->n;
-		if (j->target != cs->id || j->state != R_ASSIGNED || !src)
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, j->chunk_id);
+		uint64_t since = j->since;
+		if (j->target != cs->id || j->state != R_ASSIGNED || !src || !c)
 			continue;
+		/*
+		 * A whole copy would start by deleting what the target holds: a
+		 * fallback's replica (chunk_map.h F2) is resynced in place instead,
+		 * from its own version if its report gave it, else every track.
+		 */
+		if (!since && chunk_fall_pos(c, cs->id) >= 0)
+			since = 1;
 		shoal__chunk_ref__init(&out->refs[k]);
 		out->refs[k].chunk_id = j->chunk_id;
 		out->refs[k].version = j->version + 1;
@@ -369,8 +378,8 @@ void repl_heartbeat(struct master *m, struct cs *cs, const Shoal__HeartbeatReq *
 		out->reqs[k].source = &out->srcs[k];
 		out->reqs[k].chunk_size = j->chunk_size;
 		out->reqs[k].source_version = j->version;
-		out->reqs[k].only_dirty = j->since != 0;
-		out->reqs[k].since_version = j->since;
+		out->reqs[k].only_dirty = since != 0;
+		out->reqs[k].since_version = since;
 		out->ptrs[k] = &out->reqs[k];
 		out->n++;
 		unqueue_delete(cs, j->chunk_id);

@@ -288,6 +288,25 @@ static void test_reset_gen(void)
 	fsm_free(f);
 }
 
+/* Restores f's snapshot into g; asserts both dump the same, and returns f's dump (free it). */
+static char *roundtrip(struct fsm *f, struct fsm *g)
+{
+	struct wbuf w;
+	size_t l1, l2;
+	char *a, *b;
+
+	wbuf_init(&w);
+	CU_ASSERT_EQUAL(fsm_snapshot(f, &w), 0);
+	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
+	wbuf_free(&w);
+	a = fsm_dump(f, &l1);
+	b = fsm_dump(g, &l2);
+	CU_ASSERT_FATAL(a && b);
+	CU_ASSERT(l1 == l2 && !memcmp(a, b, l1));
+	free(b);
+	return a;
+}
+
 /* A volume of 3 chunks on servers 1..4 (set {1,2,3} each), as populate, plus disk identities. */
 static struct fsm *existence_fsm(void)
 {
@@ -308,7 +327,6 @@ static void test_replica_existence(void)
 	struct wbuf w;
 	struct cs_disk_id d1 = { 1, "cccc" };
 	uint64_t ids[3];
-	size_t l1, l2;
 
 	/* Allocated chunks are unwritten: the first primary may create their replicas. */
 	for (int i = 0; i < 3; i++) {
@@ -382,17 +400,11 @@ static void test_replica_existence(void)
 	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_E_NOENT);
 
 	/* Snapshot round trip: written flags and disk identities survive (dump-identical). */
-	wbuf_init(&w);
-	CU_ASSERT_EQUAL(fsm_snapshot(f, &w), 0);
-	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
-	wbuf_free(&w);
-	char *a = fsm_dump(f, &l1), *b = fsm_dump(g, &l2);
-	CU_ASSERT(l1 == l2 && !memcmp(a, b, l1));
+	char *a = roundtrip(f, g);
 	CU_ASSERT_PTR_NOT_NULL(strstr(a, "disks=1:cccc\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(a, " created=1\n"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(a, " created=0\n"));
 	free(a);
-	free(b);
 	CU_ASSERT(!chunk_unwritten(chunk_map_by_id(&g->chunks, ids[0])));
 	CU_ASSERT(chunk_unwritten(chunk_map_by_id(&g->chunks, ids[1])));
 	CU_ASSERT_STRING_EQUAL(cs_disk_id(cs_by_id(&g->css, 1), 1)->uuid, "cccc");
@@ -405,6 +417,100 @@ static void test_replica_existence(void)
 	w.p[0] = FSM_CHUNK_ALLOC_OLD;
 	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
 	CU_ASSERT(!chunk_unwritten(chunk_map_by_pos(&f->chunks, 1, 5)));
+	fsm_free(f);
+}
+
+static bool delete_queued(struct fsm *f, uint32_t cs_id, uint64_t chunk_id)
+{
+	struct cs *cs = cs_by_id(&f->css, cs_id);
+	for (uint32_t i = 0; cs && i < cs->ndel; i++)
+		if (cs->del[i] == chunk_id)
+			return true;
+	return false;
+}
+
+static uint64_t set_reps(struct fsm *f, uint64_t id, uint64_t expect, const uint32_t *rep, uint8_t n)
+{
+	struct wbuf w;
+	wbuf_init(&w);
+	fsm_enc_set_replicas(&w, 0, 0, id, expect, rep, n, rep[0]);
+	return run(f, &w);
+}
+
+static uint64_t missing(struct fsm *f, uint32_t cs_id, uint64_t id)
+{
+	struct wbuf w;
+	wbuf_init(&w);
+	fsm_enc_replicas_missing(&w, cs_id, &id, 1);
+	return run(f, &w);
+}
+
+/*
+ * Fallbacks (chunk_map.h F1-F4), volume of 3 replicas, min_replicas 2.
+ * Mutations: set_members deleting every member that leaves -> "2 is told
+ * to delete"; fall_rejoin doing nothing -> the emptied set stays empty.
+ */
+static void test_fallbacks(void)
+{
+	struct fsm *f = existence_fsm(), *g = fsm_new();
+	struct chunk *c = chunk_map_by_pos(&f->chunks, 1, 0), *d = chunk_map_by_pos(&f->chunks, 1, 1);
+	uint32_t s12[] = { 1, 2 }, s1[] = { 1 }, s14[] = { 1, 4 }, s4[] = { 4 }, s2[] = { 2 };
+	uint64_t id = c->id, id2 = d->id;
+	struct wbuf w;
+
+	wbuf_init(&w);
+	fsm_enc_chunk_created(&w, id, 1);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	wbuf_init(&w);
+	fsm_enc_chunk_created(&w, id2, 1);
+	CU_ASSERT_EQUAL(run(f, &w), FSM_RES(SL_OK, 1));
+	/* {1,2,3} -> {1,2}: still at min_replicas, so 3 is stale and told to delete */
+	CU_ASSERT_EQUAL(set_reps(f, id, 1, s12, 2), FSM_RES(SL_OK, 2));
+	CU_ASSERT_EQUAL(c->nfall, 0);
+	CU_ASSERT(delete_queued(f, 3, id));
+	/* {1,2} -> {1}: below it; 2 holds every acknowledged write (F1), nothing deletes it (F2) */
+	CU_ASSERT_EQUAL(set_reps(f, id, 2, s1, 1), FSM_RES(SL_OK, 3));
+	CU_ASSERT_EQUAL(c->nrep, 1);
+	CU_ASSERT_EQUAL(c->nfall, 1);
+	CU_ASSERT_EQUAL(chunk_fall_pos(c, 2), 0);
+	CU_ASSERT_EQUAL(chunk_rep_pos(c, 2), -1);
+	CU_ASSERT(!delete_queued(f, 2, id));
+	/* the log keeps them: snapshot round trip, dump-identical */
+	char *a = roundtrip(f, g);
+	CU_ASSERT_PTR_NOT_NULL(strstr(a, " reps=1 created=1 fallbacks=2\n"));
+	free(a);
+	CU_ASSERT_EQUAL(chunk_fall_pos(chunk_map_by_id(&g->chunks, id), 2), 0);
+	fsm_free(g);
+	/* a copy joins: {1,4} is at min_replicas, writes go on without 2: stale now (F4) */
+	CU_ASSERT_EQUAL(set_reps(f, id, 3, s14, 2), FSM_RES(SL_OK, 4));
+	CU_ASSERT_EQUAL(c->nfall, 0);
+	CU_ASSERT(delete_queued(f, 2, id));
+	/* {1,4} -> {4}, then 4's disk comes back empty: fallback 1 becomes the set (F3) */
+	CU_ASSERT_EQUAL(set_reps(f, id, 4, s4, 1), FSM_RES(SL_OK, 5));
+	CU_ASSERT_EQUAL(chunk_fall_pos(c, 1), 0);
+	CU_ASSERT_EQUAL(missing(f, 4, id), FSM_RES(SL_OK, 1));
+	CU_ASSERT_EQUAL(c->nrep, 1);
+	CU_ASSERT_EQUAL(c->rep[0], 1);
+	CU_ASSERT_EQUAL(c->primary, 1);
+	CU_ASSERT_EQUAL(c->nfall, 0);
+	CU_ASSERT_EQUAL(c->version, 6);
+
+	/* {2,3,4} -> {2}: two fallbacks; the one that left last is taken first */
+	CU_ASSERT_EQUAL(set_reps(f, id2, 1, s2, 1), FSM_RES(SL_OK, 2));
+	CU_ASSERT_EQUAL(d->nfall, 2);
+	/* a fallback whose replica is gone is none (its report lacks it) */
+	CU_ASSERT_EQUAL(missing(f, 3, id2), FSM_RES(SL_OK, 0));
+	CU_ASSERT_EQUAL(d->nfall, 1);
+	CU_ASSERT_EQUAL(chunk_fall_pos(d, 3), -1);
+	/* a removed server is no fallback either */
+	wbuf_init(&w);
+	fsm_enc_cs_state(&w, 0, 0, 4, CS_REMOVED, true);
+	CU_ASSERT_EQUAL(FSM_RES_STATUS(run(f, &w)), SL_OK);
+	CU_ASSERT_EQUAL(d->nfall, 0);
+	/* with none left, the set loses its last member honestly: empty */
+	CU_ASSERT_EQUAL(missing(f, 2, id2), FSM_RES(SL_OK, 1));
+	CU_ASSERT_EQUAL(d->nrep, 0);
+	CU_ASSERT_EQUAL(d->primary, 0);
 	fsm_free(f);
 }
 
@@ -476,7 +582,6 @@ static void test_maintenance(void)
 	struct volume v = { .replicas = 3, .min_replicas = 2 };
 	struct wbuf w;
 	struct cs *cs;
-	size_t l1, l2;
 
 	populate(f, 1, 4);
 	wbuf_init(&w);
@@ -506,15 +611,9 @@ static void test_maintenance(void)
 	CU_ASSERT(!maint_holds(&v, 1, 1));	/* two missing, one server in maintenance */
 	CU_ASSERT(maint_holds(&v, 1, 2));
 	/* kept by a snapshot (version 4) */
-	wbuf_init(&w);
-	CU_ASSERT_EQUAL(fsm_snapshot(f, &w), 0);
-	CU_ASSERT_EQUAL(fsm_restore(g, w.p, w.len), 0);
-	wbuf_free(&w);
-	char *d1 = fsm_dump(f, &l1), *d2 = fsm_dump(g, &l2);
-	CU_ASSERT(l1 == l2 && !memcmp(d1, d2, l1));
+	char *d1 = roundtrip(f, g);
 	CU_ASSERT_PTR_NOT_NULL(strstr(d1, "maint_until=10000"));
 	free(d1);
-	free(d2);
 	CU_ASSERT_EQUAL(cs_by_id(&g->css, 2)->maint_until, 10000);
 	/* --off */
 	wbuf_init(&w);
@@ -550,6 +649,7 @@ int main(void)
 		{ "replica existence: created, missing, disks", test_replica_existence },
 		{ "version 2 snapshot: chunks count as written", test_snapshot_v2_chunks_written },
 		{ "maintenance", test_maintenance },
+		{ "fallbacks: kept below min_replicas, take an emptied set", test_fallbacks },
 		{ NULL, NULL },
 	};
 
