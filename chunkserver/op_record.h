@@ -11,6 +11,7 @@
  *   RUNNING --compared (applied or MISCOMPARE), final answer known--> DONE(answer)
  *   RUNNING --refused before the compare--> (none), waiters get the refusal
  *   (none) --the forwarded write half applied on a secondary--> DONE(OK)
+ *   (none) --a question (CsWriteReq.outcome_only)--> (none), answered NOENT
  *   DONE --REC_KEEP_MS later--> forgotten
  *
  * R1  An attempt of an operation that is RUNNING or DONE here is answered
@@ -20,6 +21,9 @@
  * R2  Records live REC_KEEP_MS, more than any writer's command deadline
  *     (bs_shoal caps deadline_ms at 60 s) plus its session's fence: no
  *     attempt of an operation arrives after its record is gone.
+ * R3  A question (CsWriteReq.outcome_only, the writer's lib/client_io.c R3)
+ *     is answered like an attempt where a record exists, and NOENT where
+ *     none does; it never runs the operation, so it can never land late.
  */
 #ifndef SHOAL_CS_OP_RECORD_H
 #define SHOAL_CS_OP_RECORD_H

@@ -756,6 +756,13 @@ static bool pop_write_admit(struct pop *op)
 		return true;
 	switch (cs_rec_begin(cs->recs, op->op_client, op->op_id, &op->rec_wait, &st, &moff)) {
 	case REC_RUN:
+		if (op->outcome_only) {
+			/* a question (CsWriteReq.outcome_only): no record here, and it never runs */
+			cs_rec_end(cs->recs, op->op_client, op->op_id, false, SL_E_NOENT, 0);
+			cs_range_unlock(&op->ch->lock, &op->rl);
+			pop_reply(op, SL_E_NOENT, NULL, 0);
+			return false;
+		}
 		op->rec_running = true;
 		return true;
 	case REC_WAIT:
@@ -906,6 +913,7 @@ void cs_primary_write(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id
 	op->session = req->session;
 	op->op_client = req->op_client;
 	op->op_id = req->op_id;
+	op->outcome_only = req->outcome_only && op->kind == CS_W_CAW && op->op_id;
 	op->peer_tmo = peer_tmo(cs, req->answer_within_ms);
 	/* the latest writer's budget bounds the next set-version round */
 	op->p->peer_tmo = op->peer_tmo;

@@ -72,6 +72,7 @@ struct pop {
 	bool rec_running;		/* CAW: this attempt runs the operation's record */
 	bool compared;			/* CAW: compared (applied or MISCOMPARE): its answer is final */
 	bool duplicate;			/* answered from the record of an earlier attempt */
+	bool outcome_only;		/* CAW: a question about the record, never run (R3) */
 };
 
 /* Answers the op (data for a read) and frees it. */

@@ -57,14 +57,21 @@
  *     another.
  *
  * R3  A COMPARE AND WRITE whose answer would be an error only because an
- *     attempt went unanswered is resolved once its fence is done: asked
- *     again with the same identity, within 2 * rpc_timeout_ms and never
- *     past the answer bound D + U + 2L.  The fence
- *     makes the outcome final -- the lost attempt ran (and the primary or
- *     a secondary that took its write half answers its recorded outcome,
- *     R1) or can never run (and the comparison is made now).  Not after a
- *     loss (C3: the initiator gave the command up), and only once: a second
- *     silence leaves it to R5.
+ *     attempt went unanswered is resolved once its fence is done: the
+ *     primary is asked for the operation's outcome (CsWriteReq.outcome_only,
+ *     the same identity), within 2 * rpc_timeout_ms and never past the
+ *     answer bound D + U + 2L.  The fence makes the outcome final: the lost
+ *     attempt ran, or can never run.  A question writes nothing, so one left
+ *     unanswered needs no fence of its own (the answer is then R5's, at
+ *     once; a question that wrote could land late, and waiting for its
+ *     fence would pass the bound).  Answers: the recorded outcome (the
+ *     primary or a secondary that took its write half recorded it, R1); or
+ *     no record (NOENT), and the range is read back: holding the write half,
+ *     GOOD; some sector of it, R5; the compare half, it did not take effect
+ *     (the held answer, NOT READY: the initiator runs it again as a new
+ *     command); anything else, MISCOMPARE, as the comparison made now would
+ *     be.  Not after a loss (C3: the initiator gave the command up), and
+ *     only once.
  *
  * R5  A COMPARE AND WRITE with an attempt that went unanswered, not
  *     resolved by R3 (no primary answered within its budget), is answered
@@ -126,6 +133,8 @@ struct op {
 	int held_status;		/* the answer that waits */
 	uint64_t caw_op_id;		/* CAW (never split): its identity, kept for R3 */
 	bool resolved;			/* R3 done, or not to be done */
+	bool question;			/* R3 under way: attempts are questions (outcome_only) */
+	bool not_run;			/* R3 found it did not take effect: no R5 */
 	struct sl_sess_wait fence_w;
 };
 
@@ -248,11 +257,12 @@ static bool op_resolve(struct op *op)
 	if (budget > bound - now)
 		budget = bound - now;
 	op->finished = false;
+	op->question = true;
 	op->last_err = op->held_status;
 	op->next_pos = op->io->offset;
 	op->deadline = now + budget;
 	sl_timer_arm(c->loop, &op->timer, (uint32_t)budget);
-	sl_info("client: %s: COMPARE AND WRITE at %llu: an attempt went unanswered; asking again after its fence",
+	sl_info("client: %s: COMPARE AND WRITE at %llu: an attempt went unanswered; asking the primary for its outcome after its fence",
 		op->v->info.name, (unsigned long long)op->io->offset);
 	op_pump(op);
 	return true;
@@ -303,7 +313,8 @@ static void op_answer(struct op *op, int status)
 	struct sl_io *io = op->io;
 
 	/* R5: an attempt went unanswered and R3 learnt nothing: unknown */
-	if (io->op == SL_IO_CAW && op->risk_gen && status != SL_OK && status != SL_E_MISCOMPARE)
+	if (io->op == SL_IO_CAW && op->risk_gen && !op->not_run && status != SL_OK &&
+	    status != SL_E_MISCOMPARE)
 		status = SL_E_INDOUBT;
 	op->io = NULL;
 	io->status = status;
@@ -442,18 +453,33 @@ static void own_check_reply(struct sl_conn *c, int status, const struct sl_msg *
 		return;
 	}
 	if (!memcmp(reply->data, (const uint8_t *)io->buf + p->len, p->len)) {
-		sl_info("client: %s: COMPARE AND WRITE at %llu miscompared on a retry against its own write: GOOD",
-			op->v->info.name, (unsigned long long)io->offset);
+		sl_info("client: %s: COMPARE AND WRITE at %llu: the range holds its own write (an earlier "
+			"attempt landed): GOOD", op->v->info.name, (unsigned long long)io->offset);
 		io->miscompare_offset = 0;
 		piece_done(p, SL_OK);
 		return;
 	}
 	if (own_sector(reply->data, io->buf, p->len)) {
-		sl_warn("client: %s: COMPARE AND WRITE at %llu miscompared on a retry against part of its own "
-			"write (a crash tore it): outcome unknown", op->v->info.name,
+		sl_warn("client: %s: COMPARE AND WRITE at %llu: the range holds part of its own write "
+			"(a crash tore it): outcome unknown", op->v->info.name,
 			(unsigned long long)io->offset);
 		piece_done(p, SL_E_INDOUBT);
 		return;
+	}
+	if (op->question && !memcmp(reply->data, io->buf, p->len)) {
+		sl_info("client: %s: COMPARE AND WRITE at %llu: no outcome recorded and the range unchanged: "
+			"it did not take effect", op->v->info.name, (unsigned long long)io->offset);
+		op->not_run = true;
+		piece_done(p, op->held_status);
+		return;
+	}
+	if (op->question) {
+		/* where the comparison made now would find the first difference */
+		const uint8_t *now = reply->data, *cmp = io->buf;
+		uint64_t o = 0;
+		while (o < p->len && now[o] == cmp[o])
+			o++;
+		io->miscompare_offset = o;
 	}
 	piece_done(p, SL_E_MISCOMPARE);
 }
@@ -558,9 +584,16 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 			io->miscompare_offset = rep->miscompare_offset - coff;
 		if (rep)
 			protobuf_c_message_free_unpacked(&rep->base, NULL);
-		if (op->risk_gen && !p->own_checked && own_check(p, c) == 0)
-			return;		/* R4 */
+		if (op->risk_gen && !op->question && !p->own_checked && own_check(p, c) == 0)
+			return;		/* R4; a recorded MISCOMPARE (R3) is final */
 		piece_done(p, SL_E_MISCOMPARE);
+		return;
+	}
+	if (st == SL_E_NOENT && op->question) {
+		/* R3: no outcome recorded there: look at the range */
+		if (!p->own_checked && own_check(p, c) == 0)
+			return;
+		piece_done(p, SL_E_INDOUBT);
 		return;
 	}
 	if (retryable(st) || (st == SL_E_IO && ++p->io_errors < IO_ERR_RETRIES)) {
@@ -627,6 +660,7 @@ static void piece_send(struct piece *p)
 		rq.op_client = sl_master_client_id(v->c->mc);
 		rq.op_id = p->op_id;
 		rq.answer_within_ms = tmo;
+		rq.outcome_only = op->question;
 		switch (io->op) {
 		case SL_IO_WRITE:
 			rq.kind = SHOAL__WRITE_KIND__WRITE;
@@ -652,8 +686,8 @@ static void piece_send(struct piece *p)
 			return;
 		}
 		rc = sl_rpc_call(e->primary->conn, SL_MSG_CS_WRITE, &rq.base, data, dlen, tmo, piece_reply, p);
-		if (rc == 0)
-			p->attempt_gen = gen;
+		if (rc == 0 && !op->question)
+			p->attempt_gen = gen;	/* F1; R3's question writes nothing: never at risk */
 	}
 	if (rc != 0) {
 		ent_invalidate(e, p->version);

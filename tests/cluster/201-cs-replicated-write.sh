@@ -51,6 +51,15 @@ cat "$SCRATCH/cmp" "$SCRATCH/new" >"$SCRATCH/caw"
 w 5000 "$SCRATCH/caw" primary caw; put 5000 "$SCRATCH/new"
 out=$("$P" "$prim" write "$cid" "$ver" 5000 "$SCRATCH/caw" primary caw 2>&1); rc=$?
 [ $rc = 10 ] || fail "stale COMPARE_AND_WRITE gave exit $rc, want 10 (miscompare): $out"
+# A question about a COMPARE_AND_WRITE no attempt of which arrived (the
+# writer's R3, CsWriteReq.outcome_only): no record, so NOENT (exit 2), and
+# nothing is written although its compare half matches (the model is not
+# updated; the comparison below fails if it ran).  Mutation: the primary
+# running a question like an attempt -> exit 0.
+dd if="$model" bs=1 skip=9000 count=1024 status=none >"$SCRATCH/qcmp"
+cat "$SCRATCH/qcmp" "$SCRATCH/new" >"$SCRATCH/q"
+out=$("$P" "$prim" write "$cid" "$ver" 9000 "$SCRATCH/q" primary question 2>&1); rc=$?
+[ $rc = 2 ] || fail "a question about a COMPARE_AND_WRITE never run gave exit $rc, want 2 (no record): $out"
 # many concurrent overlapping and disjoint writes
 for k in $(seq 1 20); do
 	head -c 8192 /dev/urandom >"$SCRATCH/p$k"

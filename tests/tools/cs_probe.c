@@ -5,7 +5,7 @@
  *
  *   cs_probe ADDR create CHUNK VERSION [CHUNK_SIZE]     CS_SET_VERSION create
  *   cs_probe ADDR setver CHUNK VERSION                  CS_SET_VERSION
- *   cs_probe ADDR write  CHUNK VERSION OFF FILE [primary] [same LEN|unmap LEN|caw]
+ *   cs_probe ADDR write  CHUNK VERSION OFF FILE [primary] [same LEN|unmap LEN|caw|question]
  *   cs_probe ADDR read   CHUNK VERSION OFF LEN [primary]  (data to stdout)
  *   cs_probe ADDR info   CHUNK
  *   cs_probe ADDR status
@@ -19,7 +19,8 @@
  * write sends the file's bytes as one CS_WRITE: forwarded (straight into
  * that replica) by default, or as a client write to the primary, under a
  * gateway session opened at the masters named by $CS_PROBE_MASTERS (none:
- * the write carries no session, and the primary refuses it).
+ * the write carries no session, and the primary refuses it).  question: a
+ * COMPARE_AND_WRITE sent as R3's question (CsWriteReq.outcome_only).
  * Exit status: 0 on SL_OK, the SL_E_* code otherwise (its name on stderr),
  * 64 on a usage error, 70 when the server could not be reached.
  */
@@ -272,9 +273,11 @@ int main(int argc, char **argv)
 				if (rq.kind == SHOAL__WRITE_KIND__UNMAP)
 					dlen = 0;
 				k++;
-			} else if (!strcmp(argv[k], "caw")) {
+			} else if (!strcmp(argv[k], "caw") || !strcmp(argv[k], "question")) {
 				rq.kind = SHOAL__WRITE_KIND__COMPARE_AND_WRITE;
 				rq.length = (uint32_t)(dlen / 2);
+				/* R3's question: the recorded outcome of an operation, never run */
+				rq.outcome_only = !strcmp(argv[k], "question");
 			} else {
 				fprintf(stderr, "cs_probe: write: unknown mode '%s'\n", argv[k]);
 				free(data);
@@ -288,6 +291,10 @@ int main(int argc, char **argv)
 				free(data);
 				goto out;
 			}
+			rq.op_client = (uint64_t)getpid() << 32 | (uint64_t)time(NULL);
+			rq.op_id = 1;
+		}
+		if (rq.outcome_only && !rq.op_id) {
 			rq.op_client = (uint64_t)getpid() << 32 | (uint64_t)time(NULL);
 			rq.op_id = 1;
 		}
