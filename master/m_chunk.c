@@ -245,6 +245,8 @@ int h_lookup(struct master *m, struct m_op *op)
 	struct place_cand *cands = calloc(m->fsm->css.count + 1, sizeof(*cands));
 	uint32_t na = 0, nc = 0, nsilent = 0;
 	struct cs *cs;
+	uint64_t now = sl_now_ms();
+	uint32_t quiet = master_silence_ms(m);
 	int rv = 0;
 	if (!a || !cands) {
 		rv = SL_E_INTERNAL;
@@ -252,7 +254,7 @@ int h_lookup(struct master *m, struct m_op *op)
 	}
 	/* not on a silent server: its replica's create would wait for it to be marked down */
 	list_for_each_entry(cs, &m->fsm->css.list, node)
-		if (cs_usable(cs) && cs_silent(cs, sl_now_ms(), master_silence_ms(m)))
+		if (cs_usable(cs) && cs_silent(cs, now, quiet))
 			nsilent++;
 		else if (cs_usable(cs))
 			cands[nc++] = (struct place_cand){ cs->id, cs->host, cs->rack,

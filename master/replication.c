@@ -480,11 +480,12 @@ static uint32_t pick_target(struct master *m, const struct chunk *c, uint64_t si
 	int tier_n[3] = { 0 };
 	struct place_cand tiers[3][REPL_TIER_MAX];
 	struct cs *cs;
-	uint32_t out;
+	uint32_t out, quiet = master_silence_ms(m);
+	uint64_t now = sl_now_ms();
 
 	list_for_each_entry(cs, &m->fsm->css.list, node) {
 		/* a silent server (paused, cut off) would hold the chunk COPYING, unwritable, until marked down */
-		if (!cs_usable(cs) || cs_silent(cs, sl_now_ms(), master_silence_ms(m)) ||
+		if (!cs_usable(cs) || cs_silent(cs, now, quiet) ||
 		    chunk_rep_pos(c, cs->id) >= 0 || cs->room < size ||
 		    server_jobs(m->repl, cs->id) >= (uint32_t)m->repl_max_per_server)
 			continue;
@@ -511,6 +512,7 @@ static uint32_t pick_target(struct master *m, const struct chunk *c, uint64_t si
 static uint32_t stale_target(struct master *m, const struct chunk *c, uint64_t *since)
 {
 	struct repl *r = m->repl;
+	uint64_t now = sl_now_ms();
 
 	for (uint32_t i = 0; i < r->nstale; i++) {
 		struct repl_stale *s = &r->stale[i];
@@ -519,7 +521,7 @@ static uint32_t stale_target(struct master *m, const struct chunk *c, uint64_t *
 		if (s->chunk_id != c->id || chunk_rep_pos(c, s->cs_id) >= 0)
 			continue;
 		cs = cs_by_id(&m->fsm->css, s->cs_id);
-		if (!cs || !cs_usable(cs) || cs_silent(cs, sl_now_ms(), master_silence_ms(m)) ||
+		if (!cs || !cs_usable(cs) || cs_silent(cs, now, master_silence_ms(m)) ||
 		    server_jobs(r, cs->id) >= (uint32_t)m->repl_max_per_server)
 			continue;
 		*since = s->version;
