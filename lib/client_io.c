@@ -449,6 +449,13 @@ static void own_check_reply(struct sl_conn *c, int status, const struct sl_msg *
 		return;
 	}
 	if (status != SL_OK || reply->hdr.status != SL_OK || reply->data_len != p->len) {
+		if (op->question) {
+			/* R3: ask again (this server may not be the primary now), within its budget */
+			p->own_checked = false;
+			ent_invalidate(&op->v->map[p->index], p->version);
+			piece_retry(p, SL_E_UNAVAIL);
+			return;
+		}
 		piece_done(p, SL_E_INDOUBT);	/* R4: could not look */
 		return;
 	}

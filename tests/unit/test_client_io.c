@@ -62,6 +62,7 @@ struct fake {
 	int tear_next_caw;		/* atomic: the next COMPARE AND WRITE lands its first sector only (a crash) */
 	struct { uint64_t client, id; int status; } caw_rec[16];	/* R1, as the real primary */
 	int questions;			/* atomic: R3 questions (outcome_only) answered */
+	int fail_next_read;		/* atomic: the next read is refused NOT_PRIMARY (the lease moved) */
 	uint64_t question_session;	/* the session of the last question, answered or not */
 	uint64_t closed[64];		/* sessions closed (GW_CLOSE), a ring */
 	unsigned int nclosed;
@@ -251,7 +252,9 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 		Shoal__CsReadRep rep = SHOAL__CS_READ_REP__INIT;
 
 		ix = cs_check(c, req, me, rq->ref);
-		if (ix >= 0) {
+		if (ix >= 0 && __atomic_exchange_n(&F.fail_next_read, 0, __ATOMIC_SEQ_CST)) {
+			sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_E_NOT_PRIMARY, NULL, NULL, 0);
+		} else if (ix >= 0) {
 			CU_ASSERT(rq->offset + rq->length <= (1u << CHUNK_SHIFT));
 			rep.version = F.version[ix];
 			sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, SL_OK, &rep.base,
@@ -722,6 +725,7 @@ static void test_caw_own_write_after_lost_record(void)
 	uint64_t off = (3 << 20) + 16384;
 	uint8_t buf[1024], r[512];
 	struct sl_io io = { .op = SL_IO_CAW, .offset = off, .length = 512, .buf = buf, .deadline_ms = 500 };
+	int rc;
 
 	memset(buf, 0xd4, 512);
 	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 512, buf), SL_OK);
@@ -731,7 +735,25 @@ static void test_caw_own_write_after_lost_record(void)
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_OK);
 	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
 	CU_ASSERT_EQUAL(r[200], 0xe5);
+	/*
+	 * R3's read-back refused (the server lost the lease meanwhile): the
+	 * question is asked again within its budget, not answered in doubt.
+	 * Mutation: a failed read-back answered SL_E_INDOUBT -> INDOUBT here.
+	 */
+	memset(buf, 0xe5, 512);
+	memset(buf + 512, 0xf7, 512);
+	st(&F.forget_next_caw, 1);
+	st(&F.lose_next_reply, 1);
+	st(&F.fail_next_read, 1);
+	rc = sl_volume_io_sync(V, &io);
+	if (rc != SL_OK)
+		fprintf(stderr, "[R3 read-back refused once: %s] ", sl_status_str(rc));
+	CU_ASSERT_EQUAL(rc, SL_OK);
+	CU_ASSERT_EQUAL(ld(&F.fail_next_read), 0);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
+	CU_ASSERT_EQUAL(r[100], 0xf7);
 	/* a plain miscompare reads nothing back: no attempt of it went unanswered */
+	memset(buf, 0x01, 512);
 	io.deadline_ms = 0;
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_MISCOMPARE);
 }
