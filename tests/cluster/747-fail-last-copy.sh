@@ -83,6 +83,9 @@ until _healed; do
 	sleep 0.5
 done
 log "back to 2 replicas, status OK: $(chunk_line)"
+# the master's log line shoal(7) quotes for it
+page_logged "Stopping a chunkserver without maintenance" 3 "$DIR/logs/master-1.log" ||
+	fail "shoal(7)'s master log line for a chunk whose last member lost its replica"
 
 qio "read -P 0x11 65536 $((M - 65536))" || fail "acknowledged data lost or unreadable"
 qio "read -P 0x11 0 65536" >/dev/null || qio "read -P 0x22 0 65536" >/dev/null ||
