@@ -1,12 +1,12 @@
 # Helpers shared by the chunkserver scenarios (tests/cluster/2NN-*.sh); sourced.
-# Needs: BUILD, SCRATCH, PORT_BASE, and a scenario number in T.
+# Needs: BUILD, SCRATCH, PORT_BASE.  On top of the one library (lib.sh):
+# daemons started by hand, recorded in pids and killed by PID on exit.
+. "$(dirname "$0")/lib.sh"
 CS=$BUILD/chunkserver/shoal-chunkserver
 M=$BUILD/master/shoal-master
 P=$BUILD/tests/tools/cs_probe
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null; }
-trap cleanup EXIT
-fail() { echo "FAIL $T: $*"; exit 1; }
+CLEANUP_HOOKS+=('for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; wait 2>/dev/null')
 [ -x "$CS" ] || fail "no $CS (build first)"
 [ -x "$P" ] || fail "no $P (build first)"
 

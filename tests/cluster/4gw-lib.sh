@@ -21,18 +21,16 @@ TOOLS=$BUILD/tests/tools
 MASTER=127.0.0.1:$PORT_BASE		# Raft on PORT_BASE+1
 CS_PORT0=$((PORT_BASE + 2))		# chunkservers: +2, +3, +4
 PORTAL0=$((PORT_BASE + 10))		# gateways: +10, +11
-IQN_BASE=iqn.2024-01.org.shoal.test
 
 mkdir -p "$SCRATCH"
+. "$(dirname "$0")/lib.sh"	# log, fail, clean-up on exit (gw4_cleanup below)
+IQN_BASE=iqn.2024-01.org.shoal.test
 # No /etc/shoal/shoal.conf of the host leaks in: every process gets this one.
 CONF=$SCRATCH/empty.conf
 echo "# shoal test: all options on the command line" >"$CONF"
 declare -a GW_PIDS=() GW_CTLS=() DAEMON_PIDS=()
 
-log() { echo "[$SCEN $(date +%T)] $*"; }
-fail() { echo "FAIL $SCEN: $*" >&2; exit 1; }
-
-cleanup() {
+gw4_cleanup() {
 	local i pid
 	set +e
 	for i in "${!GW_PIDS[@]}"; do
@@ -48,7 +46,7 @@ cleanup() {
 		wait "$pid" 2>/dev/null
 	done
 }
-trap cleanup EXIT
+CLEANUP_HOOKS+=(gw4_cleanup)
 
 need() {
 	local f

@@ -11,7 +11,7 @@
 # replicas and leases there, and the master moves them.  After the thaw
 # every acknowledged write reads back.
 DEADLINE_MS=20000
-CS_EXTRA7="disk_timeout_ms = 3000;"
+CS_EXTRA="disk_timeout_ms = 3000;"
 . "$(dirname "$0")/7fail-lib.sh"
 [ "$(id -u)" = 0 ] || fail "needs root (loop devices, mount, fsfreeze)"
 command -v fsfreeze >/dev/null || fail "needs fsfreeze (util-linux)"

@@ -22,21 +22,16 @@
 # one before a grant not yet used) and byte-identical, read through the
 # chunkservers with checksums verified.
 #
-# Environment (set by tests/cluster/run): BUILD, SCRATCH, PORT_BASE, SHOAL_SRC.
-set -uo pipefail
-
-: "${BUILD:?set BUILD to the build directory}" "${SCRATCH:?}" "${PORT_BASE:?}"
-SRC=${SHOAL_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-CLUSTER=$SRC/scripts/shoal-cluster
-DIR=$SCRATCH/c
-SCEN=$(basename "$0" .sh)
-IQN_BASE=iqn.2024-01.org.shoal.test:s${SCEN%%-*}
-# tgtd control ports 330-339 (one per ten scenarios): tgtd takes -C up to 1023 only
+# The one library (lib.sh) has the rest: identity, log/fail, clean-up by
+# PID, waits, and the shoal-cluster helpers.
+. "$(dirname "$0")/lib.sh"
+WAIT_POLL=0.3
+# tgtd control ports 330-342 (one per ten scenarios, 7NN and 8NN): tgtd takes -C up to 1023 only
 CONTROL_BASE=${CONTROL_BASE:-$((330 + (10#${SCEN%%-*} - 700) / 10))}
 
 LEASE_MS=2000
 CS_CLEAN_MS=${CS_CLEAN_MS:-300000}	# chunkserver clean_ms (its default)
-# CS_EXTRA7: more settings of the chunkserver section (e.g. "disk_timeout_ms = 3000;")
+# CS_EXTRA: more settings of the chunkserver section (e.g. "disk_timeout_ms = 3000;")
 HB_MS=300
 CS_TIMEOUT_MS=${CS_TIMEOUT_MS:-2000}	# master cs_timeout_ms
 REPL_PER_SERVER=${REPL_PER_SERVER:-4}
@@ -45,74 +40,17 @@ GW_RPC_TIMEOUT_MS=${GW_RPC_TIMEOUT_MS:-1000}	# the gateway's wait for one chunks
 STALL_MS=${STALL_MS:-$DEADLINE_MS}	# the load's bound on any one command
 LOAD_SLOT=$((128 * 1024))
 LOAD_BATCH=8
-declare -a BG_PIDS=()
-declare -a CLEANUP_HOOKS=()
-
-log() { echo "[$SCEN $(date +%T)] $*"; }
-fail() { echo "FAIL $SCEN: $*"; exit 1; }
-
-cleanup() {
-	local f p h
-	set +e
-	[ -n "${LOAD_PID:-}" ] && kill -9 "$LOAD_PID" 2>/dev/null
-	for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-	[ -f "$DIR/cluster.env" ] && "$CLUSTER" down "$DIR" >/dev/null 2>&1
-	for f in "$DIR"/run/*.pid; do
-		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null
-	done
-	for h in "${CLEANUP_HOOKS[@]}"; do eval "$h"; done
-}
-trap cleanup EXIT
-
-now_ms() { date +%s%3N; }
-
-# cluster_up [shoal-cluster up options...]
-# Ports 33000+ lie in the kernel's ephemeral range (32768-60999): a client
-# socket may hold one for a moment, so an "Address already in use" start
-# is retried (at most 3 attempts).
-cluster_up() {
-	local try
-	for try in 1 2 3; do
-		SHOAL_CLUSTER_CONF_EXTRA="master: { lease_ms = $LEASE_MS; heartbeat_ms = $HB_MS;
+# What cluster_up (lib.sh) adds to shoal.conf: the timeouts above, read
+# when the cluster starts.
+cluster_conf() {
+	echo "master: { lease_ms = $LEASE_MS; heartbeat_ms = $HB_MS;
 	cs_timeout_ms = $CS_TIMEOUT_MS; replication_max_per_server = $REPL_PER_SERVER; };
-chunkserver: { rpc_timeout_ms = 1000; clean_ms = $CS_CLEAN_MS; ${CS_EXTRA7:-} };
-gateway: { deadline_ms = $DEADLINE_MS; rpc_timeout_ms = $GW_RPC_TIMEOUT_MS; };" \
-			"$CLUSTER" up "$DIR" --port-base "$PORT_BASE" --control-port-base "$CONTROL_BASE" \
-			--build "$BUILD" "$@" >"$SCRATCH/up.log" 2>&1 && break
-		grep -q "Address already in use" "$SCRATCH/up.log" && ((try < 3)) ||
-			{ tail -n 8 "$SCRATCH/up.log"; fail "shoal-cluster up $*"; }
-		log "a port was taken (ephemeral range); retrying the start"
-		"$CLUSTER" down "$DIR" >/dev/null 2>&1
-		sleep 2
-	done
-	eval "$("$CLUSTER" env "$DIR")"
-	log "cluster up ($*) in $DIR"
+chunkserver: { rpc_timeout_ms = 1000; clean_ms = $CS_CLEAN_MS; ${CS_EXTRA:-} };
+gateway: { deadline_ms = $DEADLINE_MS; rpc_timeout_ms = $GW_RPC_TIMEOUT_MS; };"
 }
-
-adm() { "$SHOAL_ADMIN" --config "$SHOAL_CONF" "$@"; }
-
-gw_adm() {
-	local cp=SHOAL_GW$1_CONTROL_PORT cd=SHOAL_GW$1_CONF_DIR
-	shift
-	adm --control-port "${!cp}" --conf-dir "${!cd}" "$@"
-}
-
-vol_create() {
-	adm volume create "$@" >"$SCRATCH/vol-$1.txt" 2>&1 || fail "volume create $*: $(tail -n 1 "$SCRATCH/vol-$1.txt")"
-}
-
-# lun_export K VOLUME TARGET TID LUN
-lun_export() {
-	gw_adm "$1" lun export "$2" --target "$IQN_BASE-$3" --tid "$4" --lun "$5" >"$SCRATCH/export.txt" 2>&1 ||
-		fail "lun export $2 on gateway $1: $(tail -n 1 "$SCRATCH/export.txt")"
-}
-
-url() { local p=SHOAL_GW$1_PORTAL; echo "iscsi://${!p}/$IQN_BASE-$2/$3"; }
 
 # ---- cluster state (JSON from shoal-admin) ----
 
-status_json() { adm --timeout-ms 3000 --json cluster status 2>/dev/null; }
-cs_json() { adm --timeout-ms 3000 --json chunkserver list 2>/dev/null; }
 # status_field NAME
 status_field() { status_json | jq -r ".$1" 2>/dev/null; }
 # Replicas held by servers in state STATE (sum of set memberships).
@@ -128,18 +66,6 @@ fully_replicated() {
 	[ "$under" = 0 ] || return 1
 	up=$(replicas_in_state up)
 	[ -n "$up" ] && [ "$up" = $((want * chunks)) ]
-}
-
-# wait_until SECONDS WHAT CMD...
-wait_until() {
-	local secs=$1 what=$2 end
-	shift 2
-	end=$((SECONDS + secs))
-	while ((SECONDS < end)); do
-		"$@" && return 0
-		sleep 0.3
-	done
-	fail "$what: not within ${secs}s"
 }
 
 cs_pid() { cat "$DIR/run/chunkserver-$1.pid" 2>/dev/null; }

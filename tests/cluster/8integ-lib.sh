@@ -1,32 +1,9 @@
 # Sourced by the integrity scenarios tests/cluster/8NN-*.sh (not a scenario
 # itself): the failure scenarios' helpers (7fail-lib.sh: cluster, load,
-# waits) plus chunkserver options for scrubbing and replica-file helpers.
-#
-# CS_EXTRA: extra settings of the chunkserver section (e.g. scrub_rate).
+# waits; CS_EXTRA, its extra chunkserver settings, carries the scrubbing
+# options) plus chunkserver counters and replica-file helpers.
 . "$(dirname "$0")/7fail-lib.sh"
-CONTROL_BASE=$((340 + (10#${SCEN%%-*} - 800) / 10))
-CS_EXTRA=${CS_EXTRA:-}
 PROBE=$BUILD/tests/tools/cs_probe
-
-cluster_up() {
-	local try
-	for try in 1 2 3; do
-		SHOAL_CLUSTER_CONF_EXTRA="master: { lease_ms = $LEASE_MS; heartbeat_ms = $HB_MS;
-	cs_timeout_ms = $CS_TIMEOUT_MS; replication_max_per_server = $REPL_PER_SERVER; };
-chunkserver: { rpc_timeout_ms = 1000; $CS_EXTRA };
-gateway: { deadline_ms = $DEADLINE_MS; rpc_timeout_ms = 1000; };" \
-			"$CLUSTER" up "$DIR" --port-base "$PORT_BASE" --control-port-base "$CONTROL_BASE" \
-			--build "$BUILD" "$@" >"$SCRATCH/up.log" 2>&1 && break
-		grep -q "Address already in use" "$SCRATCH/up.log" && ((try < 3)) ||
-			{ tail -n 8 "$SCRATCH/up.log"; fail "shoal-cluster up $*"; }
-		log "a port was taken (ephemeral range); retrying the start"
-		"$CLUSTER" down "$DIR" >/dev/null 2>&1
-		sleep 2
-	done
-	eval "$("$CLUSTER" env "$DIR")"
-	. "$DIR/cluster.env"
-	log "cluster up ($*) in $DIR"
-}
 
 cs_addr() { echo "127.0.0.1:$((PORT_BASE + 2 * N_MASTERS + $1 - 1))"; }
 # cs_stat J FIELD: a CsStatusRep counter of chunkserver J.
