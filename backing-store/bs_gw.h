@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "list.h"	/* tgt's (backing-store is built with -I$(TGT_SRC)/usr first) */
+#include "work.h"	/* tgt's */
 #include "bs_conf.h"
 
 struct scsi_lu;
@@ -31,6 +32,8 @@ struct gw_reset {
 	uint64_t size_polled;		/* lock: the volume's size at the last poll's kick */
 };
 
+#define GW_DRAIN_MAX	1024
+
 struct gw_lu {
 	struct scsi_lu *lu;
 	struct bs_conf conf;
@@ -45,6 +48,13 @@ struct gw_lu {
 	struct gw_reset reset;
 	char session_name[64];
 	bool drop_pending;		/* bs_fence.h: the session was lost, initiators not yet dropped */
+	/* bs_fence.h DRAINING, main thread */
+	uint16_t drain[GW_DRAIN_MAX];	/* nexuses (tsih) refused, closed once held commands are answered */
+	unsigned int ndrain;
+	uint64_t fence_epoch;		/* drops so far; a command keeps the value it was submitted under */
+	uint64_t held_at_drop;		/* commands of earlier epochs not yet answered */
+	struct tgt_work close_work;	/* closes the draining nexuses, a second after the last answer */
+	bool close_armed;
 };
 
 static inline struct gw_lu *GW(struct scsi_lu *lu)

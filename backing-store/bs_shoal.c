@@ -83,6 +83,7 @@ struct gw_cmd {
 	int ustatus;
 	bool udone;
 	uint32_t direct_sense;		/* (key << 16 | asc) decided at submit */
+	uint64_t fence_epoch;		/* g->fence_epoch when submitted (bs_fence.h DRAINING) */
 };
 
 static struct backingstore_template gw_bst;
@@ -263,6 +264,7 @@ static void gw_finish(struct gw_cmd *gc)
 		scsi_set_result(cmd, SAM_STAT_GOOD);
 	}
 	g->completed++;
+	gw_fence_answered(g, gc->fence_epoch);
 	gw_cmd_free(gc);
 	target_cmd_io_done(cmd, scsi_get_result(cmd));
 }
@@ -550,9 +552,10 @@ static int gw_submit(struct scsi_cmd *cmd)
 	gc->io.deadline_ms = g->conf.deadline_ms;
 	gc->io.done = gw_io_done;
 	gc->io.arg = gc;
+	gc->fence_epoch = g->fence_epoch;
 	set_cmd_async(cmd);
 	g->submitted++;
-	if (gw_fence_refuse(g)) {
+	if (gw_fence_refuse(g, cmd->cmd_itn_id)) {
 		/* bs_fence.h: it may have waited while this gateway was stopped */
 		gw_queue_done(gc, SL_E_UNAVAIL);
 		return 0;
@@ -758,6 +761,7 @@ static void gw_close(struct scsi_lu *lu)
 	struct gw_lu *g = GW(lu);
 
 	gw_reset_close(g);
+	gw_fence_stop(g);
 	if (g->vol) {
 		sl_volume_close(g->vol);
 		g->vol = NULL;
@@ -771,6 +775,7 @@ static void gw_exit(struct scsi_lu *lu)
 	struct gw_lu *g = GW(lu);
 
 	gw_reset_close(g);
+	gw_fence_stop(g);
 	if (g->vol) {
 		sl_volume_close(g->vol);
 		g->vol = NULL;

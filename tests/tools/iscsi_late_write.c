@@ -15,6 +15,9 @@
  *      through path 2, retrying within 60 s, and reads B back;
  *   5. runs --heal CMD (lifts the fault, SIGCONT), then reads the block
  *      through path 2 every 100 ms for --watch-ms.
+ * --second-ms N: N ms after A, a second write through path 1, to a block
+ * 64 KiB further in the same chunk, whose outcome is not waited for (it
+ * gives the gateway a command of its own on A's connection).
  * A write that was answered with an error or abandoned may take effect
  * before B, never after B was acknowledged (DESIGN.md invariant 5): any
  * watch read that returns A's bytes is a finding (exit 1).  A watch read
@@ -36,6 +39,7 @@
 #define BLK	512
 #define LEN	4096		/* one chunkserver block, 8 LBAs */
 #define READER_LBA_OFF	64	/* the reader's block: 32 KiB further, same chunk */
+#define SECOND_LBA_OFF	128	/* --second-ms's block: 64 KiB further, same chunk */
 
 struct path {
 	const char *url_s;
@@ -181,16 +185,17 @@ int main(int argc, char **argv)
 	struct path p1 = { 0 }, p2 = { 0 }, rd = { 0 };
 	unsigned char init[LEN], a[LEN], b[LEN];
 	const char *fault = NULL, *heal = NULL;
-	long abandon_ms = 8000, watch_ms = 40000, reader_ms = 200;
+	long abandon_ms = 8000, watch_ms = 40000, reader_ms = 200, second_ms = 0;
 	uint64_t lba = 0, t, end, next_read;
-	struct cmd ca, cr, cw;
+	struct cmd ca, cr, cw, c2;
+	bool second_sent = false;
 	bool a_abandoned = false;
 	long reads = 0, read_errors = 0, reader_reads = 0;
 	int i, broken = -1;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: iscsi_late_write URL1 URL2 [--lba N] [--abandon-ms N] [--fault CMD] "
-				"[--heal CMD] [--watch-ms N] [--reader-ms N]\n");
+				"[--heal CMD] [--watch-ms N] [--reader-ms N] [--second-ms N]\n");
 		return 2;
 	}
 	p1.url_s = argv[1];
@@ -209,6 +214,8 @@ int main(int argc, char **argv)
 			watch_ms = opt_num(argv[i], argv[i + 1]);
 		else if (!strcmp(argv[i], "--reader-ms"))
 			reader_ms = opt_num(argv[i], argv[i + 1]);
+		else if (!strcmp(argv[i], "--second-ms"))
+			second_ms = opt_num(argv[i], argv[i + 1]);
 		else if (!strcmp(argv[i], "--fault"))
 			fault = argv[i + 1];
 		else if (!strcmp(argv[i], "--heal"))
@@ -246,9 +253,18 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	end = t + (uint64_t)abandon_ms;
+	memset(&c2, 0, sizeof(c2));
 	while (!ca.done && now_ms() < end) {
 		struct path *ps[2] = { &p1, &rd };
 
+		if (second_ms && !second_sent && now_ms() >= t + (uint64_t)second_ms) {
+			second_sent = true;
+			if (!iscsi_write16_task(p1.iscsi, p1.url->lun, lba + SECOND_LBA_OFF, a, LEN, BLK, 0, 0, 0,
+						0, 0, cmd_cb, &c2))
+				fprintf(stderr, "iscsi_late_write: cannot queue the second write\n");
+			else
+				printf("iscsi_late_write: second write sent through path 1 after %ld ms\n", second_ms);
+		}
 		if (cr.done && now_ms() >= next_read) {
 			memset(&cr, 0, sizeof(cr));
 			iscsi_read16_task(rd.iscsi, rd.url->lun, lba + READER_LBA_OFF, LEN, BLK, 0, 0, 0, 0, 0,
