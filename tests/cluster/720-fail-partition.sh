@@ -149,13 +149,19 @@ log "partition healed; X up again"
 
 # Stale replicas are never served.  A client read (through the primary
 # path) of each chunk X held, at the version it held, is refused with the
-# one status the code gives for it (primary.c, pop_run; exit status = the
-# SL_E_* code): SL_E_NOT_PRIMARY (6) while X is not in the chunk's set (the
-# master refuses it a lease: lease.c), SL_E_STALE_VERSION (4) if X is back
-# in the set (re-joined at the newer version, so its lease is at that
-# version).  SL_E_BUSY (15: a grant or copy in progress) is retried.  No
-# data may come back, and a connection failure (70) or any other status
-# fails.  Then each replica is deleted, or re-joined at a newer version.
+# one status the code gives for X's state (primary.c pop_run; exit status =
+# the SL_E_* code).  X, holding no lease, asks the master for one, and the
+# master grants it only to a member of the set, and only while no other
+# member's lease is live (lease.c request_verdict; fsm.c apply_lease_grant):
+#   X granted (the master's record then names X primary, a member at the
+#     newer version, so the old version is stale)  -> SL_E_STALE_VERSION (4)
+#   X refused (not a member, or another's lease)   -> SL_E_NOT_PRIMARY (6)
+# The master's record is read before and after each read: the one change
+# X's read may cause is its own grant (member, then primary); any other
+# change meanwhile (a copy, another grant), or SL_E_BUSY (15), and the read
+# is tried again.  No data may come back; a connection failure (70) or any
+# other status fails.  Then each replica is deleted, or re-joined at a
+# newer version.
 VID=$(adm --timeout-ms 3000 --json volume info v720 | jq -r .id) || fail "volume info v720"
 declare -A IDX=()	# chunk id -> its index in v720
 for ((k = 0; k < SIZE_MB; k++)); do
@@ -169,22 +175,38 @@ x_member() {	# x_member CHUNK_ID: X is in the chunk's set (the master's view)
 	read -r _ _ rest <<<"$line"
 	[[ " $rest " == *" $NS_IP:$XPORT "* ]]
 }
-nref=0 nnp=0
+x_state() {	# x_state CHUNK_ID: "MEMBER PRIMARY" (1 or 0 each): X in the master's record of the chunk
+	local line p reps
+	line=$(master_dump | grep "^chunk [0-9]* [0-9]* id=$1 ") || { echo "no record"; return; }
+	p=$(sed -n 's/.* primary=\([0-9]*\) .*/\1/p' <<<"$line")
+	reps=$(sed -n 's/.* reps=\([0-9,]*\).*/\1/p' <<<"$line")
+	echo "$([[ ",$reps," == *",$X,"* ]] && echo 1 || echo 0) $([ "$p" = "$X" ] && echo 1 || echo 0)"
+}
+nref=0 nnp=0 nmem=0
 while read -r id v; do
+	want=
 	for try in $(seq 1 50); do
-		x_member "$id" && want=4 || want=6
+		before=$(x_state "$id")
 		rc=0
 		"$P" "$NS_IP:$XPORT" read "$id" "$v" 0 4096 primary >"$SCRATCH/stale.out" 2>"$SCRATCH/stale.err" || rc=$?
-		x_member "$id" && now=4 || now=6
-		[ $rc = 15 ] || [ $want != $now ] || break	# busy, or the set changed meanwhile: again
+		after=$(x_state "$id")
+		[ $rc != 0 ] || fail "X served chunk $id at its stale version $v"
+		[ ! -s "$SCRATCH/stale.out" ] || fail "X returned data for chunk $id at its stale version $v (exit $rc)"
+		if [ $rc != 15 ] && [ "$before" = "$after" ]; then
+			[ "$after" = "1 1" ] && want=4 || want=6
+			break
+		elif [ $rc != 15 ] && [ "$before" = "1 0" ] && [ "$after" = "1 1" ]; then
+			want=4	# X's own grant
+			break
+		fi
 		sleep 0.2
 	done
-	[ $rc != 0 ] || fail "X served chunk $id at its stale version $v"
-	[ ! -s "$SCRATCH/stale.out" ] || fail "X returned data for chunk $id at its stale version $v (exit $rc)"
-	[ $rc = $want ] || fail "X refused the stale read of chunk $id (version $v) with exit $rc" \
+	[ -n "$want" ] || fail "chunk $id: no stable state to judge X's answer (exit $rc) in 50 tries (last: $before -> $after)"
+	[ $rc = $want ] || fail "X refused the stale read of chunk $id (version $v; member, primary: $after) with exit $rc" \
 		"($(tr '\n' ' ' <"$SCRATCH/stale.err")), not $want ($([ $want = 6 ] && echo 'not primary' || echo 'stale chunk version'))"
 	nref=$((nref + 1))
 	[ $rc = 6 ] && nnp=$((nnp + 1))
+	[ "${after%% *}" = 1 ] && nmem=$((nmem + 1))
 done <"$SCRATCH/x-held"
 _stale_gone() {
 	local id v cur
@@ -197,7 +219,7 @@ _stale_gone() {
 	return 0
 }
 wait_until 20 "X's stale replicas deleted or re-joined at a newer version" _stale_gone
-log "X refused all $nref stale reads ($nnp not primary, $((nref - nnp)) stale version) and holds none of its $(wc -l <"$SCRATCH/x-held") stale replicas"
+log "X refused all $nref stale reads ($nnp not primary, $((nref - nnp)) stale version; $nmem while a member) and holds none of its $(wc -l <"$SCRATCH/x-held") stale replicas"
 
 # Catching up: drain chunkserver 1; X is the only place its replicas can go.
 adm chunkserver drain 1 >/dev/null 2>&1 || fail "drain of chunkserver 1 failed"
