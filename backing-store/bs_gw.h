@@ -3,14 +3,15 @@
  * bs_reset.c (cluster-wide LUN RESET unit attentions).  It lives in the
  * private area tgtd allocates after struct scsi_lu (bs_datasize).
  *
- * Threads: every field is the main thread's, except those marked "lock",
- * which the client's I/O thread also touches under g->lock before writing
- * g->efd; tgtd's epoll loop then runs gw_complete() on the main thread.
+ * One thread: the client is embedded (its event loop is one of tgtd's
+ * descriptors), so every field is touched only on tgtd's main thread.
+ * Fields marked "cb" are set by the client's callbacks, which run inside
+ * the client's loop; they only queue work there, which gw_answer_done()
+ * does outside it (after the run, or when g->efd wakes tgtd).
  */
 #ifndef SHOAL_BS_GW_H
 #define SHOAL_BS_GW_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,10 +27,10 @@ struct sl_volume;
 struct gw_reset {
 	uint64_t seen;			/* generation whose unit attention this LU has raised */
 	int tfd;			/* poll timerfd, -1 when the LU is not open */
-	bool poll_busy;			/* lock: a poll is in flight */
-	uint64_t polled;		/* lock: highest generation a poll returned */
-	struct list_head turs;		/* lock: TEST UNIT READYs the master answered */
-	uint64_t size_polled;		/* lock: the volume's size at the last poll's kick */
+	bool poll_busy;			/* cb: a poll is in flight */
+	uint64_t polled;		/* cb: highest generation a poll returned */
+	struct list_head turs;		/* cb: TEST UNIT READYs the master answered */
+	uint64_t size_polled;		/* cb: the volume's size at the last poll's kick */
 };
 
 #define GW_DRAIN_MAX	1024
@@ -40,15 +41,14 @@ struct gw_lu {
 	struct sl_client *client;
 	struct sl_volume *vol;
 	int efd;
-	pthread_mutex_t lock;
-	struct list_head done;		/* lock: gw_cmd ready for the main thread */
-	bool in_run;			/* main thread: inside gw_client_event's run */
-	bool done_waiting;		/* main thread: done filled during that run */
+	struct list_head done;		/* cb: gw_cmd completed, to answer outside the client's loop */
+	bool in_run;			/* inside gw_client_event's run of the client loop */
+	bool done_waiting;		/* done filled during that run */
 	uint64_t submitted, completed, errors;
 	struct gw_reset reset;
 	char session_name[64];
 	bool drop_pending;		/* bs_fence.h: the session was lost, initiators not yet dropped */
-	/* bs_fence.h DRAINING, main thread */
+	/* bs_fence.h DRAINING */
 	uint16_t drain[GW_DRAIN_MAX];	/* nexuses (tsih) refused, closed once held commands are answered */
 	unsigned int ndrain;
 	uint64_t fence_epoch;		/* drops so far; a command keeps the value it was submitted under */
@@ -62,7 +62,7 @@ static inline struct gw_lu *GW(struct scsi_lu *lu)
 	return (struct gw_lu *)((char *)lu + sizeof(*lu));
 }
 
-/* Any thread: have gw_complete() run on the main thread soon. */
+/* From a client callback (or anywhere): have gw_complete() run soon, outside the client's loop. */
 void gw_kick(struct gw_lu *g);
 
 #endif

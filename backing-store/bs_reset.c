@@ -22,7 +22,7 @@
  * unreachable: the TUR answers from local state by GW_RESET_TUR_MS.
  *
  * Resizing: the same answers carry the volume's size, which the client
- * adopts (sl_volume_size).  The main thread gives the LU a new size
+ * adopts (sl_volume_size).  The drain gives the LU a new size
  * (READ CAPACITY, tgt's range checks) and raises CAPACITY DATA HAS
  * CHANGED (2A/09) on every nexus of the LU, so every gateway exporting the
  * volume shows an online resize within a poll, with no tgtadm by hand.
@@ -73,7 +73,7 @@ struct gw_tur {
 	uint64_t gen;
 };
 
-/* Main thread: raise the reset UA on every nexus of the LU once per new generation. */
+/* Raise the reset UA on every nexus of the LU once per new generation. */
 static void reset_adopt(struct gw_lu *g, uint64_t gen, bool raise)
 {
 	if (gen <= g->reset.seen)
@@ -87,7 +87,7 @@ static void reset_adopt(struct gw_lu *g, uint64_t gen, bool raise)
 	g->reset.seen = gen;
 }
 
-/* ---- recording a LUN RESET (main thread, inside the TMF response) ---- */
+/* ---- recording a LUN RESET (inside the TMF response) ---- */
 
 /* The Shoal LU a LUN RESET TMF addressed, or NULL. */
 static struct gw_lu *reset_target_lu(struct mgmt_req *mreq)
@@ -167,9 +167,7 @@ static void tur_reply(int status, uint64_t gen, void *arg)
 
 	t->status = status;
 	t->gen = gen;
-	pthread_mutex_lock(&g->lock);
 	list_add_tail(&t->node, &g->reset.turs);
-	pthread_mutex_unlock(&g->lock);
 	gw_kick(g);
 }
 
@@ -190,7 +188,7 @@ int gw_reset_tur(int host_no, struct scsi_cmd *cmd)
 		free(t);
 		return spc_test_unit(host_no, cmd);
 	}
-	/* Answered on this thread by gw_reset_drain, so setting it after the submit is safe. */
+	/* Answered by gw_reset_drain, outside the client's loop: marking it async after the submit is safe. */
 	set_cmd_async(cmd);
 	return SAM_STAT_GOOD;
 }
@@ -222,7 +220,6 @@ static void poll_reply(int status, uint64_t gen, void *arg)
 	uint64_t size = sl_volume_size(g->vol);
 	bool kick = false;
 
-	pthread_mutex_lock(&g->lock);
 	g->reset.poll_busy = false;
 	if (status == SL_OK && gen > g->reset.polled) {
 		g->reset.polled = gen;
@@ -232,12 +229,11 @@ static void poll_reply(int status, uint64_t gen, void *arg)
 		g->reset.size_polled = size;
 		kick = true;
 	}
-	pthread_mutex_unlock(&g->lock);
 	if (kick)
 		gw_kick(g);
 }
 
-/* Main thread: the LU takes the volume's new size, and every nexus hears of it. */
+/* The LU takes the volume's new size, and every nexus hears of it. */
 static void size_adopt(struct gw_lu *g)
 {
 	struct scsi_lu *lu = g->lu;
@@ -255,26 +251,18 @@ static void poll_tick(int fd, int events, void *data)
 {
 	struct gw_lu *g = data;
 	uint64_t n;
-	bool busy;
 
 	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		sl_err("bs_shoal: timerfd read failed: %s", strerror(errno));
-	if (!g->vol)
+	/* one poll at a time: a master that is down costs one call per deadline */
+	if (!g->vol || g->reset.poll_busy)
 		return;
-	pthread_mutex_lock(&g->lock);
-	busy = g->reset.poll_busy;
 	g->reset.poll_busy = true;
-	pthread_mutex_unlock(&g->lock);
-	if (busy)
-		return;	/* one poll at a time: a master that is down costs one call per deadline */
-	if (sl_volume_reset_gen(g->vol, false, GW_RESET_POLL_DEADLINE_MS, poll_reply, g)) {
-		pthread_mutex_lock(&g->lock);
+	if (sl_volume_reset_gen(g->vol, false, GW_RESET_POLL_DEADLINE_MS, poll_reply, g))
 		g->reset.poll_busy = false;
-		pthread_mutex_unlock(&g->lock);
-	}
 }
 
-/* ---- LU lifecycle and the main-thread drain ---- */
+/* ---- LU lifecycle and the drain ---- */
 
 void gw_reset_init(struct gw_lu *g)
 {
@@ -291,10 +279,8 @@ void gw_reset_open(struct gw_lu *g, uint64_t gen)
 	};
 
 	g->reset.seen = gen;
-	pthread_mutex_lock(&g->lock);
 	g->reset.polled = gen;
 	g->reset.size_polled = g->vol ? sl_volume_size(g->vol) : 0;
-	pthread_mutex_unlock(&g->lock);
 	if (g->reset.tfd >= 0)
 		return;
 	g->reset.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -323,10 +309,8 @@ void gw_reset_drain(struct gw_lu *g)
 	uint64_t polled;
 	LIST_HEAD(l);
 
-	pthread_mutex_lock(&g->lock);
 	list_splice_init(&g->reset.turs, &l);
 	polled = g->reset.polled;
-	pthread_mutex_unlock(&g->lock);
 	reset_adopt(g, polled, true);
 	size_adopt(g);
 	while (!list_empty(&l)) {

@@ -29,7 +29,7 @@ void gw_reset_open(struct gw_lu *g, uint64_t gen);
 void gw_reset_close(struct gw_lu *g);
 /* The LU's TEST UNIT READY (its ops[] entry). */
 int gw_reset_tur(int host_no, struct scsi_cmd *cmd);
-/* From gw_complete: answer the TURs and raise the UAs the I/O thread handed over. */
+/* From gw_answer_done: answer the TURs and raise the UAs the client's callbacks queued. */
 void gw_reset_drain(struct gw_lu *g);
 
 #endif

@@ -4,7 +4,7 @@
  *   tgtadm --op new --mode logicalunit --tid T --lun L --bstype shoal \
  *          --backing-store VOLUME --bsopts 'conf=/etc/shoal/shoal.conf;masters=H:P'
  *
- * Threading (tgt-module.md §3): everything runs on tgtd's main thread.  The
+ * Threading: everything runs on tgtd's main thread.  The
  * client library is embedded (sl_client_opts.embedded): its event loop is
  * one more descriptor in tgtd's epoll set (gw_client_event runs it), so
  * neither a submission nor a completion crosses threads -- a 4 KiB read at
@@ -21,7 +21,6 @@
  * descriptor ...] -> done list -> gw_answer_done -> target_cmd_io_done.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +63,11 @@
 #define TGT_OFF_LU_CMD_DONE	7600
 #define TGT_SIZEOF_SCSI_CMD	480
 
+struct gw_sense {
+	uint8_t key;
+	uint16_t asc;			/* (ASC << 8) | ASCQ */
+};
+
 struct gw_cmd {
 	struct list_head node;
 	struct gw_lu *g;
@@ -76,19 +80,28 @@ struct gw_cmd {
 	uint32_t vlen;			/* VERIFY: bytes compared */
 	uint64_t (*desc)[2];		/* UNMAP: (offset, length) in bytes, sorted, disjoint */
 	uint32_t ndesc;
-	/* UNMAP, under g->lock: ranges are issued from any thread, GW_UNMAP_PAR at a time */
+	/* UNMAP: GW_UNMAP_PAR ranges in flight at a time (gw_unmap_pump) */
 	struct sl_io *uio;		/* GW_UNMAP_PAR slots */
 	uint32_t ufree;			/* bitmap of idle slots */
 	uint32_t next_desc, uinflight;
 	int ustatus;
 	bool udone;
-	uint32_t direct_sense;		/* (key << 16 | asc) decided at submit */
+	bool direct;			/* answered with direct_sense, decided at submit */
+	struct gw_sense direct_sense;
 	uint64_t fence_epoch;		/* g->fence_epoch when submitted (bs_fence.h DRAINING) */
 };
 
 static struct backingstore_template gw_bst;
 
-/* ---- completion: I/O thread -> main thread ---- */
+/* What gw_prepare decided for a command. */
+enum gw_prep {
+	GW_PREP_SUBMIT,		/* gc->io is filled: sl_volume_submit it */
+	GW_PREP_GOOD,		/* nothing to transfer: GOOD at once */
+	GW_PREP_UNMAP,		/* gw_unmap_pump issues gc->desc */
+	GW_PREP_SENSE,		/* CHECK CONDITION with the sense it set, at once */
+};
+
+/* ---- completion: out of the client's loop ---- */
 
 void gw_kick(struct gw_lu *g)
 {
@@ -103,9 +116,7 @@ static void gw_queue_done(struct gw_cmd *gc, int status)
 	struct gw_lu *g = gc->g;
 
 	gc->status = status;
-	pthread_mutex_lock(&g->lock);
 	list_add_tail(&gc->node, &g->done);
-	pthread_mutex_unlock(&g->lock);
 	/* inside the client's run, gw_client_event answers it when the run is over */
 	if (g->in_run)
 		g->done_waiting = true;
@@ -139,12 +150,13 @@ static void gw_io_done(struct sl_io *io)
 /*
  * UNMAP: keeps up to GW_UNMAP_PAR ranges in flight until every range is
  * issued or one failed, then answers once (udone) when the last one in
- * flight is back.  Runs on the main thread (first call) and on the I/O
- * thread (completions); the bookkeeping is under g->lock, the submit is not.
+ * flight is back.  A range may complete inside sl_volume_submit (a refused
+ * one) and so re-enter the pump: the state is read again after each submit.
  *
- * gc is freed on the main thread once answered, so the I/O thread may touch
- * it only while it counts in uinflight: a completion keeps its range's count
- * (held = 1) until it is inside the lock that decides what comes next.
+ * gc is freed once answered, so a completion may touch it only while it
+ * counts in uinflight: it keeps its range's count (held = 1) until the pump
+ * decides what comes next, and only the call that sees nothing in flight
+ * answers (udone).
  */
 static void gw_unmap_done(struct sl_io *io);
 
@@ -157,24 +169,21 @@ static void gw_unmap_pump(struct gw_cmd *gc, uint32_t held)
 	int slot, rc;
 
 	for (;;) {
-		pthread_mutex_lock(&g->lock);
 		gc->uinflight -= held;
 		held = 0;
 		if (gc->ustatus != SL_OK || gc->next_desc >= gc->ndesc || !gc->ufree) {
 			finish = !gc->uinflight && !gc->udone &&
 				 (gc->ustatus != SL_OK || gc->next_desc >= gc->ndesc);
-			if (finish)
+			if (finish) {
 				gc->udone = true;
-			pthread_mutex_unlock(&g->lock);
-			if (finish)
 				gw_queue_done(gc, gc->ustatus);
+			}
 			return;
 		}
 		slot = __builtin_ctz(gc->ufree);
 		gc->ufree &= ~(1u << slot);
 		d = gc->next_desc++;
 		gc->uinflight++;
-		pthread_mutex_unlock(&g->lock);
 
 		io = &gc->uio[slot];
 		memset(io, 0, sizeof(*io));
@@ -196,13 +205,10 @@ static void gw_unmap_pump(struct gw_cmd *gc, uint32_t held)
 static void gw_unmap_done(struct sl_io *io)
 {
 	struct gw_cmd *gc = io->arg;
-	struct gw_lu *g = gc->g;
 
-	pthread_mutex_lock(&g->lock);
 	gc->ufree |= 1u << (io - gc->uio);
 	if (io->status != SL_OK && gc->ustatus == SL_OK)
 		gc->ustatus = io->status;
-	pthread_mutex_unlock(&g->lock);
 	gw_unmap_pump(gc, 1);	/* still counted in uinflight: gc cannot be answered yet */
 }
 
@@ -227,7 +233,7 @@ static void gw_cmd_free(struct gw_cmd *gc)
 	free(gc);
 }
 
-/* Main thread: answer one command. */
+/* Answer one command (never from inside the client's loop). */
 static void gw_finish(struct gw_cmd *gc)
 {
 	struct scsi_cmd *cmd = gc->cmd;
@@ -235,15 +241,15 @@ static void gw_finish(struct gw_cmd *gc)
 	struct bs_sense s;
 
 	bs_sense_from_status(gc->status, gw_is_write(gc->opcode), gc->info, &s);
-	if (gc->direct_sense) {
+	if (gc->direct) {
 		s.status = BS_SAM_CHECK_CONDITION;
-		s.key = gc->direct_sense >> 16;
-		s.asc = gc->direct_sense & 0xffff;
+		s.key = gc->direct_sense.key;
+		s.asc = gc->direct_sense.asc;
 		s.has_info = false;
 	}
 	/*
 	 * sbc_unmap builds a bogus 25/00 sense after every successful submit
-	 * (tgt-module.md §4); it ran before this callback, so wipe it here.
+	 * (tgt 1.0.85 sbc.c); it ran before this callback, so wipe it here.
 	 */
 	if (gc->opcode == UNMAP)
 		cmd->sense_len = 0;
@@ -274,9 +280,7 @@ static void gw_answer_done(struct gw_lu *g)
 	struct gw_cmd *gc;
 	LIST_HEAD(l);
 
-	pthread_mutex_lock(&g->lock);
 	list_splice_init(&g->done, &l);
-	pthread_mutex_unlock(&g->lock);
 	while (!list_empty(&l)) {
 		gc = list_first_entry(&l, struct gw_cmd, node);
 		list_del(&gc->node);
@@ -314,7 +318,7 @@ static void gw_client_event(int fd, int events, void *data)
 	}
 }
 
-/* ---- submission (main thread) ---- */
+/* ---- submission ---- */
 
 static int gw_desc_cmp(const void *a, const void *b)
 {
@@ -323,13 +327,21 @@ static int gw_desc_cmp(const void *a, const void *b)
 	return x[0] < y[0] ? -1 : x[0] > y[0];
 }
 
+/* A command refused at submit: *sense is its answer. */
+static enum gw_prep gw_refuse(struct gw_sense *sense, uint8_t key, uint16_t asc)
+{
+	sense->key = key;
+	sense->asc = asc;
+	return GW_PREP_SENSE;
+}
+
 /*
  * Parses the UNMAP parameter list into gc->desc, sorted and with
  * overlapping or adjacent ranges merged (an initiator that unmaps block by
- * block then costs one round trip per chunk, not one per block).  0 or the
- * (key << 16 | asc) to answer with.
+ * block then costs one round trip per chunk, not one per block).
+ * GW_PREP_UNMAP, or GW_PREP_SENSE with *sense set if the list is refused.
  */
-static uint32_t gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu)
+static enum gw_prep gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu, struct gw_sense *sense)
 {
 	struct scsi_cmd *cmd = gc->cmd;
 	const uint8_t *p = scsi_get_out_buffer(cmd);
@@ -337,27 +349,27 @@ static uint32_t gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu)
 	uint64_t nblocks = lu->size >> lu->blk_shift, total = 0;
 
 	if (len < 8)
-		return 0;	/* no descriptors: nothing to do */
+		return GW_PREP_UNMAP;	/* no descriptors: nothing to do */
 	dlen = get_unaligned_be16(p + 2);
 	if (dlen > len - 8)
 		dlen = len - 8;
 	n = dlen / 16;
 	if (n > GW_UNMAP_MAX_DESC)
-		return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_PARMS;
+		return gw_refuse(sense, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS);
 	gc->desc = calloc(n ? n : 1, sizeof(*gc->desc));
 	if (!gc->desc)
-		return HARDWARE_ERROR << 16 | ASC_INTERNAL_TGT_FAILURE;
+		return gw_refuse(sense, HARDWARE_ERROR, ASC_INTERNAL_TGT_FAILURE);
 	for (i = 0; i < n; i++) {
 		const uint8_t *d = p + 8 + 16 * i;
 		uint64_t lba = get_unaligned_be64(d);
 		uint32_t cnt = get_unaligned_be32(d + 8);
 
 		if (lba > nblocks || cnt > nblocks - lba)
-			return ILLEGAL_REQUEST << 16 | ASC_LBA_OUT_OF_RANGE;
+			return gw_refuse(sense, ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
 		/* SBC: the sum over all descriptors is bounded by MAXIMUM UNMAP LBA COUNT */
 		total += cnt;
 		if (total > GW_UNMAP_MAX_LBAS)
-			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_PARMS;
+			return gw_refuse(sense, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS);
 		if (!cnt)
 			continue;
 		gc->desc[gc->ndesc][0] = lba << lu->blk_shift;
@@ -365,7 +377,7 @@ static uint32_t gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu)
 		gc->ndesc++;
 	}
 	if (gc->ndesc < 2)
-		return 0;
+		return GW_PREP_UNMAP;
 	qsort(gc->desc, gc->ndesc, sizeof(*gc->desc), gw_desc_cmp);
 	for (m = 0, i = 1; i < gc->ndesc; i++) {
 		uint64_t end = gc->desc[m][0] + gc->desc[m][1];
@@ -379,7 +391,7 @@ static uint32_t gw_parse_unmap(struct gw_cmd *gc, struct scsi_lu *lu)
 		}
 	}
 	gc->ndesc = m + 1;
-	return 0;
+	return GW_PREP_UNMAP;
 }
 
 /*
@@ -410,12 +422,8 @@ static bool gw_wce(struct scsi_lu *lu)
 	return !pg || (pg->mode_data[0] & 0x04);
 }
 
-/*
- * Fills gc->io for cmd.  Returns 0 to submit gc->io, 1 to answer GOOD at
- * once, 2 for an UNMAP to issue through gw_unmap_pump, or (key << 16 | asc)
- * to answer with that sense at once.
- */
-static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
+/* Fills gc->io (or gc->desc) for cmd; *sense is set for GW_PREP_SENSE. */
+static enum gw_prep gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu, struct gw_sense *sense)
 {
 	struct scsi_cmd *cmd = gc->cmd;
 	struct sl_io *io = &gc->io;
@@ -428,7 +436,7 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 		io->op = SL_IO_READ;
 		io->length = cmd->tl < scsi_get_in_length(cmd) ? cmd->tl : scsi_get_in_length(cmd);
 		io->buf = scsi_get_in_buffer(cmd);
-		return io->length ? 0 : 1;
+		return io->length ? GW_PREP_SUBMIT : GW_PREP_GOOD;
 	case WRITE_6: case WRITE_10: case WRITE_12: case WRITE_16:
 	case WRITE_VERIFY: case WRITE_VERIFY_12: case WRITE_VERIFY_16:
 		io->op = SL_IO_WRITE;
@@ -437,7 +445,7 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 		io->fua = (gc->opcode != WRITE_6 && (scb[1] & 0x08)) || !gw_wce(lu) ||
 			  gc->opcode == WRITE_VERIFY || gc->opcode == WRITE_VERIFY_12 ||
 			  gc->opcode == WRITE_VERIFY_16;
-		return io->length ? 0 : 1;
+		return io->length ? GW_PREP_SUBMIT : GW_PREP_GOOD;
 	case ORWRITE_16:
 		/*
 		 * Core has checked range, ORPROTECT and read-only.  The client
@@ -448,33 +456,33 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 		io->length = cmd->tl < scsi_get_out_length(cmd) ? cmd->tl : scsi_get_out_length(cmd);
 		io->buf = scsi_get_out_buffer(cmd);
 		io->fua = (scb[1] & 0x08) || !gw_wce(lu);
-		return io->length ? 0 : 1;
+		return io->length ? GW_PREP_SUBMIT : GW_PREP_GOOD;
 	case VERIFY_10: case VERIFY_12: case VERIFY_16:
 		/* Core passes only BYTCHK=1 here; 11b (one block for all) is not supported. */
 		if (scb[1] & 0x04)
-			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_CDB;
+			return gw_refuse(sense, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 		gc->vlen = scsi_get_out_length(cmd);
 		if (!gc->vlen)
-			return 1;
+			return GW_PREP_GOOD;
 		if (cmd->offset + gc->vlen > lu->size)
-			return ILLEGAL_REQUEST << 16 | ASC_LBA_OUT_OF_RANGE;
+			return gw_refuse(sense, ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
 		gc->tmp = malloc(gc->vlen);
 		if (!gc->tmp)
-			return HARDWARE_ERROR << 16 | ASC_INTERNAL_TGT_FAILURE;
+			return gw_refuse(sense, HARDWARE_ERROR, ASC_INTERNAL_TGT_FAILURE);
 		io->op = SL_IO_READ;
 		io->length = gc->vlen;
 		io->buf = gc->tmp;
-		return 0;
+		return GW_PREP_SUBMIT;
 	case PRE_FETCH_10: case PRE_FETCH_16:
-		return 1;
+		return GW_PREP_GOOD;
 	case SYNCHRONIZE_CACHE: case SYNCHRONIZE_CACHE_16:
 		io->op = SL_IO_FLUSH;
-		return 0;
+		return GW_PREP_SUBMIT;
 	case WRITE_SAME: case WRITE_SAME_16:
 		if (scb[1] & 0x06)	/* LBDATA / PBDATA */
-			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_CDB;
+			return gw_refuse(sense, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 		if (!cmd->tl)
-			return 1;
+			return GW_PREP_GOOD;
 		io->length = cmd->tl;
 		io->blk_len = bs;
 		if (scsi_get_out_length(cmd) == bs) {
@@ -482,7 +490,7 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 		} else {
 			gc->tmp = calloc(1, bs);
 			if (!gc->tmp)
-				return HARDWARE_ERROR << 16 | ASC_INTERNAL_TGT_FAILURE;
+				return gw_refuse(sense, HARDWARE_ERROR, ASC_INTERNAL_TGT_FAILURE);
 			io->buf = gc->tmp;
 		}
 		io->op = SL_IO_WRITE_SAME;
@@ -498,21 +506,22 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 			io->buf = NULL;
 			io->blk_len = 0;
 		}
-		return 0;
+		return GW_PREP_SUBMIT;
 	case UNMAP: {
-		uint32_t r = gw_parse_unmap(gc, lu), n;
+		enum gw_prep r = gw_parse_unmap(gc, lu, sense);
+		uint32_t n;
 
-		if (r)
+		if (r != GW_PREP_UNMAP)
 			return r;
 		if (!gc->ndesc)
-			return 1;
+			return GW_PREP_GOOD;
 		n = gc->ndesc < GW_UNMAP_PAR ? gc->ndesc : GW_UNMAP_PAR;
 		gc->uio = calloc(n, sizeof(*gc->uio));
 		if (!gc->uio)
-			return HARDWARE_ERROR << 16 | ASC_INTERNAL_TGT_FAILURE;
+			return gw_refuse(sense, HARDWARE_ERROR, ASC_INTERNAL_TGT_FAILURE);
 		gc->ufree = (1u << n) - 1;
 		gc->ustatus = SL_OK;
-		return 2;	/* gw_unmap_pump issues the ranges */
+		return GW_PREP_UNMAP;
 	}
 	case COMPARE_AND_WRITE:
 		/*
@@ -522,15 +531,15 @@ static uint32_t gw_prepare(struct gw_cmd *gc, struct scsi_lu *lu)
 		 */
 		if (scsi_get_out_length(cmd) != 2 * (uint64_t)cmd->tl ||
 		    (cmd->tl >> lu->blk_shift) > GW_CAW_MAX_BLOCKS)
-			return ILLEGAL_REQUEST << 16 | ASC_INVALID_FIELD_IN_CDB;
+			return gw_refuse(sense, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 		if (!cmd->tl)
-			return 1;
+			return GW_PREP_GOOD;
 		io->op = SL_IO_CAW;
 		io->length = cmd->tl;
 		io->buf = scsi_get_out_buffer(cmd);
-		return 0;
+		return GW_PREP_SUBMIT;
 	default:
-		return ILLEGAL_REQUEST << 16 | ASC_INVALID_OP_CODE;
+		return gw_refuse(sense, ILLEGAL_REQUEST, ASC_INVALID_OP_CODE);
 	}
 }
 
@@ -539,7 +548,7 @@ static int gw_submit(struct scsi_cmd *cmd)
 	struct scsi_lu *lu = cmd->dev;
 	struct gw_lu *g = GW(lu);
 	struct gw_cmd *gc;
-	uint32_t r;
+	enum gw_prep r;
 	int rc;
 
 	gc = calloc(1, sizeof(*gc));
@@ -560,28 +569,28 @@ static int gw_submit(struct scsi_cmd *cmd)
 		gw_queue_done(gc, SL_E_UNAVAIL);
 		return 0;
 	}
-	r = gw_prepare(gc, lu);
-	if (r == 1) {
+	r = gw_prepare(gc, lu, &gc->direct_sense);
+	switch (r) {
+	case GW_PREP_GOOD:
 		gw_queue_done(gc, SL_OK);
-		return 0;
-	}
-	if (r == 2) {
+		break;
+	case GW_PREP_UNMAP:
 		gw_unmap_pump(gc, 0);
-		return 0;
-	}
-	if (r) {
-		/* Answered with exactly this sense by the main-thread callback. */
-		gc->direct_sense = r;
+		break;
+	case GW_PREP_SENSE:
+		gc->direct = true;	/* gw_finish answers exactly this sense */
 		gw_queue_done(gc, SL_E_INVAL);
-		return 0;
+		break;
+	case GW_PREP_SUBMIT:
+		rc = sl_volume_submit(g->vol, &gc->io);
+		if (rc)
+			gw_queue_done(gc, rc);
+		break;
 	}
-	rc = sl_volume_submit(g->vol, &gc->io);
-	if (rc)
-		gw_queue_done(gc, rc);
 	return 0;
 }
 
-/* ---- LU lifecycle (main thread) ---- */
+/* ---- LU lifecycle ---- */
 
 /* tgtd is built from the same 1.0.85 headers; refuse to run if the live layout disagrees. */
 static bool gw_layout_ok(struct scsi_lu *lu)
@@ -620,7 +629,6 @@ static tgtadm_err gw_init(struct scsi_lu *lu, char *bsopts)
 	g->lu = lu;
 	g->efd = -1;
 	INIT_LIST_HEAD(&g->done);
-	pthread_mutex_init(&g->lock, NULL);
 	gw_reset_init(g);
 	if (!gw_layout_ok(lu))
 		return TGTADM_UNKNOWN_ERR;
@@ -790,7 +798,6 @@ static void gw_exit(struct scsi_lu *lu)
 		g->efd = -1;
 	}
 	bs_conf_free(&g->conf);
-	pthread_mutex_destroy(&g->lock);
 }
 
 static struct backingstore_template gw_bst = {
