@@ -18,6 +18,7 @@ sbin_PROGRAMS += master/shoal-master
 master_shoal_master_SOURCES = \
 	master/master.h \
 	master/raft_glue.c master/raft_glue.h \
+	master/m_op.c master/m_op.h \
 	master/m_service.c master/m_service.h \
 	master/m_chunk.c master/m_cs.c \
 	master/m_session.c \

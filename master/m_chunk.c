@@ -72,7 +72,7 @@ static void grant_done(void *arg, int status, uint64_t res)
 		c->flags &= ~(CHUNK_F_GRANTING | CHUNK_F_UNTAKEN);
 		/* A chunk being copied gets no lease (lease.c): the entry still applies. */
 		if (status == SL_OK && FSM_RES_STATUS(res) == SL_OK && !(c->flags & CHUNK_F_COPYING)) {
-			clock_now(m);
+			m_clock_now(m);
 			lease_start(&m->lc, c);
 			if (g->next == lookup_grant_done)
 				c->flags |= CHUNK_F_UNTAKEN;
@@ -94,7 +94,7 @@ static int submit_grant(struct master *m, struct m_op *op, struct chunk *c, stru
 	g->chunk_id = c->id;
 	g->next = next;
 	g->next_arg = op;
-	int rv = submit(m, w, grant_done, g);
+	int rv = m_submit(m, w, grant_done, g);
 	if (rv)
 		free(g);
 	else
@@ -109,7 +109,7 @@ static void lookup_reply(struct m_op *op)
 	Shoal__LookupRep rep = SHOAL__LOOKUP_REP__INIT;
 	struct volume *v = volume_by_id(&m->fsm->vols, rq->volume_id);
 	if (!v) {
-		op_end(op, SL_E_NOENT, NULL);
+		m_op_end(op, SL_E_NOENT, NULL);
 		return;
 	}
 	struct loc_buf *lb = calloc(rq->count + 1, sizeof(*lb));
@@ -117,17 +117,17 @@ static void lookup_reply(struct m_op *op)
 	if (!lb || !lp) {
 		free(lb);
 		free(lp);
-		op_end(op, SL_E_INTERNAL, NULL);
+		m_op_end(op, SL_E_INTERNAL, NULL);
 		return;
 	}
 	for (uint32_t i = 0; i < rq->count; i++) {
 		uint32_t idx = rq->first + i;
-		fill_loc(m, chunk_map_by_pos(&m->fsm->chunks, v->id, idx), idx, &lb[i]);
+		m_fill_loc(m, chunk_map_by_pos(&m->fsm->chunks, v->id, idx), idx, &lb[i]);
 		lp[i] = &lb[i].loc;
 	}
 	rep.chunks = lp;
 	rep.n_chunks = rq->count;
-	op_end(op, SL_OK, &rep.base);
+	m_op_end(op, SL_OK, &rep.base);
 	free(lb);
 	free(lp);
 }
@@ -140,18 +140,18 @@ static void lookup_continue(struct m_op *op)
 	struct volume *v = volume_by_id(&m->fsm->vols, rq->volume_id);
 
 	if (op->status) {
-		op_end(op, op->status, NULL);
+		m_op_end(op, op->status, NULL);
 		return;
 	}
 	if (!v) {
-		op_end(op, SL_E_NOENT, NULL);
+		m_op_end(op, SL_E_NOENT, NULL);
 		return;
 	}
 	if (!rg_ready(m->rg)) {
-		op_end(op, SL_E_NOT_LEADER, NULL);
+		m_op_end(op, SL_E_NOT_LEADER, NULL);
 		return;
 	}
-	clock_now(m);
+	m_clock_now(m);
 	op->pending = 1;	/* guard while submitting */
 	for (uint32_t i = 0; i < rq->count; i++) {
 		struct chunk *c = chunk_map_by_pos(&m->fsm->chunks, v->id, rq->first + i);
@@ -163,7 +163,7 @@ static void lookup_continue(struct m_op *op)
 			op->status = SL_E_UNAVAIL;
 			break;
 		}
-		switch (lease_for_lookup(&m->lc, c, cs_lease_state_cb, m, &p)) {
+		switch (lease_for_lookup(&m->lc, c, m_cs_lease_state, m, &p)) {
 		case LEASE_LIVE:
 			break;
 		case LEASE_GRANT:
@@ -193,7 +193,7 @@ static void lookup_continue(struct m_op *op)
 	if (--op->pending > 0)
 		return;		/* lookup_grant_done continues */
 	if (op->status)
-		op_end(op, op->status, NULL);
+		m_op_end(op, op->status, NULL);
 	else
 		lookup_reply(op);
 }
@@ -207,7 +207,7 @@ static void lookup_alloc_done(void *arg, int status, uint64_t res)
 	if (status == SL_OK)
 		status = FSM_RES_STATUS(res);
 	if (status != SL_OK) {
-		op_end(op, status, NULL);
+		m_op_end(op, status, NULL);
 		return;
 	}
 	/*
@@ -215,7 +215,7 @@ static void lookup_alloc_done(void *arg, int status, uint64_t res)
 	 * allocation itself: version 1 never had a lease, so no earlier lease
 	 * can be live, and after a failover rep[0] is the recorded primary.
 	 */
-	clock_now(m);
+	m_clock_now(m);
 	for (uint32_t i = 0; i < rq->count; i++) {
 		struct chunk *c = chunk_map_by_pos(&m->fsm->chunks, rq->volume_id, rq->first + i);
 		if (c && c->version == 1 && !c->lease_expiry && !(c->flags & CHUNK_F_GRANTING) &&
@@ -283,7 +283,7 @@ int h_lookup(struct master *m, struct m_op *op)
 	wbuf_init(&w);
 	fsm_enc_chunk_alloc(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
 			    v->id, a, na);
-	rv = submit(m, &w, lookup_alloc_done, op);
+	rv = m_submit(m, &w, lookup_alloc_done, op);
 out:
 	free(a);
 	free(cands);
@@ -302,7 +302,7 @@ static void lease_reply(struct m_op *op, int status)
 		status = SL_E_NOENT;
 	if (status == SL_OK) {
 		struct volume *v = volume_by_id(&m->fsm->vols, c->vol);
-		fill_loc(m, c, c->index, &lb);
+		m_fill_loc(m, c, c->index, &lb);
 		rep.chunk = &lb.loc;
 		rep.lease_ms = m->lease_ms;
 		rep.chunk_size = v ? 1ull << v->chunk_shift : 0;
@@ -310,7 +310,7 @@ static void lease_reply(struct m_op *op, int status)
 		rep.created = chunk_unwritten(c);
 		rep.old_version = rep.created ? 0 : op->old_version;
 	}
-	op_end(op, status, &rep.base);
+	m_op_end(op, status, &rep.base);
 }
 
 static void lease_done(void *arg, int status, uint64_t res)
@@ -394,7 +394,7 @@ int h_lease(struct master *m, struct m_op *op)
 		return SL_E_NOENT;
 	if (!cs)
 		return SL_E_NOT_PRIMARY;
-	clock_now(m);
+	m_clock_now(m);
 	op->chunk_id = c->id;
 	op->old_version = c->version;
 	if (chunk_below_min(m, c))
@@ -428,7 +428,7 @@ static void below_min_done(void *arg, int status, uint64_t res)
 		lease_drop(c);	/* no primary until the set is large enough again */
 	if (status == SL_OK)
 		status = FSM_RES_STATUS(res);
-	op_end(op, status == SL_OK ? SL_E_UNAVAIL : status, NULL);
+	m_op_end(op, status == SL_OK ? SL_E_UNAVAIL : status, NULL);
 }
 
 int h_replica_failed(struct master *m, struct m_op *op)
@@ -441,7 +441,7 @@ int h_replica_failed(struct master *m, struct m_op *op)
 
 	if (!c)
 		return SL_E_NOENT;
-	clock_now(m);
+	m_clock_now(m);
 	/*
 	 * The primary of the current version may drop replicas even after its
 	 * lease ran out here: the set-version or write round that found the

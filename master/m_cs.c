@@ -119,7 +119,7 @@ static void register_reply(struct m_op *op, uint32_t id, int status)
 					"was kept) and replaces chunkserver %u: remove %u once its chunks "
 					"are re-replicated", id, cs->addr, o->id, o->id);
 	}
-	op_end(op, status, &rep.base);
+	m_op_end(op, status, &rep.base);
 }
 
 static void register_disks_done(void *arg, int status, uint64_t res)
@@ -146,9 +146,9 @@ static void register_disks(struct m_op *op, uint32_t id)
 	}
 	wbuf_init(&w);
 	fsm_enc_cs_disks(&w, id, d, n);
-	rv = submit(m, &w, register_disks_done, op);
+	rv = m_submit(m, &w, register_disks_done, op);
 	if (rv)
-		op_end(op, rv, NULL);
+		m_op_end(op, rv, NULL);
 }
 
 static void register_done(void *arg, int status, uint64_t res)
@@ -191,7 +191,7 @@ int h_register(struct master *m, struct m_op *op)
 	}
 	wbuf_init(&w);
 	fsm_enc_cs_register(&w, cs ? cs->id : (uint32_t)rq->cs_id, rq->addr, rq->host, rq->rack, rq->uuid);
-	return submit(m, &w, register_done, op);
+	return m_submit(m, &w, register_done, op);
 }
 
 /* ---- M_CHUNK_REPORT ---- */
@@ -222,12 +222,12 @@ static void report_reply(struct m_op *op)
 	Shoal__ChunkReportRep rep = SHOAL__CHUNK_REPORT_REP__INIT;
 	struct cs *cs = cs_by_id(&m->fsm->css, (uint32_t)rq->cs_id);
 	if (!cs || cs->admin == CS_REMOVED) {
-		op_end(op, SL_E_NOENT, NULL);
+		m_op_end(op, SL_E_NOENT, NULL);
 		return;
 	}
 	uint64_t *del = malloc((rq->n_chunks + 1) * sizeof(*del));
 	if (!del) {
-		op_end(op, SL_E_INTERNAL, NULL);
+		m_op_end(op, SL_E_INTERNAL, NULL);
 		return;
 	}
 	for (size_t i = 0; i < rq->n_chunks; i++) {
@@ -252,7 +252,7 @@ static void report_reply(struct m_op *op)
 		sl_info("chunkserver %u: %zu of %zu reported replicas are stale or orphaned",
 			cs->id, rep.n_delete_chunks, rq->n_chunks);
 	cs->heard = true;
-	op_end(op, SL_OK, &rep.base);
+	m_op_end(op, SL_OK, &rep.base);
 	free(del);
 }
 
@@ -266,7 +266,7 @@ static void report_missing_done(void *arg, int status, uint64_t res)
 	if (--op->pending > 0)
 		return;
 	if (op->status)
-		op_end(op, op->status, NULL);	/* the server registers and reports again */
+		m_op_end(op, op->status, NULL);	/* the server registers and reports again */
 	else
 		report_reply(op);
 }
@@ -315,7 +315,7 @@ int h_chunk_report(struct master *m, struct m_op *op)
 		struct wbuf w;
 		wbuf_init(&w);
 		fsm_enc_replicas_missing(&w, cs->id, miss + i, n);
-		int rv = submit(m, &w, report_missing_done, op);
+		int rv = m_submit(m, &w, report_missing_done, op);
 		if (rv == 0)
 			op->pending++;
 		else
@@ -346,7 +346,7 @@ int h_heartbeat(struct master *m, struct m_op *op)
 	rep.term = st.term;
 	if (!cs || cs->admin == CS_REMOVED) {
 		rep.reregister = true;
-		op_end(op, SL_OK, &rep.base);
+		m_op_end(op, SL_OK, &rep.base);
 		return 0;
 	}
 	if (rq->n_disks > CS_MAX_DISKS || rq->n_lease_renew > HB_RENEW_MAX)
@@ -355,7 +355,7 @@ int h_heartbeat(struct master *m, struct m_op *op)
 	update_disks(m, cs, rq->disks, rq->n_disks);
 	cs->load = rq->load;
 	rep.reregister = cs->need_report;
-	clock_now(m);
+	m_clock_now(m);
 	uint64_t *renewed = malloc((rq->n_lease_renew + 1) * sizeof(*renewed));
 	if (!renewed)
 		return SL_E_INTERNAL;
@@ -396,7 +396,7 @@ int h_heartbeat(struct master *m, struct m_op *op)
 		struct wbuf w;
 		wbuf_init(&w);
 		fsm_enc_replicas_missing(&w, cs->id, lost, nlost);
-		submit(m, &w, lost_done, NULL);
+		m_submit(m, &w, lost_done, NULL);
 	}
 	/* Re-replication: finished copies in, new copy orders out (replication.h). */
 	struct repl_hb_out ro;
@@ -423,7 +423,7 @@ int h_heartbeat(struct master *m, struct m_op *op)
 	uint32_t nd = cs->ndel < HB_DELETE_MAX ? cs->ndel : HB_DELETE_MAX;
 	rep.delete_chunks = cs->del;
 	rep.n_delete_chunks = nd;
-	op_end(op, SL_OK, &rep.base);
+	m_op_end(op, SL_OK, &rep.base);
 	if (nd) {
 		memmove(cs->del, cs->del + nd, (cs->ndel - nd) * sizeof(*cs->del));
 		cs->ndel -= nd;

@@ -1,6 +1,9 @@
 /*
- * RPC handlers for every M_* message (lib/msg_types.h); the chunkservers'
- * own (register, chunk report, heartbeat) are in m_cs.c.
+ * The master's dispatcher: every M_* message (lib/msg_types.h) to its
+ * handler -- the chunkservers' own (register, chunk report, heartbeat) in
+ * m_cs.c, lookups, leases and replica failures in m_chunk.c, gateway
+ * sessions in m_session.c, volumes, chunkserver admin and status here --
+ * and the leader's tick.  Handlers share m_op.c and never call back here.
  *
  * Only the ready leader (raft_glue.h) answers; a follower answers
  * SL_E_NOT_LEADER with MasterRedirect{leader's service address or ""}, a
@@ -25,92 +28,6 @@
 #include "placement.h"
 #include "master.h"
 #include "m_service.h"
-
-static uint64_t now_ms(void)
-{
-	return sl_now_ms();
-}
-
-void clock_now(struct master *m)
-{
-	m->lc.now = now_ms();
-}
-
-/* ---- replies ---- */
-
-static void reply(struct sl_conn *c, uint64_t req_id, uint16_t type, int status, const ProtobufCMessage *msg)
-{
-	int rv = sl_rpc_reply(c, req_id, type, status, msg, NULL, 0);
-	if (rv)
-		sl_debug("reply to %s: %s", sl_conn_peer(c), sl_status_str(rv));
-}
-
-static const char *leader_svc_addr(struct master *m)
-{
-	struct rg_status st;
-	rg_get_status(m->rg, &st);
-	if (st.leader_id >= 1 && (int)st.leader_id <= m->nmasters)
-		return m->svc_addr[st.leader_id - 1];
-	return "";
-}
-
-static void reply_redirect(struct master *m, struct sl_conn *c, uint64_t req_id, uint16_t type)
-{
-	Shoal__MasterRedirect r = SHOAL__MASTER_REDIRECT__INIT;
-	r.leader_addr = (char *)leader_svc_addr(m);
-	if (!strcmp(r.leader_addr, m->self_addr))
-		r.leader_addr = "";	/* we lost it and know no newer one */
-	reply(c, req_id, type, SL_E_NOT_LEADER, &r.base);
-}
-
-static struct m_op *op_new(struct master *m, struct sl_conn *c, const struct sl_msg *req, ProtobufCMessage *pm)
-{
-	struct m_op *op = calloc(1, sizeof(*op));
-	if (!op)
-		return NULL;
-	op->m = m;
-	op->c = c;
-	op->req_id = req->hdr.req_id;
-	op->type = req->hdr.type;
-	op->req = pm;
-	INIT_LIST_HEAD(&op->wait);
-	sl_conn_get(c);
-	m->ops_pending++;
-	return op;
-}
-
-void op_end(struct m_op *op, int status, const ProtobufCMessage *msg)
-{
-	if (status == SL_E_NOT_LEADER)
-		reply_redirect(op->m, op->c, op->req_id, op->type);
-	else
-		reply(op->c, op->req_id, op->type, status, msg);
-	sl_conn_put(op->c);
-	sl_msg_free(op->req);
-	op->m->ops_pending--;
-	free(op);
-}
-
-int submit(struct master *m, struct wbuf *w, rg_apply_cb cb, void *arg)
-{
-	int rv = w->bad ? SL_E_INTERNAL : rg_submit(m->rg, w->p, w->len, cb, arg);
-	wbuf_free(w);
-	return rv;
-}
-
-/* ---- shared helpers ---- */
-
-enum lease_cs_state cs_lease_state_cb(uint32_t id, void *arg)
-{
-	struct master *m = arg;
-	struct cs *cs = cs_by_id(&m->fsm->css, id);
-
-	if (!cs || !cs->up || cs->admin == CS_REMOVED)
-		return LEASE_CS_DOWN;
-	if (cs_silent(cs, now_ms(), master_silence_ms(m)))
-		return LEASE_CS_SILENT;
-	return LEASE_CS_HEARD;
-}
 
 static void fill_vol(const struct volume *v, Shoal__VolumeInfo *vi)
 {
@@ -137,33 +54,7 @@ static void reply_vol(struct m_op *op, uint32_t vol_id, int status)
 		fill_vol(v, &vi);
 		rep.volume = &vi;
 	}
-	op_end(op, status, &rep.base);
-}
-
-void fill_loc(struct master *m, const struct chunk *c, uint32_t index, struct loc_buf *lb)
-{
-	shoal__chunk_loc__init(&lb->loc);
-	lb->loc.index = index;
-	if (!c)
-		return;
-	lb->loc.chunk_id = c->id;
-	lb->loc.version = c->version;
-	lb->loc.epoch = c->version;
-	for (int i = 0; i < c->nrep; i++) {
-		struct cs *cs = cs_by_id(&m->fsm->css, c->rep[i]);
-		shoal__server_addr__init(&lb->reps[i]);
-		lb->reps[i].cs_id = c->rep[i];
-		lb->reps[i].addr = cs ? cs->addr : "";
-		lb->rep_ptrs[i] = &lb->reps[i];
-		if (c->rep[i] == c->primary) {
-			lb->primary = lb->reps[i];
-			lb->loc.primary = &lb->primary;
-		}
-	}
-	lb->loc.n_replicas = c->nrep;
-	lb->loc.replicas = lb->rep_ptrs;
-	if (lb->loc.primary && lease_live(&m->lc, c))
-		lb->loc.lease_left_ms = (uint32_t)(c->lease_expiry - m->lc.now);
+	m_op_end(op, status, &rep.base);
 }
 
 /* ---- volumes ---- */
@@ -174,7 +65,7 @@ static void vol_done(void *arg, int status, uint64_t res)
 	if (status == SL_OK)
 		status = FSM_RES_STATUS(res);
 	if (op->type == SL_MSG_M_VOLUME_DELETE)
-		op_end(op, status, NULL);
+		m_op_end(op, status, NULL);
 	else
 		reply_vol(op, FSM_RES_VALUE(res), status);
 }
@@ -195,7 +86,7 @@ static int h_vol_create(struct master *m, struct m_op *op)
 	wbuf_init(&w);
 	fsm_enc_vol_create(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
 			   rq->name, uuid, rq->size, shift, reps, minr, rq->flags, (uint64_t)time(NULL));
-	return submit(m, &w, vol_done, op);
+	return m_submit(m, &w, vol_done, op);
 }
 
 static int h_vol_resize(struct master *m, struct m_op *op)
@@ -207,7 +98,7 @@ static int h_vol_resize(struct master *m, struct m_op *op)
 	wbuf_init(&w);
 	fsm_enc_vol_resize(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
 			   rq->name, rq->size, rq->force);
-	return submit(m, &w, vol_done, op);
+	return m_submit(m, &w, vol_done, op);
 }
 
 static int h_vol_delete(struct master *m, struct m_op *op)
@@ -218,7 +109,7 @@ static int h_vol_delete(struct master *m, struct m_op *op)
 		return SL_E_INVAL;
 	wbuf_init(&w);
 	fsm_enc_vol_delete(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0, rq->name);
-	return submit(m, &w, vol_done, op);
+	return m_submit(m, &w, vol_done, op);
 }
 
 /* A gateway saw LUN RESET: record it, so every gateway exporting the volume raises a UA. */
@@ -230,7 +121,7 @@ static int h_vol_reset(struct master *m, struct m_op *op)
 		return SL_E_INVAL;
 	wbuf_init(&w);
 	fsm_enc_vol_reset(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0, rq->name);
-	return submit(m, &w, vol_done, op);
+	return m_submit(m, &w, vol_done, op);
 }
 
 static int h_vol_info(struct master *m, struct m_op *op)
@@ -263,7 +154,7 @@ static int h_vol_list(struct master *m, struct m_op *op)
 	}
 	rep.volumes = vp;
 	rep.n_volumes = i;
-	op_end(op, SL_OK, &rep.base);
+	m_op_end(op, SL_OK, &rep.base);
 	free(vi);
 	free(vp);
 	return 0;
@@ -276,7 +167,7 @@ static void cs_state_done(void *arg, int status, uint64_t res)
 	struct m_op *op = arg;
 	if (status == SL_OK)
 		status = FSM_RES_STATUS(res);
-	op_end(op, status, NULL);
+	m_op_end(op, status, NULL);
 }
 
 static int h_cs_state(struct master *m, struct m_op *op, uint8_t admin)
@@ -289,7 +180,7 @@ static int h_cs_state(struct master *m, struct m_op *op, uint8_t admin)
 	wbuf_init(&w);
 	fsm_enc_cs_state(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
 			 rq->cs_id, admin, rq->force);
-	return submit(m, &w, cs_state_done, op);
+	return m_submit(m, &w, cs_state_done, op);
 }
 
 /* maintenance.h: the end is fixed here, on the leader's wall clock, so every member applies the same. */
@@ -306,7 +197,7 @@ static int h_cs_maintenance(struct master *m, struct m_op *op)
 	wbuf_init(&w);
 	fsm_enc_cs_maintenance(&w, rq->dedup ? rq->dedup->client_id : 0, rq->dedup ? rq->dedup->seq : 0,
 			       rq->cs_id, rq->maintenance_ms ? maint_wall_ms() + rq->maintenance_ms : 0);
-	return submit(m, &w, cs_state_done, op);
+	return m_submit(m, &w, cs_state_done, op);
 }
 
 static int h_cs_list(struct master *m, struct m_op *op)
@@ -315,7 +206,7 @@ static int h_cs_list(struct master *m, struct m_op *op)
 	uint32_t n = m->fsm->css.count, i = 0, idx, nd = 0, d = 0;
 	struct cs *cs;
 	struct chunk *c;
-	uint64_t now = now_ms(), wall = maint_wall_ms();
+	uint64_t now = sl_now_ms(), wall = maint_wall_ms();
 	list_for_each_entry(cs, &m->fsm->css.list, node)
 		nd += cs->ndisks;
 	Shoal__CsInfo *ci = calloc(n + 1, sizeof(*ci));
@@ -362,7 +253,7 @@ static int h_cs_list(struct master *m, struct m_op *op)
 					ci[j].chunks++;
 	rep.servers = cp;
 	rep.n_servers = i;
-	op_end(op, SL_OK, &rep.base);
+	m_op_end(op, SL_OK, &rep.base);
 	free(ci);
 	free(cp);
 	free(ds);
@@ -422,7 +313,7 @@ static int h_cluster_status(struct master *m, struct m_op *op)
 	rep.replicated_bytes = m->repl->replicated_bytes;
 	rep.leader_addr = (char *)m->self_addr;
 	rep.term = st.term;
-	op_end(op, SL_OK, &rep.base);
+	m_op_end(op, SL_OK, &rep.base);
 	return 0;
 }
 
@@ -455,7 +346,7 @@ static int h_master_status(struct master *m, struct m_op *op)
 	rep.commit_index = st.commit_index;
 	rep.applied_index = st.applied_index;
 	rep.last_snapshot_index = st.last_snapshot_index;
-	op_end(op, SL_OK, &rep.base);
+	m_op_end(op, SL_OK, &rep.base);
 	return 0;
 }
 
@@ -471,7 +362,7 @@ static int h_dump(struct master *m, struct m_op *op)
 		return SL_E_RANGE;	/* too big for one frame: use smaller test sets */
 	}
 	rep.text = text;
-	op_end(op, SL_OK, &rep.base);
+	m_op_end(op, SL_OK, &rep.base);
 	free(text);
 	return 0;
 }
@@ -485,16 +376,16 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
 	int rv;
 
 	if (!sl_msg_type_lookup(type) || type < SL_MSG_M_REGISTER_CS || m->closing) {
-		reply(c, req->hdr.req_id, type, m->closing ? SL_E_UNAVAIL : SL_E_PROTO, NULL);
+		m_reply(c, req->hdr.req_id, type, m->closing ? SL_E_UNAVAIL : SL_E_PROTO, NULL);
 		return;
 	}
 	if (type != SL_MSG_M_MASTER_STATUS && !rg_ready(m->rg)) {
 		struct rg_status st;
 		rg_get_status(m->rg, &st);
 		if (!strcmp(st.role, "leader-pending"))
-			reply(c, req->hdr.req_id, type, SL_E_BUSY, NULL);
+			m_reply(c, req->hdr.req_id, type, SL_E_BUSY, NULL);
 		else
-			reply_redirect(m, c, req->hdr.req_id, type);
+			m_reply_redirect(m, c, req->hdr.req_id, type);
 		return;
 	}
 	/*
@@ -504,19 +395,19 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
 	 */
 	if ((type == SL_MSG_M_LOOKUP || type == SL_MSG_M_LEASE || type == SL_MSG_M_REPLICA_FAILED ||
 	     type == SL_MSG_M_GW_SESSION) && !rg_leased(m->rg)) {
-		reply(c, req->hdr.req_id, type, SL_E_BUSY, NULL);
+		m_reply(c, req->hdr.req_id, type, SL_E_BUSY, NULL);
 		return;
 	}
 	ProtobufCMessage *pm = sl_msg_unpack(req, false);
 	if (!pm) {
 		sl_warn("%s: %s request did not decode", sl_conn_peer(c), sl_msg_type_lookup(type)->name);
-		reply(c, req->hdr.req_id, type, SL_E_PROTO, NULL);
+		m_reply(c, req->hdr.req_id, type, SL_E_PROTO, NULL);
 		return;
 	}
-	struct m_op *op = op_new(m, c, req, pm);
+	struct m_op *op = m_op_new(m, c, req, pm);
 	if (!op) {
 		sl_msg_free(pm);
-		reply(c, req->hdr.req_id, type, SL_E_INTERNAL, NULL);
+		m_reply(c, req->hdr.req_id, type, SL_E_INTERNAL, NULL);
 		return;
 	}
 	switch (type) {
@@ -544,7 +435,7 @@ void m_service_request(struct sl_conn *c, const struct sl_msg *req, void *arg)
 	}
 	/* A handler returns non-zero only when it did not answer and nothing is in flight. */
 	if (rv)
-		op_end(op, rv, NULL);
+		m_op_end(op, rv, NULL);
 }
 
 /* ---- leadership and liveness ---- */
@@ -555,7 +446,7 @@ void m_service_on_ready(void *arg)
 	struct chunk *c;
 	uint32_t idx;
 
-	clock_now(m);
+	m_clock_now(m);
 	/*
 	 * We cannot know the old leader's lease expiries: it granted nothing
 	 * after its leader lease ran out, which was before we were elected
@@ -595,7 +486,7 @@ void m_service_tick(struct sl_timer *t, void *arg)
 	struct master *m = arg;
 	if (!rg_ready(m->rg))
 		return;
-	cs_registry_check(&m->fsm->css, now_ms(), m->cs_timeout_ms);
+	cs_registry_check(&m->fsm->css, sl_now_ms(), m->cs_timeout_ms);
 	repl_tick(m);
 	m_session_tick(m);
 	sl_timer_arm(m->loop, t, m->heartbeat_ms);

@@ -42,7 +42,7 @@ static void closes_run(struct master *m, bool all, int status)
 		if (!all && op->due > now)
 			continue;
 		list_del_init(&op->wait);
-		op_end(op, status, NULL);
+		m_op_end(op, status, NULL);
 	}
 	closes_arm(m);
 }
@@ -135,7 +135,7 @@ int h_gw_session(struct master *m, struct m_op *op)
 		sl_info("gateway session %016llx opened for '%.63s'", (unsigned long long)id, rq->name);
 		rep.session = id;
 		rep.lease_ms = (uint32_t)m->gw_lease_ms;
-		op_end(op, SL_OK, &rep.base);
+		m_op_end(op, SL_OK, &rep.base);
 		return 0;
 	case SHOAL__GW_SESSION_OP__GW_RENEW:
 		rv = gws_renew(&m->gws, rq->session, now);
@@ -146,14 +146,14 @@ int h_gw_session(struct master *m, struct m_op *op)
 		}
 		rep.session = rq->session;
 		rep.lease_ms = (uint32_t)m->gw_lease_ms;
-		op_end(op, SL_OK, &rep.base);
+		m_op_end(op, SL_OK, &rep.base);
 		return 0;
 	case SHOAL__GW_SESSION_OP__GW_CLOSE:
 		op->due = gws_close(&m->gws, rq->session, now);
 		sl_info("gateway session %016llx closed: fenced in %llu ms", (unsigned long long)rq->session,
 			(unsigned long long)(op->due - now));
 		if (op->due <= now) {
-			op_end(op, SL_OK, NULL);
+			m_op_end(op, SL_OK, NULL);
 			return 0;
 		}
 		list_add_tail(&op->wait, &m->gw_closes);
@@ -167,7 +167,7 @@ int h_gw_session(struct master *m, struct m_op *op)
 			return SL_E_INTERNAL;
 		rep.sessions = states;
 		rep.n_sessions = rq->n_check;
-		op_end(op, SL_OK, &rep.base);
+		m_op_end(op, SL_OK, &rep.base);
 		free(store);
 		free(states);
 		return 0;

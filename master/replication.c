@@ -307,7 +307,7 @@ static void job_commit(struct master *m, struct repl_job *j, struct chunk *c)
 	j->state = R_COMMIT;
 	wbuf_init(&w);
 	fsm_enc_set_replicas(&w, 0, 0, c->id, j->version, rep, n, primary);
-	if (submit(m, &w, commit_applied, x)) {
+	if (m_submit(m, &w, commit_applied, x)) {
 		free(x);
 		job_end(m, j, SL_E_NOT_LEADER, "cannot submit");
 	}
@@ -633,7 +633,7 @@ void repl_tick(struct master *m)
 	uint64_t now = sl_now_ms();
 	uint32_t pending = maint_pending(&m->fsm->css, maint_wall_ms(), now, master_silence_ms(m));
 
-	clock_now(m);
+	m_clock_now(m);
 	advance_jobs(m, now, pending);
 	start_jobs(m, now, pending);
 	stale_sweep(m, now);
