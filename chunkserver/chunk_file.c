@@ -20,6 +20,21 @@
 #include "log.h"
 #include "status.h"
 
+static uint32_t crc_zero_block(void)
+{
+	static uint32_t z;	/* a constant, computed once */
+	static uint8_t zeros[CS_BLOCK];
+
+	if (!z)
+		z = sl_crc32c(zeros, CS_BLOCK);
+	return z;
+}
+
+uint32_t cs_crc_entry(const void *block)
+{
+	return sl_crc32c(block, CS_BLOCK) ^ crc_zero_block();
+}
+
 void cs_chunk_path(char *buf, size_t len, const char *dir, uint64_t id, const char *ext)
 {
 	snprintf(buf, len, "%s/chunks/%016" PRIx64 ".%s", dir, id, ext);

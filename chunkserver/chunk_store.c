@@ -38,16 +38,6 @@
 
 enum { PH_PREP, PH_APPLY, PH_DONE };
 
-static uint32_t crc_zero_block(void)
-{
-	static uint32_t z;	/* a constant, computed once */
-	static uint8_t zeros[CS_BLOCK];
-
-	if (!z)
-		z = sl_crc32c(zeros, CS_BLOCK);
-	return z;
-}
-
 uint64_t cs_regions_differ(const uint32_t *ours, const uint32_t *theirs, uint64_t mask,
 			   uint64_t busy_either, uint64_t *busy)
 {
@@ -68,11 +58,6 @@ uint64_t cs_recon_candidates(const uint32_t *ours, const uint32_t *theirs, uint6
 	uint64_t busy, m = cs_regions_differ(ours, theirs, mask, busy_either, &busy);
 
 	return m | busy;
-}
-
-uint32_t cs_crc_entry(const void *block)
-{
-	return sl_crc32c(block, CS_BLOCK) ^ crc_zero_block();
 }
 
 static void report_io_error(struct cs_chunk *ch, long res)

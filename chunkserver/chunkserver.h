@@ -106,10 +106,14 @@ struct chunkserver {
 /* master_link.c */
 Shoal__DiskStatus **cs_disk_status_list(struct chunkserver *cs, Shoal__DiskStatus **store);
 
-/* cs_service.c */
+/* cs_service.c: the dispatcher */
 void cs_on_request(struct sl_conn *c, const struct sl_msg *req, void *arg);
+
+/* peers.c */
 struct sl_conn *cs_peer_conn(struct chunkserver *cs, const char *addr);
 void cs_peers_close(struct chunkserver *cs);
+
+/* copy.c */
 /* Deletes a replica once it is idle (lease state included). */
 int cs_delete_chunk(struct chunkserver *cs, uint64_t chunk_id, uint64_t max_version);
 /* Copies a replica from a peer (CS_COPY_FROM_PEER and heartbeat work). */
@@ -117,7 +121,7 @@ void cs_copy_from_peer(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *r
 		       void (*done)(void *arg, int status, uint64_t bytes), void *arg);
 
 /*
- * CS_SET_VERSION on a local replica (cs_service.c), the acceptance rule in
+ * CS_SET_VERSION on a local replica (set_version.c), the acceptance rule in
  * one place: a lower version is STALE_VERSION, the same (version, epoch)
  * is OK as it is, a higher one is persisted.  Under the whole chunk's range
  * lock (doc/protocol.md "Set-version drains"): a write of the old version

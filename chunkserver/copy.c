@@ -421,3 +421,22 @@ void cs_copy_from_peer(struct chunkserver *cs, const Shoal__CsCopyFromPeerReq *r
 	k->locked = true;
 	cs_range_lock(&ch->lock, &k->rl, 0, ch->chunk_size, copy_locked, k);
 }
+
+/*
+ * Deleting a replica, the other end of a move (the master's order, a
+ * CS_DELETE, or a copy that failed here): never while it is busy.
+ */
+int cs_delete_chunk(struct chunkserver *cs, uint64_t chunk_id, uint64_t max_version)
+{
+	struct cs_chunk *ch = cs_disks_find(&cs->disks, chunk_id);
+
+	if (!ch)
+		return SL_E_NOENT;
+	if (max_version && ch->version > max_version)
+		return SL_E_STALE_VERSION;
+	if (!cs_chunk_idle(ch) || !cs_range_lock_idle(&ch->lock))
+		return SL_E_BUSY;
+	cs_primary_drop(cs, ch);
+	sl_info("chunk %016" PRIx64 ": deleting replica at version %" PRIu64, ch->id, ch->version);
+	return cs_disks_delete(&cs->disks, ch);
+}

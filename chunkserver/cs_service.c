@@ -24,41 +24,6 @@ static void reply_status(struct sl_conn *c, const struct sl_msg *req, int status
 	sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, status, NULL, NULL, 0);
 }
 
-struct sl_conn *cs_peer_conn(struct chunkserver *cs, const char *addr)
-{
-	struct cs_peer *p;
-
-	for (p = cs->peers; p; p = p->next)
-		if (!strcmp(p->addr, addr))
-			return p->conn;
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		return NULL;
-	p->addr = strdup(addr);
-	p->conn = sl_conn_connect(cs->loop, addr, NULL);
-	if (!p->addr || !p->conn) {
-		free(p->addr);
-		free(p);
-		return NULL;
-	}
-	p->next = cs->peers;
-	cs->peers = p;
-	return p->conn;
-}
-
-void cs_peers_close(struct chunkserver *cs)
-{
-	struct cs_peer *p, *n;
-
-	for (p = cs->peers; p; p = n) {
-		n = p->next;
-		sl_conn_close(p->conn);
-		free(p->addr);
-		free(p);
-	}
-	cs->peers = NULL;
-}
-
 /* ---- forwarded writes (this server is a secondary) ---- */
 
 struct swrite {
@@ -234,40 +199,6 @@ static void handle_read(struct chunkserver *cs, struct sl_conn *c, const struct 
 
 /* ---- set version ---- */
 
-static void setver_done(struct cs_vop *op, int status)
-{
-	struct cs_setver *sv = op->arg;
-
-	cs_range_unlock(&sv->ch->lock, &sv->rl);
-	sv->done(sv, status);
-}
-
-static void setver_locked(struct cs_range *r, void *arg)
-{
-	struct cs_setver *sv = arg;
-	struct cs_chunk *ch = sv->ch;
-
-	/* The acceptance rule (doc/protocol.md "CS_SET_VERSION"): forward only. */
-	if (sv->version < ch->version) {
-		sv->cs->st.stale_refused++;
-		cs_range_unlock(&ch->lock, &sv->rl);
-		return sv->done(sv, SL_E_STALE_VERSION);
-	}
-	if (sv->version == ch->version && sv->epoch == ch->epoch) {
-		cs_range_unlock(&ch->lock, &sv->rl);
-		return sv->done(sv, SL_OK);
-	}
-	sv->vop = (struct cs_vop){ .ch = ch, .version = sv->version, .epoch = sv->epoch,
-				   .done = setver_done, .arg = sv };
-	cs_chunk_set_version(&sv->vop);
-}
-
-void cs_set_version_drained(struct cs_setver *sv)
-{
-	/* the whole chunk: a write of the old version in progress finishes first, none starts after */
-	cs_range_lock(&sv->ch->lock, &sv->rl, 0, sv->ch->chunk_size, setver_locked, sv);
-}
-
 struct sver {
 	struct sl_conn *c;
 	uint64_t req_id;
@@ -328,21 +259,6 @@ static void handle_set_version(struct chunkserver *cs, struct sl_conn *c, const 
 }
 
 /* ---- delete, info, status ---- */
-
-int cs_delete_chunk(struct chunkserver *cs, uint64_t chunk_id, uint64_t max_version)
-{
-	struct cs_chunk *ch = cs_disks_find(&cs->disks, chunk_id);
-
-	if (!ch)
-		return SL_E_NOENT;
-	if (max_version && ch->version > max_version)
-		return SL_E_STALE_VERSION;
-	if (!cs_chunk_idle(ch) || !cs_range_lock_idle(&ch->lock))
-		return SL_E_BUSY;
-	cs_primary_drop(cs, ch);
-	sl_info("chunk %016" PRIx64 ": deleting replica at version %" PRIu64, ch->id, ch->version);
-	return cs_disks_delete(&cs->disks, ch);
-}
 
 static void handle_chunk_info(struct chunkserver *cs, struct sl_conn *c, const struct sl_msg *m,
 			      const Shoal__CsChunkInfoReq *req)

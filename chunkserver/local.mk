@@ -28,6 +28,7 @@ sbin_PROGRAMS += chunkserver/shoal-chunkserver
 chunkserver_shoal_chunkserver_SOURCES = \
 	chunkserver/chunkserver.h \
 	chunkserver/disk.c chunkserver/disk.h \
+	chunkserver/peers.c chunkserver/set_version.c \
 	chunkserver/cs_service.c \
 	chunkserver/copy.c \
 	chunkserver/primary.c chunkserver/primary_read.c chunkserver/primary_int.h \

@@ -61,7 +61,6 @@
 #define MAX_SET_ROUNDS 3
 
 static void prim_acquire(struct cs_prim *p);
-static void pop_run(struct pop *op);
 
 static unsigned int phash(uint64_t id)
 {
@@ -806,7 +805,7 @@ static void pop_gws_done(struct cs_gws_wait *w, int status)
 	pop_run(op);
 }
 
-static void pop_run(struct pop *op)
+void pop_run(struct pop *op)
 {
 	struct chunkserver *cs = op->cs;
 	struct cs_prim *p = op->p;
@@ -843,14 +842,17 @@ static void pop_run(struct pop *op)
 	}
 	p->last_use_ms = sl_now_ms();
 	cs_range_lock(&op->ch->lock, &op->rl, cs_block_down(op->off), cs_block_up(op->off + op->len),
-		      op->is_read ? pop_read_locked : pop_write_locked, op);
+		      op->on_locked, op);
 }
 
-static struct pop *pop_new(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,
-			   const Shoal__ChunkRef *ref, int *err)
+struct pop *pop_new(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,
+		    const Shoal__ChunkRef *ref, int *err)
 {
 	struct pop *op;
 
+	*err = SL_E_NOT_PRIMARY;	/* no master link: no lease can be had */
+	if (!cs->mc)
+		return NULL;
 	*err = SL_E_INTERNAL;
 	if (!ref || ref->chunk_id == 0) {
 		*err = SL_E_INVAL;
@@ -897,15 +899,12 @@ void cs_primary_write(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id
 	struct pop *op;
 	int err;
 
-	if (!cs->mc) {
-		sl_rpc_reply(c, req_id, SL_MSG_CS_WRITE, SL_E_NOT_PRIMARY, NULL, NULL, 0);
-		return;
-	}
 	op = pop_new(cs, c, req_id, req->ref, &err);
 	if (!op) {
 		sl_rpc_reply(c, req_id, SL_MSG_CS_WRITE, err, NULL, NULL, 0);
 		return;
 	}
+	op->on_locked = pop_write_locked;
 	op->kind = (enum cs_wkind)req->kind;
 	op->off = req->offset;
 	op->len = req->length;
@@ -924,26 +923,5 @@ void cs_primary_write(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id
 			return pop_reply(op, SL_E_INTERNAL, NULL, 0);
 		memcpy(op->data, data, len);
 	}
-	pop_run(op);
-}
-
-void cs_primary_read(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,
-		     const Shoal__CsReadReq *req)
-{
-	struct pop *op;
-	int err;
-
-	if (!cs->mc) {
-		sl_rpc_reply(c, req_id, SL_MSG_CS_READ, SL_E_NOT_PRIMARY, NULL, NULL, 0);
-		return;
-	}
-	op = pop_new(cs, c, req_id, req->ref, &err);
-	if (!op) {
-		sl_rpc_reply(c, req_id, SL_MSG_CS_READ, err, NULL, NULL, 0);
-		return;
-	}
-	op->is_read = true;
-	op->off = req->offset;
-	op->len = req->length;
 	pop_run(op);
 }

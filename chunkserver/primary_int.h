@@ -1,8 +1,9 @@
 /*
  * The primary's state shared by its files (internal to the chunkserver):
- * primary.c keeps the lease state machine and the write path,
- * primary_read.c the read path with its repair from a secondary.  The
- * invariants are stated in primary.c's header.
+ * primary.c keeps the lease state machine, the ops' common path (pop_new,
+ * pop_run, pop_reply) and the write path; primary_read.c, above it, the
+ * read path with its repair from a secondary.  The invariants are stated
+ * in primary.c's header.
  */
 #ifndef SHOAL_CS_PRIMARY_INT_H
 #define SHOAL_CS_PRIMARY_INT_H
@@ -65,6 +66,7 @@ struct pop {
 	bool answer_when_live;		/* write done; waits for the survivors' new version */
 	bool asked;			/* re-asked the master once for a newer version */
 	struct list_head wait;
+	void (*on_locked)(struct cs_range *r, void *arg);	/* the read's or the write's work, locked */
 	/* gateway writes: the session (gw_session.h) and the operation's identity (op_record.h) */
 	uint64_t session, op_client, op_id;
 	struct cs_gws_wait gws_wait;
@@ -75,6 +77,15 @@ struct pop {
 	bool outcome_only;		/* CAW: a question about the record, never run (R3) */
 };
 
+/* A client op on ref's chunk; NULL with *err (an SL_E_*) to answer. */
+struct pop *pop_new(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,
+		    const Shoal__ChunkRef *ref, int *err);
+/*
+ * Runs (or resumes) an op: lease and version checks, then op->on_locked
+ * under the op's range lock.  Every path that lets go of the lock comes
+ * back here.
+ */
+void pop_run(struct pop *op);
 /* Answers the op (data for a read) and frees it. */
 void pop_reply(struct pop *op, int status, const void *data, size_t len);
 /*
@@ -82,7 +93,5 @@ void pop_reply(struct pop *op, int status, const void *data, size_t len);
  * not, the lock is released and the op goes back through pop_run.
  */
 bool pop_still_primary(struct pop *op);
-/* primary_read.c: the read's range is locked (cs_range_lock callback). */
-void pop_read_locked(struct cs_range *r, void *arg);
 
 #endif

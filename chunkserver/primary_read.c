@@ -99,7 +99,7 @@ static void local_read_done(struct cs_rop *r, int status)
 	repair_read(op);
 }
 
-void pop_read_locked(struct cs_range *r, void *arg)
+static void pop_read_locked(struct cs_range *r, void *arg)
 {
 	struct pop *op = arg;
 
@@ -109,4 +109,22 @@ void pop_read_locked(struct cs_range *r, void *arg)
 	op->rop = (struct cs_rop){ .ch = op->ch, .off = op->off, .len = op->len,
 				   .done = local_read_done, .arg = op };
 	cs_chunk_read(&op->rop);
+}
+
+void cs_primary_read(struct chunkserver *cs, struct sl_conn *c, uint64_t req_id,
+		     const Shoal__CsReadReq *req)
+{
+	struct pop *op;
+	int err;
+
+	op = pop_new(cs, c, req_id, req->ref, &err);
+	if (!op) {
+		sl_rpc_reply(c, req_id, SL_MSG_CS_READ, err, NULL, NULL, 0);
+		return;
+	}
+	op->is_read = true;
+	op->on_locked = pop_read_locked;
+	op->off = req->offset;
+	op->len = req->length;
+	pop_run(op);
 }
