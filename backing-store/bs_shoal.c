@@ -103,14 +103,6 @@ enum gw_prep {
 
 /* ---- completion: out of the client's loop ---- */
 
-void gw_kick(struct gw_lu *g)
-{
-	uint64_t one = 1;
-
-	if (write(g->efd, &one, sizeof(one)) != sizeof(one))
-		sl_err("bs_shoal: eventfd write failed: %s", strerror(errno));
-}
-
 static void gw_queue_done(struct gw_cmd *gc, int status)
 {
 	struct gw_lu *g = gc->g;

@@ -4,7 +4,7 @@
 # register_bs_module is hidden, so tgtd's exported symbols and ours never meet.
 tgtbs_LTLIBRARIES = backing-store/bs_shoal.la
 backing_store_bs_shoal_la_SOURCES = \
-	backing-store/bs_shoal.c backing-store/bs_gw.h \
+	backing-store/bs_shoal.c backing-store/bs_gw.c backing-store/bs_gw.h \
 	backing-store/bs_reset.c backing-store/bs_reset.h \
 	backing-store/bs_fence.c backing-store/bs_fence.h \
 	backing-store/bs_conf.c backing-store/bs_conf.h \

@@ -18,6 +18,7 @@ lib_libshoal_la_SOURCES = \
 	lib/evloop.c lib/evloop.h \
 	lib/rpc.c lib/rpc.h lib/rpc_internal.h \
 	lib/rpc_server.c lib/rpc_util.c \
+	lib/addr.c lib/addr.h \
 	lib/config.c lib/config.h \
 	lib/malloc_tune.c lib/malloc_tune.h
 nodist_lib_libshoal_la_SOURCES = lib/shoal.pb-c.c lib/shoal.pb-c.h

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <netinet/in.h>
 #include <protobuf-c/protobuf-c.h>
+#include "addr.h"
 #include "evloop.h"
 #include "frame.h"
 #include "status.h"
@@ -137,15 +138,6 @@ void sl_server_stats(const struct sl_server *srv, struct sl_rpc_stats *st);
 
 /* Counters of one connection (either side). */
 void sl_conn_stats(const struct sl_conn *c, struct sl_rpc_stats *st);
-
-/*
- * "a.b.c.d:port" or "localhost:port" -> *sa (IPv4 only).  Port 0 is
- * accepted only with allow_port0 (listening on an ephemeral port).  0 or -1.
- */
-int sl_parse_addr(const char *s, struct sockaddr_in *sa, bool allow_port0);
-
-/* Whether s ("host:port", as sl_parse_addr reads it) is in 127.0.0.0/8. */
-bool sl_addr_is_loopback(const char *s);
 
 /*
  * Blocking helper for tools and tests: sends one request on c and runs
