@@ -1,7 +1,8 @@
 /*
- * The volume client (client.h): its I/O thread, chunkserver connections,
- * opening and closing volumes, and handing I/Os to the I/O thread.  The
- * per-I/O state machine is in client_io.c.
+ * The volume client (client.h), the top of its files: its I/O thread,
+ * opening and closing volumes, and checking I/Os before client_io.c (the
+ * per-I/O state machine) or client_orwrite.c takes them.  Below client_io.c
+ * are client_link.c (chunkserver connections) and client_session.c.
  */
 #include <errno.h>
 #include <signal.h>
@@ -59,10 +60,10 @@ struct sl_client *sl_client_new(const struct sl_str_list *masters, const struct 
 			sl_err("client: cannot embed the I/O loop: %s", strerror(errno));
 			goto fail;
 		}
-		sl_session_init(c);
+		sl_session_init(c, sl_client_io_fail_all);
 		return c;
 	}
-	sl_session_init(c);
+	sl_session_init(c, sl_client_io_fail_all);
 	/*
 	 * The thread must not take any signal: inside tgtd, a SIGUSR2 meant
 	 * for the main thread's signalfd would kill the process.
@@ -108,11 +109,6 @@ void sl_client_free(struct sl_client *c)
 	free(c);
 }
 
-bool sl_client_blocked(struct sl_client *c)
-{
-	return c->sess.fence_on_loss && sl_session_blocked(c);
-}
-
 int sl_client_fd(struct sl_client *c)
 {
 	return c->embed_fd;
@@ -139,31 +135,6 @@ void sl_client_wait(struct sl_client *c, pthread_mutex_t *lock, pthread_cond_t *
 	while (!*done)
 		pthread_cond_wait(cond, lock);
 	pthread_mutex_unlock(lock);
-}
-
-struct sl_cs_link *sl_client_link(struct sl_client *c, const char *addr)
-{
-	struct sl_cs_link *l;
-	struct sl_conn_opts o = { .connect_timeout_ms = 1000, .backoff_min_ms = 20, .backoff_max_ms = 1000 };
-
-	if (strlen(addr) >= SL_CLIENT_ADDR_MAX)
-		return NULL;
-	list_for_each_entry(l, &c->links, node)
-		if (!strcmp(l->addr, addr))
-			return l;
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return NULL;
-	snprintf(l->addr, sizeof(l->addr), "%s", addr);
-	sl_defer_init(&l->reset, sl_link_reset, l);
-	l->conn = sl_conn_connect(c->loop, addr, &o);
-	if (!l->conn) {
-		sl_warn("client: bad chunkserver address '%s'", addr);
-		free(l);
-		return NULL;
-	}
-	list_add_tail(&l->node, &c->links);
-	return l;
 }
 
 /* ---- opening a volume: a VOLUME_INFO call made on the I/O thread ---- */
@@ -281,14 +252,6 @@ const struct sl_volume_info *sl_volume_get_info(const struct sl_volume *v)
 	return &v->info;
 }
 
-void sl_volume_op_put(struct sl_volume *v)
-{
-	pthread_mutex_lock(&v->lock);
-	if (--v->ops == 0)
-		pthread_cond_broadcast(&v->cond);
-	pthread_mutex_unlock(&v->lock);
-}
-
 void sl_volume_close(struct sl_volume *v)
 {
 	if (!v)
@@ -355,7 +318,6 @@ void sl_volume_set_size(struct sl_volume *v, uint64_t size)
 
 int sl_volume_submit(struct sl_volume *v, struct sl_io *io)
 {
-	void *op;
 	unsigned int shift;
 	uint64_t size;
 
@@ -387,24 +349,14 @@ int sl_volume_submit(struct sl_volume *v, struct sl_io *io)
 	size = sl_volume_size(v);
 	if (io->op != SL_IO_FLUSH && (io->offset > size || io->length > size - io->offset))
 		return SL_E_RANGE;
-	if (sl_client_blocked(v->c))
-		return SL_E_STALE_EPOCH;	/* client_session.h C3 */
-	io->status = SL_E_INTERNAL;
-	io->miscompare_offset = 0;
-	if (io->op == SL_IO_ORWRITE)
+	if (io->op == SL_IO_ORWRITE) {
+		if (sl_client_blocked(v->c))
+			return SL_E_STALE_EPOCH;	/* client_session.h C3 */
+		io->status = SL_E_INTERNAL;
+		io->miscompare_offset = 0;
 		return sl_client_orwrite_start(v, io);
-	op = sl_client_op_new(v, io);
-	if (!op)
-		return SL_E_INTERNAL;
-	pthread_mutex_lock(&v->lock);
-	v->ops++;
-	pthread_mutex_unlock(&v->lock);
-	if (sl_loop_call(v->c->loop, sl_client_io_begin, op)) {
-		free(op);
-		sl_volume_op_put(v);
-		return SL_E_INTERNAL;
 	}
-	return 0;
+	return sl_client_submit(v, io);
 }
 
 struct sync_ctx {

@@ -78,15 +78,22 @@ struct sl_volume {
 	unsigned int ops;		/* lock: ops allocated and not yet freed */
 };
 
+/* client_link.c: the connection to a chunkserver; NULL on a bad address or ENOMEM. */
 struct sl_cs_link *sl_client_link(struct sl_client *c, const char *addr);
-/* client_io.c: the link's deferred reset (S3). */
-void sl_link_reset(struct sl_defer *d, void *arg);
 /* client.c: adopt the master's new size for the volume (I/O thread). */
 void sl_volume_set_size(struct sl_volume *v, uint64_t size);
 /* client_io.c: runs on the I/O thread (posted by sl_volume_submit). */
 void sl_client_io_begin(void *arg);
-/* Called by client_io.c when an op's memory is gone. */
-void sl_volume_op_put(struct sl_volume *v);
+/* An op's memory is gone (client_io.c, client_orwrite.c, client_reset.c). */
+static inline void sl_volume_op_put(struct sl_volume *v)
+{
+	pthread_mutex_lock(&v->lock);
+	if (--v->ops == 0)
+		pthread_cond_broadcast(&v->cond);
+	pthread_mutex_unlock(&v->lock);
+}
+/* client_io.c: hand a checked io to the I/O thread (any thread); 0 or SL_E_*. */
+int sl_client_submit(struct sl_volume *v, struct sl_io *io);
 /* client_io.c: allocate an op for io (any thread); NULL on ENOMEM. */
 void *sl_client_op_new(struct sl_volume *v, struct sl_io *io);
 /* client_io.c: ends every I/O in flight with status (each after its fence, F1). */

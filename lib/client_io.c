@@ -508,14 +508,6 @@ static int own_check(struct piece *p, struct sl_conn *c)
 	return sl_rpc_call(c, SL_MSG_CS_READ, &rq.base, NULL, 0, v->c->rpc_timeout_ms, own_check_reply, p);
 }
 
-void sl_link_reset(struct sl_defer *d, void *arg)
-{
-	struct sl_cs_link *l = arg;
-
-	(void)d;
-	sl_conn_reset(l->conn, "nothing received since a request timed out");
-}
-
 /* S1, S3: whether the link answered an attempt sent at sent_ms; logs the change. */
 static void link_heard(struct sl_client *c, struct sl_cs_link *l, int status, uint64_t sent_ms)
 {
@@ -945,6 +937,33 @@ static void op_flush(struct op *op)
 	op->flushes--;
 	if (!op->flushes)
 		op_finish(op, SL_OK);
+}
+
+/*
+ * Hands a checked io to the I/O thread (any thread): refused while the
+ * gateway session is lost (client_session.h C3), as every I/O of
+ * sl_volume_submit and each part of an ORWRITE (client_orwrite.c).
+ */
+int sl_client_submit(struct sl_volume *v, struct sl_io *io)
+{
+	void *op;
+
+	if (sl_client_blocked(v->c))
+		return SL_E_STALE_EPOCH;	/* client_session.h C3 */
+	io->status = SL_E_INTERNAL;
+	io->miscompare_offset = 0;
+	op = sl_client_op_new(v, io);
+	if (!op)
+		return SL_E_INTERNAL;
+	pthread_mutex_lock(&v->lock);
+	v->ops++;
+	pthread_mutex_unlock(&v->lock);
+	if (sl_loop_call(v->c->loop, sl_client_io_begin, op)) {
+		free(op);
+		sl_volume_op_put(v);
+		return SL_E_INTERNAL;
+	}
+	return 0;
 }
 
 void sl_client_io_begin(void *arg)

@@ -108,7 +108,7 @@ static void orw_read_done(struct sl_io *sub)
 	sub->deadline_ms = left;
 	sub->done = orw_caw_done;
 	sub->arg = p;
-	rc = sl_volume_submit(op->v, sub);
+	rc = sl_client_submit(op->v, sub);
 	if (rc)
 		orw_piece_end(p, rc);
 }
@@ -137,7 +137,7 @@ static void orw_read(struct orw_piece *p)
 	p->sub.deadline_ms = left;
 	p->sub.done = orw_read_done;
 	p->sub.arg = p;
-	rc = sl_volume_submit(op->v, &p->sub);
+	rc = sl_client_submit(op->v, &p->sub);
 	if (rc)
 		orw_piece_end(p, rc);
 }

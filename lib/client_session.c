@@ -102,7 +102,7 @@ static void block(struct sl_client *c)
 
 	s->state = SS_BLOCKED;
 	s->view_until = 0;	/* the loss is told once; a new session sets a new view */
-	sl_client_io_fail_all(c, SL_E_UNAVAIL);
+	s->fail_all(c, SL_E_UNAVAIL);
 	if (s->on_lost)
 		s->on_lost(s->lost_arg);
 }
@@ -346,11 +346,12 @@ static void sess_arm(struct sl_client *c)
 		sl_timer_arm(c->loop, &s->timer, at > now ? at - now : 0);
 }
 
-void sl_session_init(struct sl_client *c)
+void sl_session_init(struct sl_client *c, void (*fail_all)(struct sl_client *c, int status))
 {
 	struct sl_session *s = &c->sess;
 
 	s->state = SS_NONE;
+	s->fail_all = fail_all;
 	INIT_LIST_HEAD(&s->waiters);
 	INIT_LIST_HEAD(&s->fence_waiters);
 	INIT_LIST_HEAD(&s->retired);
@@ -455,4 +456,9 @@ void sl_client_resume(struct sl_client *c)
 			s->reopen_at = sl_now_ms() + 500;
 		sess_arm(c);
 	}
+}
+
+bool sl_client_blocked(struct sl_client *c)
+{
+	return c->sess.fence_on_loss && sl_session_blocked(c);
 }

@@ -81,10 +81,13 @@ struct sl_session {
 	bool fence_on_loss;
 	void (*on_lost)(void *arg);
 	void *lost_arg;
+	/* ends every I/O in flight (client_io.c sl_client_io_fail_all): set by the client */
+	void (*fail_all)(struct sl_client *c, int status);
 	char name[64];
 };
 
-void sl_session_init(struct sl_client *c);
+/* fail_all: how a lost session ends the I/Os in flight (C3). */
+void sl_session_init(struct sl_client *c, void (*fail_all)(struct sl_client *c, int status));
 /* At client free: nothing waits any more (every I/O ended). */
 void sl_session_fini(struct sl_client *c);
 /*
