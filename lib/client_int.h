@@ -22,7 +22,7 @@ struct sl_cs_link {
 	char addr[SL_CLIENT_ADDR_MAX];
 	struct sl_conn *conn;
 	uint64_t silent_since;		/* an attempt went unanswered then; 0: answered since */
-	struct sl_defer reset;		/* S3: drop and reconnect a connection that swallows requests */
+	struct sl_defer reset;		/* Q3: drop and reconnect a connection that swallows requests */
 };
 
 struct sl_client {
@@ -61,7 +61,7 @@ struct sl_chunk_ent {
 	struct sl_cs_link *primary;
 	uint64_t confirmed;		/* the lookup that named primary was sent then */
 	uint64_t lease_until;		/* its lease may run at the master until then (0: unknown) */
-	uint64_t suspect_version;	/* S2: the lease a silent primary held when it went silent */
+	uint64_t suspect_version;	/* Q2: the lease a silent primary held when it went silent */
 	bool valid;
 	bool lookup;
 	struct list_head waiters;

@@ -36,21 +36,21 @@
  *     land after its answer, so never after a later write that was
  *     acknowledged (DESIGN.md invariant 5).
  *
- * S1  A chunkserver that left an attempt unanswered is silent (its link's
+ * Q1  A chunkserver that left an attempt unanswered is silent (its link's
  *     silent_since) until it answers anything again.  Every unanswered
  *     write attempt costs a retired session and its fence, so a map entry
  *     naming a silent primary that was looked up before the silence is
  *     looked up again before use: the master may have granted the chunk to
  *     another member (master/lease.h passes over a silent server).
- * S2  A lookup that still names the silent primary under the same lease
- *     (the version the unanswered attempt, or the entry S1 dropped, had;
+ * Q2  A lookup that still names the silent primary under the same lease
+ *     (the version the unanswered attempt, or the entry Q1 dropped, had;
  *     a new grant bumps it, and the master grants a silent server nothing
  *     while another member is heard) with time left on it: the piece waits
  *     that lease out once (lease_left_ms) and asks again rather than send
  *     it another attempt; after that it sends, so a server the master still
  *     hears from (only this client's flow to it is lost) gets one attempt a
  *     lease, not one per RPC timeout.
- * S3  An attempt that timed out on a connection that received nothing after
+ * Q3  An attempt that timed out on a connection that received nothing after
  *     the millisecond it was sent in: the connection swallows what is sent
  *     on it (a black-holed flow, a half-open connection).  It is dropped
  *     and made again, as a new flow, rather than fed one attempt after
@@ -110,7 +110,7 @@
 #define IO_ERR_RETRIES		3
 #define DATA_UNIT_SHIFT		22	/* 4 MiB: well under SL_FRAME_MAX_DATA */
 #define NODATA_UNIT_SHIFT	30	/* CsWriteReq.length is 32 bits */
-#define SILENT_LEASE_MARGIN_MS	50	/* S2: after the lease ran out at the master */
+#define SILENT_LEASE_MARGIN_MS	50	/* Q2: after the lease ran out at the master */
 #define R3_MIN_MS		100	/* less time left than this: no question after the fence */
 
 struct op {
@@ -150,10 +150,10 @@ struct piece {
 	struct sl_timer timer;
 	uint64_t op_id;			/* writes: the same in every attempt */
 	uint32_t attempt_gen;		/* session of the attempt out, 0: none (F1) */
-	uint64_t sent_ms;		/* the attempt out was sent then (S3) */
+	uint64_t sent_ms;		/* the attempt out was sent then (Q3) */
 	struct sl_sess_wait sw;		/* waiting for a live session */
-	struct sl_cs_link *link;	/* the attempt out went there (S1) */
-	bool lease_waited;		/* S2: waited out a silent primary's lease once */
+	struct sl_cs_link *link;	/* the attempt out went there (Q1) */
+	bool lease_waited;		/* Q2: waited out a silent primary's lease once */
 	bool own_checked;		/* R4: read back once */
 };
 
@@ -508,7 +508,7 @@ static int own_check(struct piece *p, struct sl_conn *c)
 	return sl_rpc_call(c, SL_MSG_CS_READ, &rq.base, NULL, 0, v->c->rpc_timeout_ms, own_check_reply, p);
 }
 
-/* S1, S3: whether the link answered an attempt sent at sent_ms; logs the change. */
+/* Q1, Q3: whether the link answered an attempt sent at sent_ms; logs the change. */
 static void link_heard(struct sl_client *c, struct sl_cs_link *l, int status, uint64_t sent_ms)
 {
 	if (!l)
@@ -539,7 +539,7 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 	p->attempt_gen = 0;
 	link_heard(v->c, p->link, status, p->sent_ms);
 	if (status != SL_OK && e->primary == p->link)
-		e->suspect_version = p->version;	/* S2 */
+		e->suspect_version = p->version;	/* Q2 */
 	if (status != SL_OK && gen) {
 		/* F1: no answer, so it may land yet: the session goes, the op's answer waits for its fence */
 		if (gen > op->risk_gen)
@@ -793,7 +793,7 @@ static void lookup_start(struct sl_volume *v, struct piece *p, bool for_write)
 }
 
 /*
- * S1, S2: e names a silent primary.  True when the piece now waits (its
+ * Q1, Q2: e names a silent primary.  True when the piece now waits (its
  * timer); false to go on, after a lookup if e was made invalid.
  */
 static bool avoid_silent(struct piece *p, struct sl_chunk_ent *e)
@@ -802,7 +802,7 @@ static bool avoid_silent(struct piece *p, struct sl_chunk_ent *e)
 	uint64_t now = sl_now_ms(), wait;
 
 	if (e->confirmed <= e->primary->silent_since) {
-		e->valid = false;	/* S1: named before the silence */
+		e->valid = false;	/* Q1: named before the silence */
 		e->suspect_version = e->version;
 		return false;
 	}
@@ -812,7 +812,7 @@ static bool avoid_silent(struct piece *p, struct sl_chunk_ent *e)
 	wait = e->lease_until - now + SILENT_LEASE_MARGIN_MS;
 	if (now + wait >= op->deadline)
 		return false;
-	e->valid = false;	/* S2: ask again once the lease ran out */
+	e->valid = false;	/* Q2: ask again once the lease ran out */
 	sl_timer_arm(op->v->c->loop, &p->timer, (uint32_t)wait);
 	return true;
 }

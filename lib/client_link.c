@@ -1,7 +1,7 @@
 /*
  * The volume client's connections to chunkservers: one per address,
  * opened on first use and kept until the client is freed (client.c), with
- * the deferred reset that drops one nothing was heard on (S3, client_io.c).
+ * the deferred reset that drops one nothing was heard on (Q3, client_io.c).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -21,10 +21,10 @@
  * set while fewer than its volume's min_replicas members remained.  No
  * write is acknowledged on a set below min_replicas, so a fallback's
  * replica holds every acknowledged write for as long as the set stays
- * below it (F1); the master never deletes it then (F2), and when the set
- * loses its last member the fallback that left last becomes the set (F3).
+ * below it (K1); the master never deletes it then (K2), and when the set
+ * loses its last member the fallback that left last becomes the set (K3).
  * Once the set is back at min_replicas writes resume without them: they
- * are stale replicas like any other (F4).  They are kept in
+ * are stale replicas like any other (K4).  They are kept in
  * rep[nrep .. nrep + nfall), log state, so the record stays 64 bytes; at
  * most SL_MAX_REPLICAS - nrep are remembered (the most recent).
  */

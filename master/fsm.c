@@ -237,7 +237,7 @@ static void drop_chunk(struct fsm *f, struct volume *v, struct chunk *c)
 	chunk_map_del(&f->chunks, c);
 }
 
-/* F4: c's fallbacks are stale replicas now; they are told to delete. */
+/* K4: c's fallbacks are stale replicas now; they are told to delete. */
 static void fall_stale(struct fsm *f, struct chunk *c)
 {
 	for (int i = 0; i < c->nfall; i++) {
@@ -255,7 +255,7 @@ static bool below_min(struct fsm *f, const struct chunk *c, uint8_t nrep)
 }
 
 /*
- * F3: a set that lost its last member takes the fallback that left last
+ * K3: a set that lost its last member takes the fallback that left last
  * (the others stay fallbacks while it is still below min_replicas).
  */
 static void fall_rejoin(struct fsm *f, struct chunk *c)
@@ -278,7 +278,7 @@ static void fall_rejoin(struct fsm *f, struct chunk *c)
  * cs_id, a member at position p, leaves c's set because it holds no
  * replica (or is removed): never a fallback.  A set change bumps the
  * version; the next member is primary if it was, or a fallback if none is
- * left (F3).  Returns whether it was primary.
+ * left (K3).  Returns whether it was primary.
  */
 static bool leave_set(struct fsm *f, struct chunk *c, uint32_t cs_id, int p)
 {
@@ -296,9 +296,9 @@ static bool leave_set(struct fsm *f, struct chunk *c, uint32_t cs_id, int p)
 
 /*
  * c's set becomes rep[0 .. nrep).  A member leaving while the new set is
- * below min_replicas becomes a fallback (F1, F2: nothing deleted); one
+ * below min_replicas becomes a fallback (K1, K2: nothing deleted); one
  * leaving a set at or above it is stale and told to delete, and so is
- * every fallback (F4).
+ * every fallback (K4).
  */
 static void set_members(struct fsm *f, struct chunk *c, const uint32_t *rep, uint8_t nrep)
 {

@@ -238,7 +238,7 @@ static void report_reply(struct m_op *op)
 		if (pos < 0 && c && repl_keep_stale(m, c, cs, rq->chunks[i]->version))
 			continue;	/* stale, kept: a resync copies only what changed since */
 		if (pos < 0 && c && chunk_fall_pos(c, cs->id) >= 0)
-			continue;	/* a fallback (chunk_map.h F2) */
+			continue;	/* a fallback (chunk_map.h K2) */
 		if (pos < 0) {
 			/* Unknown chunk (deleted volume) or not in the set: stale. */
 			del[rep.n_delete_chunks++] = rq->chunks[i]->chunk_id;
@@ -378,7 +378,7 @@ int h_heartbeat(struct master *m, struct m_op *op)
 	 * Replicas lost to a failed disk leave their sets (a set change bumps
 	 * the version), or the chunk's fallbacks: never as fallbacks, they hold
 	 * nothing.  A last member stays (the set says where the data was)
-	 * unless a fallback can take its place (chunk_map.h F3).
+	 * unless a fallback can take its place (chunk_map.h K3).
 	 */
 	uint64_t lost[FSM_MISSING_MAX];
 	uint32_t nlost = 0;
@@ -406,7 +406,7 @@ int h_heartbeat(struct master *m, struct m_op *op)
 	/*
 	 * Garbage collection: hand out queued deletions, never one of a replica
 	 * the server holds as a member of the chunk's set now, or as one of its
-	 * fallbacks (chunk_map.h F2), or is being copied to.  The queue is also filled by replaying the Raft log after
+	 * fallbacks (chunk_map.h K2), or is being copied to.  The queue is also filled by replaying the Raft log after
 	 * a master restart, where a server that once left a set and rejoined it
 	 * later would otherwise be told to delete its current copy: after a
 	 * whole-cluster restart, every replica of a chunk at once.

@@ -361,7 +361,7 @@ void repl_heartbeat(struct master *m, struct cs *cs, const Shoal__HeartbeatReq *
 			continue;
 		/*
 		 * A whole copy would start by deleting what the target holds: a
-		 * fallback's replica (chunk_map.h F2) is resynced in place instead,
+		 * fallback's replica (chunk_map.h K2) is resynced in place instead,
 		 * from its own version if its report gave it, else every track.
 		 */
 		if (!since && chunk_fall_pos(c, cs->id) >= 0)

@@ -26,7 +26,7 @@
 # it is marked down); the new primary's set-version round gives X at most
 # 3/4 of the gateway's wait, so the gateway hears of it, not a timeout; and
 # the gateway looks up every other chunk it knew X as primary of before
-# sending to it (lib/client_io.c S1, S2).  About 4-5 s; 8 s, well below the
+# sending to it (lib/client_io.c Q1, Q2).  About 4-5 s; 8 s, well below the
 # 20 s gateway deadline, bounds every command of the load (before those
 # three rules, 1 run in 8 here took 10.3 s: three retired sessions in a row).
 STALL_MS=8000

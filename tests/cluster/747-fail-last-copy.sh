@@ -27,7 +27,7 @@
 # paused (min_replicas 2) was acknowledged"; a member leaving below
 # min_replicas told to delete like any other (fsm.c set_members) -> S
 # deletes its replica when it resumes: "not back to 2 replicas ... reps=".
-# The fallback rules themselves: master/chunk_map.h F1-F4.
+# The fallback rules themselves: master/chunk_map.h K1-K4.
 DEADLINE_MS=6000
 . "$(dirname "$0")/7fail-lib.sh"
 

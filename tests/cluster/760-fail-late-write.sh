@@ -7,7 +7,7 @@
 # so its write A of block 0 is answered NOT READY by the gateway's
 # deadline.  New connections to the chunkservers are dropped too: the
 # gateway drops a connection that swallowed an attempt and connects again
-# (lib/client_io.c S3), and a NIC fault would drop that one as well.  The
+# (lib/client_io.c Q3), and a NIC fault would drop that one as well.  The
 # initiator then writes B to block 0 through gateway 2: acknowledged, read
 # back.  The drop is lifted, TCP retransmits gateway 1's
 # queued frames to the primary; for 40 s block 0 must read B, never A.

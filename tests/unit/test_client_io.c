@@ -597,16 +597,16 @@ static int write_chunk(int ix, uint8_t pattern)
 }
 
 /*
- * S1 (lib/client_io.c): once a chunkserver left an attempt unanswered,
+ * Q1 (lib/client_io.c): once a chunkserver left an attempt unanswered,
  * another chunk the client knew it as primary of is looked up before it
  * is written, and goes to the primary the master names now -- no second
- * attempt at the silent server, no second retired session.  S2: a lookup
+ * attempt at the silent server, no second retired session.  Q2: a lookup
  * that still names the silent server with a live lease is waited out once,
- * then asked again, but not a lease granted after the silence.  S3: the
- * connection that swallowed the attempt is dropped and made again.  Mutations: without S1, chunk 6 goes to cs 0 (a
- * request there, a retire); without S2, chunk 2's write goes to cs 0;
- * without S2's version condition, chunk 4's last write waits 350 ms;
- * without S3, cs 0 never sees a new connection.
+ * then asked again, but not a lease granted after the silence.  Q3: the
+ * connection that swallowed the attempt is dropped and made again.  Mutations: without Q1, chunk 6 goes to cs 0 (a
+ * request there, a retire); without Q2, chunk 2's write goes to cs 0;
+ * without Q2's version condition, chunk 4's last write waits 350 ms;
+ * without Q3, cs 0 never sees a new connection.
  */
 static uint64_t accepted(int cs)
 {
@@ -637,9 +637,9 @@ static void test_silent_primary(void)
 	CU_ASSERT_EQUAL(ld(&F.cs_requests[0]), r0 + 1);
 	for (int i = 0; i < 100 && accepted(0) == acc0; i++)
 		usleep(10000);
-	CU_ASSERT(accepted(0) > acc0);				/* S3 */
+	CU_ASSERT(accepted(0) > acc0);				/* Q3 */
 	closed0 = ld(&F.sessions_closed);
-	CU_ASSERT_EQUAL(write_chunk(6, 0x33), SL_OK);		/* S1 */
+	CU_ASSERT_EQUAL(write_chunk(6, 0x33), SL_OK);		/* Q1 */
 	CU_ASSERT_EQUAL(ld(&F.cs_requests[0]), r0 + 1);
 	CU_ASSERT_EQUAL(ld(&F.sessions_closed), closed0);
 	/* chunk 2: the master names cs 0 once more (lease 300 ms left), then cs 1 */
@@ -647,7 +647,7 @@ static void test_silent_primary(void)
 	st(&F.stay_lookups, 1);
 	st(&F.stay_chunk, 2);
 	t0 = sl_now_ms();
-	CU_ASSERT_EQUAL(write_chunk(2, 0x44), SL_OK);		/* S2 */
+	CU_ASSERT_EQUAL(write_chunk(2, 0x44), SL_OK);		/* Q2 */
 	CU_ASSERT(sl_now_ms() - t0 >= 300);
 	CU_ASSERT_EQUAL(ld(&F.cs_requests[0]), r0 + 1);
 	CU_ASSERT_EQUAL(ld(&F.sessions_closed), closed0);

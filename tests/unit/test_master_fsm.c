@@ -446,7 +446,7 @@ static uint64_t missing(struct fsm *f, uint32_t cs_id, uint64_t id)
 }
 
 /*
- * Fallbacks (chunk_map.h F1-F4), volume of 3 replicas, min_replicas 2.
+ * Fallbacks (chunk_map.h K1-K4), volume of 3 replicas, min_replicas 2.
  * Mutations: set_members deleting every member that leaves -> "2 is told
  * to delete"; fall_rejoin doing nothing -> the emptied set stays empty.
  */
@@ -468,7 +468,7 @@ static void test_fallbacks(void)
 	CU_ASSERT_EQUAL(set_reps(f, id, 1, s12, 2), FSM_RES(SL_OK, 2));
 	CU_ASSERT_EQUAL(c->nfall, 0);
 	CU_ASSERT(delete_queued(f, 3, id));
-	/* {1,2} -> {1}: below it; 2 holds every acknowledged write (F1), nothing deletes it (F2) */
+	/* {1,2} -> {1}: below it; 2 holds every acknowledged write (K1), nothing deletes it (K2) */
 	CU_ASSERT_EQUAL(set_reps(f, id, 2, s1, 1), FSM_RES(SL_OK, 3));
 	CU_ASSERT_EQUAL(c->nrep, 1);
 	CU_ASSERT_EQUAL(c->nfall, 1);
@@ -481,11 +481,11 @@ static void test_fallbacks(void)
 	free(a);
 	CU_ASSERT_EQUAL(chunk_fall_pos(chunk_map_by_id(&g->chunks, id), 2), 0);
 	fsm_free(g);
-	/* a copy joins: {1,4} is at min_replicas, writes go on without 2: stale now (F4) */
+	/* a copy joins: {1,4} is at min_replicas, writes go on without 2: stale now (K4) */
 	CU_ASSERT_EQUAL(set_reps(f, id, 3, s14, 2), FSM_RES(SL_OK, 4));
 	CU_ASSERT_EQUAL(c->nfall, 0);
 	CU_ASSERT(delete_queued(f, 2, id));
-	/* {1,4} -> {4}, then 4's disk comes back empty: fallback 1 becomes the set (F3) */
+	/* {1,4} -> {4}, then 4's disk comes back empty: fallback 1 becomes the set (K3) */
 	CU_ASSERT_EQUAL(set_reps(f, id, 4, s4, 1), FSM_RES(SL_OK, 5));
 	CU_ASSERT_EQUAL(chunk_fall_pos(c, 1), 0);
 	CU_ASSERT_EQUAL(missing(f, 4, id), FSM_RES(SL_OK, 1));
