@@ -24,13 +24,43 @@ static void reply_status(struct sl_conn *c, const struct sl_msg *req, int status
 	sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, status, NULL, NULL, 0);
 }
 
+/* A request answered later: its connection is held until the answer. */
+struct cs_req {
+	struct sl_conn *c;
+	uint64_t req_id;
+	uint16_t type;
+};
+
+static void req_hold(struct cs_req *r, struct sl_conn *c, const struct sl_msg *m)
+{
+	r->c = c;
+	r->req_id = m->hdr.req_id;
+	r->type = m->hdr.type;
+	sl_conn_get(c);
+}
+
+static void req_answer(struct cs_req *r, int status, const ProtobufCMessage *msg, const void *data,
+		       size_t len)
+{
+	sl_rpc_reply(r->c, r->req_id, r->type, status, msg, data, len);
+	sl_conn_put(r->c);
+}
+
+/* A forwarded write or local read names the replica's exact version (the fencing token). */
+static int replica_version_ok(struct chunkserver *cs, struct cs_chunk *ch, uint64_t version)
+{
+	int r = cs_chunk_check_version(ch, version);
+
+	if (r)
+		cs->st.stale_refused++;
+	return r;
+}
+
 /* ---- forwarded writes (this server is a secondary) ---- */
 
 struct swrite {
 	struct chunkserver *cs;
-	struct sl_conn *c;
-	uint64_t req_id;
-	uint16_t type;
+	struct cs_req req;
 	uint64_t version;
 	struct cs_chunk *ch;
 	struct cs_range rl;
@@ -53,9 +83,8 @@ static void swrite_done(struct cs_wop *op, int status)
 		w->cs->st.writes++;
 		w->cs->st.bytes_written += op->len;
 	}
-	sl_rpc_reply(w->c, w->req_id, w->type, status, &rep.base, NULL, 0);
+	req_answer(&w->req, status, &rep.base, NULL, 0);
 	w->cs->load--;
-	sl_conn_put(w->c);
 	free(w->data);
 	free(w);
 }
@@ -79,11 +108,9 @@ static void handle_forwarded_write(struct chunkserver *cs, struct sl_conn *c, co
 
 	if (!ch)
 		return reply_status(c, m, SL_E_NOENT);
-	r = cs_chunk_check_version(ch, req->ref->version);
-	if (r) {
-		cs->st.stale_refused++;
+	r = replica_version_ok(cs, ch, req->ref->version);
+	if (r)
 		return reply_status(c, m, r);
-	}
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return reply_status(c, m, SL_E_INTERNAL);
@@ -96,9 +123,6 @@ static void handle_forwarded_write(struct chunkserver *cs, struct sl_conn *c, co
 		memcpy(w->data, m->data, m->data_len);
 	}
 	w->cs = cs;
-	w->c = c;
-	w->req_id = m->hdr.req_id;
-	w->type = m->hdr.type;
 	w->version = req->ref->version;
 	w->ch = ch;
 	if (req->caw) {
@@ -114,7 +138,7 @@ static void handle_forwarded_write(struct chunkserver *cs, struct sl_conn *c, co
 		free(w);
 		return reply_status(c, m, SL_E_RANGE);
 	}
-	sl_conn_get(c);
+	req_hold(&w->req, c, m);
 	cs->load++;
 	cs_range_lock(&ch->lock, &w->rl, cs_block_down(req->offset),
 		      cs_block_up(req->offset + req->length), swrite_locked, w);
@@ -124,9 +148,7 @@ static void handle_forwarded_write(struct chunkserver *cs, struct sl_conn *c, co
 
 struct lread {
 	struct chunkserver *cs;
-	struct sl_conn *c;
-	uint64_t req_id;
-	uint16_t type;
+	struct cs_req req;
 	struct cs_chunk *ch;
 	struct cs_range rl;
 	struct cs_rop op;
@@ -144,12 +166,11 @@ static void lread_done(struct cs_rop *op, int status)
 	} else if (status == SL_E_CHECKSUM) {
 		l->cs->st.checksum_errors += op->bad_blocks;
 	}
-	sl_rpc_reply(l->c, l->req_id, l->type, status, &rep.base,
-		     status == SL_OK ? op->data : NULL, status == SL_OK ? op->len : 0);
+	req_answer(&l->req, status, &rep.base, status == SL_OK ? op->data : NULL,
+		   status == SL_OK ? op->len : 0);
 	cs_rop_release(op);
 	cs_range_unlock(&l->ch->lock, &l->rl);
 	l->cs->load--;
-	sl_conn_put(l->c);
 	free(l);
 }
 
@@ -174,24 +195,19 @@ static void handle_read(struct chunkserver *cs, struct sl_conn *c, const struct 
 	ch = cs_disks_find(&cs->disks, req->ref->chunk_id);
 	if (!ch)
 		return reply_status(c, m, SL_E_NOENT);
-	r = cs_chunk_check_version(ch, req->ref->version);
-	if (r) {
-		cs->st.stale_refused++;
+	r = replica_version_ok(cs, ch, req->ref->version);
+	if (r)
 		return reply_status(c, m, r);
-	}
 	if (req->offset >= ch->chunk_size || req->length > ch->chunk_size - req->offset)
 		return reply_status(c, m, SL_E_RANGE);
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return reply_status(c, m, SL_E_INTERNAL);
 	l->cs = cs;
-	l->c = c;
-	l->req_id = m->hdr.req_id;
-	l->type = m->hdr.type;
 	l->ch = ch;
 	l->op = (struct cs_rop){ .ch = ch, .off = req->offset, .len = req->length, .done = lread_done,
 				 .arg = l };
-	sl_conn_get(c);
+	req_hold(&l->req, c, m);
 	cs->load++;
 	cs_range_lock(&ch->lock, &l->rl, cs_block_down(req->offset),
 		      cs_block_up(req->offset + req->length), lread_locked, l);
@@ -200,9 +216,7 @@ static void handle_read(struct chunkserver *cs, struct sl_conn *c, const struct 
 /* ---- set version ---- */
 
 struct sver {
-	struct sl_conn *c;
-	uint64_t req_id;
-	uint16_t type;
+	struct cs_req req;
 	struct cs_setver sv;
 };
 
@@ -210,8 +224,7 @@ static void sver_done(struct cs_setver *sv, int status)
 {
 	struct sver *s = container_of(sv, struct sver, sv);
 
-	sl_rpc_reply(s->c, s->req_id, s->type, status, NULL, NULL, 0);
-	sl_conn_put(s->c);
+	req_answer(&s->req, status, NULL, NULL, 0);
 	free(s);
 }
 
@@ -249,12 +262,9 @@ static void handle_set_version(struct chunkserver *cs, struct sl_conn *c, const 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return reply_status(c, m, SL_E_INTERNAL);
-	s->c = c;
-	s->req_id = m->hdr.req_id;
-	s->type = m->hdr.type;
 	s->sv = (struct cs_setver){ .cs = cs, .ch = ch, .version = req->ref->version,
 				    .epoch = req->ref->epoch, .done = sver_done };
-	sl_conn_get(c);
+	req_hold(&s->req, c, m);
 	cs_set_version_drained(&s->sv);
 }
 
@@ -320,20 +330,13 @@ static void handle_status(struct chunkserver *cs, struct sl_conn *c, const struc
 
 /* ---- copy from peer (copy.c) ---- */
 
-struct copy_rpc {
-	struct sl_conn *c;
-	uint64_t req_id;
-	uint16_t type;
-};
-
 static void copy_rpc_done(void *arg, int status, uint64_t bytes)
 {
-	struct copy_rpc *x = arg;
+	struct cs_req *x = arg;
 	Shoal__CsCopyFromPeerRep rep = SHOAL__CS_COPY_FROM_PEER_REP__INIT;
 
 	rep.bytes_copied = bytes;
-	sl_rpc_reply(x->c, x->req_id, x->type, status, &rep.base, NULL, 0);
-	sl_conn_put(x->c);
+	req_answer(x, status, &rep.base, NULL, 0);
 	free(x);
 }
 
@@ -400,16 +403,13 @@ void cs_on_request(struct sl_conn *c, const struct sl_msg *m, void *arg)
 		handle_chunk_info(cs, c, m, (Shoal__CsChunkInfoReq *)pm);
 		break;
 	case SL_MSG_CS_COPY_FROM_PEER: {
-		struct copy_rpc *x = calloc(1, sizeof(*x));
+		struct cs_req *x = calloc(1, sizeof(*x));
 
 		if (!x) {
 			reply_status(c, m, SL_E_INTERNAL);
 			break;
 		}
-		x->c = c;
-		x->req_id = m->hdr.req_id;
-		x->type = m->hdr.type;
-		sl_conn_get(c);
+		req_hold(x, c, m);
 		cs_copy_from_peer(cs, (Shoal__CsCopyFromPeerReq *)pm, copy_rpc_done, x);
 		break;
 	}
