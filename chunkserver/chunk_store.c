@@ -851,13 +851,23 @@ int cs_chunk_check_version(const struct cs_chunk *ch, uint64_t version)
 	return version == ch->version ? SL_OK : SL_E_STALE_VERSION;
 }
 
+enum cs_setver_verdict cs_set_version_verdict(const struct cs_chunk *ch, uint64_t version,
+					      uint64_t epoch)
+{
+	if (version < ch->version)
+		return CS_SV_STALE;
+	if (version == ch->version && epoch == ch->epoch)
+		return CS_SV_SAME;
+	return CS_SV_ADVANCE;
+}
+
 void cs_chunk_set_version(struct cs_vop *op)
 {
 	struct cs_chunk *ch = op->ch;
 
 	if (ch->failed)
 		return op->done(op, SL_E_IO);
-	if (op->version < ch->version)
+	if (cs_set_version_verdict(ch, op->version, op->epoch) == CS_SV_STALE)
 		return op->done(op, SL_E_STALE_VERSION);
 	ch->version = op->version;
 	ch->epoch = op->epoch;

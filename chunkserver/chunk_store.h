@@ -274,10 +274,21 @@ struct cs_vop {
  */
 int cs_chunk_check_version(const struct cs_chunk *ch, uint64_t version);
 
+/*
+ * CS_SET_VERSION's acceptance rule, the one place it is written
+ * (doc/protocol.md "CS_SET_VERSION"): a lower version is stale; the same
+ * (version, epoch) is already in place; anything else moves the replica
+ * forward (a new epoch at the same version too: a new primary's grant).
+ */
+enum cs_setver_verdict { CS_SV_STALE, CS_SV_SAME, CS_SV_ADVANCE };
+enum cs_setver_verdict cs_set_version_verdict(const struct cs_chunk *ch, uint64_t version,
+					      uint64_t epoch);
+
 /* Validates and starts; done() runs exactly once (maybe before return). */
 void cs_chunk_write(struct cs_wop *op);
 void cs_chunk_read(struct cs_rop *op);
 void cs_rop_release(struct cs_rop *op);
+/* Persists (version, epoch) unless cs_set_version_verdict says stale. */
 void cs_chunk_set_version(struct cs_vop *op);
 /*
  * One step of lazy cleaning, called every clean interval: writes back the

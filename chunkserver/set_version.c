@@ -1,6 +1,6 @@
 /*
- * CS_SET_VERSION on a local replica: the acceptance rule in one place
- * (chunkserver.h struct cs_setver; doc/protocol.md "CS_SET_VERSION"), used
+ * CS_SET_VERSION on a local replica, under the whole chunk's range lock,
+ * by the acceptance rule (chunk_store.h cs_set_version_verdict), used
  * by the request handler (cs_service.c) and by a primary's own replica in
  * its set-version round (primary.c).  Calls only the storage engine.
  */
@@ -20,15 +20,16 @@ static void setver_locked(struct cs_range *r, void *arg)
 	struct cs_setver *sv = arg;
 	struct cs_chunk *ch = sv->ch;
 
-	/* The acceptance rule (doc/protocol.md "CS_SET_VERSION"): forward only. */
-	if (sv->version < ch->version) {
+	switch (cs_set_version_verdict(ch, sv->version, sv->epoch)) {
+	case CS_SV_STALE:
 		sv->cs->st.stale_refused++;
 		cs_range_unlock(&ch->lock, &sv->rl);
 		return sv->done(sv, SL_E_STALE_VERSION);
-	}
-	if (sv->version == ch->version && sv->epoch == ch->epoch) {
+	case CS_SV_SAME:
 		cs_range_unlock(&ch->lock, &sv->rl);
 		return sv->done(sv, SL_OK);
+	case CS_SV_ADVANCE:
+		break;
 	}
 	sv->vop = (struct cs_vop){ .ch = ch, .version = sv->version, .epoch = sv->epoch,
 				   .done = setver_done, .arg = sv };

@@ -230,6 +230,26 @@ static void test_version(void)
 	cs_chunk_close(ch);
 }
 
+/* CS_SET_VERSION's rule: forward only; the same (version, epoch) is a no-op; a new epoch moves. */
+static void test_set_version_verdict(void)
+{
+	struct cs_chunk *ch = mk(30);
+
+	CU_ASSERT_EQUAL(do_set_version(ch, 5, 7), SL_OK);
+	CU_ASSERT_EQUAL(cs_set_version_verdict(ch, 4, 7), CS_SV_STALE);
+	CU_ASSERT_EQUAL(cs_set_version_verdict(ch, 4, 9), CS_SV_STALE);
+	CU_ASSERT_EQUAL(cs_set_version_verdict(ch, 5, 7), CS_SV_SAME);
+	CU_ASSERT_EQUAL(cs_set_version_verdict(ch, 5, 8), CS_SV_ADVANCE);
+	CU_ASSERT_EQUAL(cs_set_version_verdict(ch, 5, 6), CS_SV_ADVANCE);
+	CU_ASSERT_EQUAL(cs_set_version_verdict(ch, 6, 0), CS_SV_ADVANCE);
+	/* the persisting step keeps the same rule */
+	CU_ASSERT_EQUAL(do_set_version(ch, 4, 7), SL_E_STALE_VERSION);
+	CU_ASSERT_EQUAL(ch->version, 5);
+	CU_ASSERT_EQUAL(do_set_version(ch, 5, 8), SL_OK);
+	CU_ASSERT_EQUAL(ch->epoch, 8);
+	cs_chunk_close(ch);
+}
+
 static void test_unmap(void)
 {
 	struct cs_chunk *ch = mk(4);
@@ -849,6 +869,7 @@ int main(void)
 		{ "write and read, zeros in holes, bounds", test_write_read },
 		{ "sub-block writes keep block checksums right", test_sub_block },
 		{ "version fencing and persistence", test_version },
+		{ "CS_SET_VERSION acceptance rule", test_set_version_verdict },
 		{ "unmap punches holes that read zeros", test_unmap },
 		{ "write same", test_write_same },
 		{ "compare and write", test_caw },
