@@ -15,25 +15,34 @@ static bool same_label(const char *a, const char *b)
 	return a && b && a[0] && b[0] && !strcmp(a, b);
 }
 
-/*
- * Tier of candidate c given the chosen ones: 0 = new rack and new host,
- * 1 = new host (rack repeats), 2 = host repeats.
- */
-static int tier_of(const struct place_cand *cands, const int *chosen, int nchosen, int c)
+/* 0 = new rack and new host, 1 = new host (rack repeats), 2 = host repeats. */
+static int tier_against(const struct place_cand *o, const struct place_cand *c, int t)
+{
+	if (same_label(o->host, c->host))
+		return 2;
+	return same_label(o->rack, c->rack) ? 1 : t;
+}
+
+/* Tier of candidate c given the replicas in place and the ones chosen. */
+static int tier_of(const struct place_cand *members, int nm, const struct place_cand *cands,
+		   const int *chosen, int nchosen, int c)
 {
 	int t = 0;
-	for (int i = 0; i < nchosen; i++) {
-		const struct place_cand *o = &cands[chosen[i]];
-		if (same_label(o->host, cands[c].host))
-			return 2;
-		if (same_label(o->rack, cands[c].rack))
-			t = 1;
-	}
+	for (int i = 0; i < nm && t < 2; i++)
+		t = tier_against(&members[i], &cands[c], t);
+	for (int i = 0; i < nchosen && t < 2; i++)
+		t = tier_against(&cands[chosen[i]], &cands[c], t);
 	return t;
 }
 
 int placement_pick(const struct place_cand *cands, int n, int want, int min,
 		   uint64_t need, uint64_t *rng, uint32_t *out)
+{
+	return placement_pick_more(NULL, 0, cands, n, want, min, need, rng, out);
+}
+
+int placement_pick_more(const struct place_cand *members, int nm, const struct place_cand *cands,
+			int n, int want, int min, uint64_t need, uint64_t *rng, uint32_t *out)
 {
 	int chosen[32];
 	int nchosen = 0, eligible = 0;
@@ -58,7 +67,7 @@ int placement_pick(const struct place_cand *cands, int n, int want, int min,
 				taken |= chosen[k] == i;
 			if (taken)
 				continue;
-			int t = tier_of(cands, chosen, nchosen, i);
+			int t = tier_of(members, nm, cands, chosen, nchosen, i);
 			if (t < best) {
 				best = t;
 				total = 0;
@@ -77,7 +86,7 @@ int placement_pick(const struct place_cand *cands, int n, int want, int min,
 				continue;
 			for (int k = 0; k < nchosen; k++)
 				taken |= chosen[k] == i;
-			if (taken || tier_of(cands, chosen, nchosen, i) != best)
+			if (taken || tier_of(members, nm, cands, chosen, nchosen, i) != best)
 				continue;
 			if (r < cands[i].free)
 				pick = i;

@@ -36,4 +36,12 @@ uint64_t place_rand(uint64_t *state);
 int placement_pick(const struct place_cand *cands, int n, int want, int min,
 		   uint64_t need, uint64_t *rng, uint32_t *out);
 
+/*
+ * The same, with replicas already in place (members[0..nm), none of them
+ * among cands): the rules hold against them too, so a re-replication
+ * target avoids the racks, then the hosts, of the good members.
+ */
+int placement_pick_more(const struct place_cand *members, int nm, const struct place_cand *cands,
+			int n, int want, int min, uint64_t need, uint64_t *rng, uint32_t *out);
+
 #endif

@@ -14,7 +14,7 @@
 
 #define REPL_ACTIVE_LEASES	10	/* "recent I/O": lease expired within this many lease periods */
 #define REPL_BACKOFF_MS		3000	/* a failed chunk waits this long (or 5 heartbeats) */
-#define REPL_TIER_MAX		256	/* target candidates considered per failure-domain tier */
+#define REPL_CAND_MAX		768	/* target candidates considered per chunk */
 #define REPL_TRIES_PER_SLOT	8	/* chunks examined per free job slot and tick (bounds a tick) */
 #define REPL_STALE_MS		300000	/* a stale replica no job took by then is deleted */
 
@@ -467,45 +467,31 @@ static int need_cmp(const void *a, const void *b)
 	return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
-static bool same_domain(const struct cs *a, const struct cs *b, bool racks)
-{
-	if (racks)
-		return a->rack[0] && !strcmp(a->rack, b->rack);
-	return a->host[0] && !strcmp(a->host, b->host);
-}
-
-/* A target for c outside its set; 0 when none may take it now. */
+/* A target for c outside its set; 0 when none may take it now (placement.h decides which). */
 static uint32_t pick_target(struct master *m, const struct chunk *c, uint64_t size)
 {
-	int tier_n[3] = { 0 };
-	struct place_cand tiers[3][REPL_TIER_MAX];
+	struct place_cand cands[REPL_CAND_MAX], members[SL_MAX_REPLICAS];
+	int n = 0, nm = 0;
 	struct cs *cs;
 	uint32_t out, quiet = master_silence_ms(m);
 	uint64_t now = sl_now_ms();
 
+	for (int i = 0; i < c->nrep; i++) {
+		struct cs *o = cs_by_id(&m->fsm->css, c->rep[i]);
+		if (o && repl_member_good(m, o->id))
+			members[nm++] = (struct place_cand){ o->id, o->host, o->rack, o->room };
+	}
 	list_for_each_entry(cs, &m->fsm->css.list, node) {
 		/* a silent server (paused, cut off) would hold the chunk COPYING, unwritable, until marked down */
 		if (!cs_usable(cs) || cs_silent(cs, now, quiet) ||
 		    chunk_rep_pos(c, cs->id) >= 0 || cs->room < size ||
 		    server_jobs(m->repl, cs->id) >= (uint32_t)m->repl_max_per_server)
 			continue;
-		/* tier 0: no good member shares its rack; 1: nor its host; 2: any */
-		bool rack_clash = false, host_clash = false;
-		for (int i = 0; i < c->nrep; i++) {
-			struct cs *o = cs_by_id(&m->fsm->css, c->rep[i]);
-			if (!o || !repl_member_good(m, o->id))
-				continue;
-			rack_clash |= same_domain(cs, o, true);
-			host_clash |= same_domain(cs, o, false);
-		}
-		int t = !rack_clash && !host_clash ? 0 : !host_clash ? 1 : 2;
-		if (tier_n[t] < REPL_TIER_MAX)
-			tiers[t][tier_n[t]++] = (struct place_cand){ cs->id, cs->host, cs->rack, cs->room };
+		if (n == REPL_CAND_MAX)
+			break;
+		cands[n++] = (struct place_cand){ cs->id, cs->host, cs->rack, cs->room };
 	}
-	for (int t = 0; t < 3; t++)
-		if (tier_n[t] && placement_pick(tiers[t], tier_n[t], 1, 1, size, &m->rng, &out) == 1)
-			return out;
-	return 0;
+	return placement_pick_more(members, nm, cands, n, 1, 1, size, &m->rng, &out) == 1 ? out : 0;
 }
 
 /* A server keeping a stale replica of c for a resync, usable now; 0 when none. */

@@ -98,6 +98,48 @@ static void test_distinct_racks(void)
 	}
 }
 
+/*
+ * Re-replication (replication.c pick_target): the target avoids the racks,
+ * then the hosts, of the good members in place, and needs the room.
+ */
+static void test_target_against_members(void)
+{
+	struct place_cand members[2] = {
+		{ 1, "h1", "r1", 1ull << 40 },
+		{ 2, "h2", "r2", 1ull << 40 },
+	};
+	struct place_cand c[4] = {
+		{ 10, "h1", "r1", 1ull << 40 },	/* a member's host: tier 2 */
+		{ 11, "h9", "r2", 1ull << 40 },	/* a member's rack, new host: tier 1 */
+		{ 12, "h8", "r3", 1ull << 20 },	/* new rack and host, little room: tier 0 */
+		{ 13, "", "", 1ull << 40 },	/* unlabelled: a domain of its own, tier 0 */
+	};
+	uint64_t rng = 7;
+	uint32_t out;
+	int seen12 = 0, seen13 = 0;
+
+	for (int draw = 0; draw < 2000; draw++) {
+		CU_ASSERT_EQUAL_FATAL(placement_pick_more(members, 2, c, 4, 1, 1, 4096, &rng, &out), 1);
+		CU_ASSERT_FATAL(out == 12 || out == 13);
+		seen12 += out == 12;
+		seen13 += out == 13;
+	}
+	CU_ASSERT(seen13 > seen12);	/* weighted by room within the tier */
+	/* 12 has no room for 1 GiB: 13 alone */
+	CU_ASSERT_EQUAL(placement_pick_more(members, 2, c, 4, 1, 1, 1ull << 30, &rng, &out), 1);
+	CU_ASSERT_EQUAL(out, 13);
+	/* without the tier-0 servers: the new host on a member's rack, never the member's host */
+	for (int draw = 0; draw < 500; draw++) {
+		CU_ASSERT_EQUAL_FATAL(placement_pick_more(members, 2, c, 2, 1, 1, 4096, &rng, &out), 1);
+		CU_ASSERT_EQUAL_FATAL(out, 11);
+	}
+	/* only a member's host left: better a copy there than none */
+	CU_ASSERT_EQUAL(placement_pick_more(members, 2, c, 1, 1, 1, 4096, &rng, &out), 1);
+	CU_ASSERT_EQUAL(out, 10);
+	/* no room anywhere: no target */
+	CU_ASSERT_EQUAL(placement_pick_more(members, 2, c, 4, 1, 1, 1ull << 50, &rng, &out), 0);
+}
+
 static void test_weighting(void)
 {
 	/* Free space 1:2:3:4 (units); single replica draws over 100,000 runs
@@ -159,6 +201,7 @@ int main(void)
 		{ "distinct hosts", test_distinct_hosts },
 		{ "distinct racks", test_distinct_racks },
 		{ "free-space weighting", test_weighting },
+		{ "re-replication target against the members", test_target_against_members },
 		{ "loopback registration", test_loopback_registration },
 		{ NULL, NULL },
 	};
