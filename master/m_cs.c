@@ -256,6 +256,20 @@ static void report_reply(struct m_op *op)
 	free(del);
 }
 
+/* K3, once applied: the chunks whose set is now the fallback that left last. */
+static void log_takeovers(struct m_op *op)
+{
+	const Shoal__ChunkReportReq *rq = (const Shoal__ChunkReportReq *)op->req;
+
+	for (uint32_t i = 0; i < op->ntakeover; i++) {
+		const struct chunk *c = chunk_map_by_id(&op->m->fsm->chunks, op->takeover[i]);
+		if (c && c->nrep == 1 && c->rep[0] != rq->cs_id)
+			sl_warn("chunk %llu: its last member, cs %llu, lost its replica; cs %u, which left "
+				"the set below min_replicas and holds every acknowledged write, takes its place",
+				(unsigned long long)c->id, (unsigned long long)rq->cs_id, c->rep[0]);
+	}
+}
+
 static void report_missing_done(void *arg, int status, uint64_t res)
 {
 	struct m_op *op = arg;
@@ -265,6 +279,9 @@ static void report_missing_done(void *arg, int status, uint64_t res)
 		op->status = status;
 	if (--op->pending > 0)
 		return;
+	if (!op->status)
+		log_takeovers(op);
+	free(op->takeover);
 	if (op->status)
 		m_op_end(op, op->status, NULL);	/* the server registers and reports again */
 	else
@@ -289,6 +306,7 @@ int h_chunk_report(struct master *m, struct m_op *op)
 		free(miss);
 		return SL_E_INTERNAL;
 	}
+	op->takeover = malloc((m->fsm->chunks.count + 1) * sizeof(*op->takeover));	/* NULL: not logged */
 	for (size_t i = 0; i < rq->n_chunks; i++)
 		ids[i] = rq->chunks[i]->chunk_id;
 	qsort(ids, rq->n_chunks, sizeof(*ids), id_cmp);
@@ -298,10 +316,8 @@ int h_chunk_report(struct master *m, struct m_op *op)
 		    bsearch(&c->id, ids, rq->n_chunks, sizeof(*ids), id_cmp))
 			continue;
 		miss[nmiss++] = c->id;
-		if (member && c->nrep == 1 && c->nfall)
-			sl_warn("chunk %llu: its last member, cs %u, lost its replica; cs %u, which left "
-				"the set below min_replicas and holds every acknowledged write, takes its place",
-				(unsigned long long)c->id, cs->id, c->rep[c->nrep + c->nfall - 1]);
+		if (member && c->nrep == 1 && c->nfall && op->takeover)
+			op->takeover[op->ntakeover++] = c->id;
 	}
 	free(ids);
 	op->dropped = nmiss;
@@ -335,12 +351,89 @@ static void lost_done(void *arg, int status, uint64_t res)
 		sl_debug("dropping a lost replica: %s", sl_status_str(status ? status : FSM_RES_STATUS(res)));
 }
 
+/* Renews the leases cs asks for that it holds, into rep->renewed (n_lease_renew slots). */
+static void hb_renew_leases(struct master *m, struct cs *cs, const Shoal__HeartbeatReq *rq,
+			    Shoal__HeartbeatRep *rep)
+{
+	for (size_t i = 0; i < rq->n_lease_renew; i++) {
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lease_renew[i]);
+		if (c && !chunk_below_min(m, c) && lease_for_request(&m->lc, c, cs->id, true) == LEASE_LIVE) {
+			lease_start(&m->lc, c);
+			rep->renewed[rep->n_renewed++] = c->id;
+		}
+	}
+}
+
+/*
+ * Replicas lost to a failed disk leave their sets (a set change bumps
+ * the version), or the chunk's fallbacks: never as fallbacks, they hold
+ * nothing.  A last member stays (the set says where the data was)
+ * unless a fallback can take its place (chunk_map.h K3).
+ */
+static void hb_lost_replicas(struct master *m, struct cs *cs, const Shoal__HeartbeatReq *rq)
+{
+	uint64_t lost[FSM_MISSING_MAX];
+	uint32_t nlost = 0;
+	struct wbuf w;
+
+	for (size_t i = 0; i < rq->n_lost && nlost < FSM_MISSING_MAX; i++) {
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lost[i]->chunk_id);
+		if (!c || (c->flags & CHUNK_F_GRANTING))
+			continue;
+		if (chunk_rep_pos(c, cs->id) < 0 ? chunk_fall_pos(c, cs->id) < 0 : c->nrep < 2 && !c->nfall)
+			continue;
+		if (c->primary == cs->id)
+			lease_drop(c);
+		lost[nlost++] = c->id;
+	}
+	if (!nlost)
+		return;
+	wbuf_init(&w);
+	fsm_enc_replicas_missing(&w, cs->id, lost, nlost);
+	m_submit(m, &w, lost_done, NULL);
+}
+
+/*
+ * Garbage collection: the queued deletions to hand out now, at the head of
+ * cs->del (how many returned).  Never one of a replica the server holds as
+ * a member of the chunk's set now, or as one of its fallbacks (chunk_map.h
+ * K2), or is being copied to.  The queue is also filled by replaying the
+ * Raft log after a master restart, where a server that once left a set and
+ * rejoined it later would otherwise be told to delete its current copy:
+ * after a whole-cluster restart, every replica of a chunk at once.
+ */
+static uint32_t hb_deletions(struct master *m, struct cs *cs)
+{
+	uint32_t keep = 0;
+
+	for (uint32_t i = 0; i < cs->ndel; i++) {
+		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, cs->del[i]);
+		if (c && (chunk_rep_pos(c, cs->id) >= 0 || chunk_fall_pos(c, cs->id) >= 0 ||
+			  repl_copying_to(m, c->id, cs->id)))
+			continue;
+		cs->del[keep++] = cs->del[i];
+	}
+	cs->ndel = keep;
+	return cs->ndel < HB_DELETE_MAX ? cs->ndel : HB_DELETE_MAX;
+}
+
+/*
+ * A chunkserver's heartbeat: liveness and disks, then one concern each --
+ * lease renewals, gateway sessions, lost replicas, re-replication orders,
+ * deletions -- in one reply.
+ */
 int h_heartbeat(struct master *m, struct m_op *op)
 {
 	Shoal__HeartbeatReq *rq = (Shoal__HeartbeatReq *)op->req;
 	Shoal__HeartbeatRep rep = SHOAL__HEARTBEAT_REP__INIT;
 	struct rg_status st;
 	struct cs *cs = rq->cs_id <= UINT32_MAX ? cs_by_id(&m->fsm->css, rq->cs_id) : NULL;
+	Shoal__GwSessionState *sess_store = NULL;
+	struct repl_hb_out ro;
+	uint64_t *renewed;
+	uint32_t nd;
+	size_t nsess;
+	bool leased;
 
 	rg_get_status(m->rg, &st);
 	rep.term = st.term;
@@ -356,71 +449,24 @@ int h_heartbeat(struct master *m, struct m_op *op)
 	cs->load = rq->load;
 	rep.reregister = cs->need_report;
 	m_clock_now(m);
-	uint64_t *renewed = malloc((rq->n_lease_renew + 1) * sizeof(*renewed));
+	renewed = malloc((rq->n_lease_renew + 1) * sizeof(*renewed));
 	if (!renewed)
 		return SL_E_INTERNAL;
 	/* A leader not confirmed lately renews nothing and states nothing of sessions (raft_glue.h). */
-	bool leased = rg_leased(m->rg);
-	for (size_t i = 0; leased && i < rq->n_lease_renew; i++) {
-		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lease_renew[i]);
-		if (c && !chunk_below_min(m, c) && lease_for_request(&m->lc, c, cs->id, true) == LEASE_LIVE) {
-			lease_start(&m->lc, c);
-			renewed[rep.n_renewed++] = c->id;
-		}
-	}
+	leased = rg_leased(m->rg);
 	rep.renewed = renewed;
+	if (leased)
+		hb_renew_leases(m, cs, rq, &rep);
 	/* Gateway sessions whose writes the server takes: how long each lives (gw_session.h G2). */
-	Shoal__GwSessionState *sess_store = NULL;
-	size_t nsess = !leased ? 0 : rq->n_sessions < 4096 ? rq->n_sessions : 4096;
+	nsess = !leased ? 0 : rq->n_sessions < 4096 ? rq->n_sessions : 4096;
 	rep.sessions = m_session_states(m, rq->sessions, nsess, &sess_store);
 	rep.n_sessions = rep.sessions ? nsess : 0;
-	/*
-	 * Replicas lost to a failed disk leave their sets (a set change bumps
-	 * the version), or the chunk's fallbacks: never as fallbacks, they hold
-	 * nothing.  A last member stays (the set says where the data was)
-	 * unless a fallback can take its place (chunk_map.h K3).
-	 */
-	uint64_t lost[FSM_MISSING_MAX];
-	uint32_t nlost = 0;
-	for (size_t i = 0; i < rq->n_lost && nlost < FSM_MISSING_MAX; i++) {
-		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, rq->lost[i]->chunk_id);
-		if (!c || (c->flags & CHUNK_F_GRANTING))
-			continue;
-		if (chunk_rep_pos(c, cs->id) < 0 ? chunk_fall_pos(c, cs->id) < 0 : c->nrep < 2 && !c->nfall)
-			continue;
-		if (c->primary == cs->id)
-			lease_drop(c);
-		lost[nlost++] = c->id;
-	}
-	if (nlost) {
-		struct wbuf w;
-		wbuf_init(&w);
-		fsm_enc_replicas_missing(&w, cs->id, lost, nlost);
-		m_submit(m, &w, lost_done, NULL);
-	}
+	hb_lost_replicas(m, cs, rq);
 	/* Re-replication: finished copies in, new copy orders out (replication.h). */
-	struct repl_hb_out ro;
 	repl_heartbeat(m, cs, rq, &ro);
 	rep.replicate = ro.ptrs;
 	rep.n_replicate = ro.n;
-	/*
-	 * Garbage collection: hand out queued deletions, never one of a replica
-	 * the server holds as a member of the chunk's set now, or as one of its
-	 * fallbacks (chunk_map.h K2), or is being copied to.  The queue is also filled by replaying the Raft log after
-	 * a master restart, where a server that once left a set and rejoined it
-	 * later would otherwise be told to delete its current copy: after a
-	 * whole-cluster restart, every replica of a chunk at once.
-	 */
-	uint32_t keep = 0;
-	for (uint32_t i = 0; i < cs->ndel; i++) {
-		struct chunk *c = chunk_map_by_id(&m->fsm->chunks, cs->del[i]);
-		if (c && (chunk_rep_pos(c, cs->id) >= 0 || chunk_fall_pos(c, cs->id) >= 0 ||
-			  repl_copying_to(m, c->id, cs->id)))
-			continue;
-		cs->del[keep++] = cs->del[i];
-	}
-	cs->ndel = keep;
-	uint32_t nd = cs->ndel < HB_DELETE_MAX ? cs->ndel : HB_DELETE_MAX;
+	nd = hb_deletions(m, cs);
 	rep.delete_chunks = cs->del;
 	rep.n_delete_chunks = nd;
 	m_op_end(op, SL_OK, &rep.base);

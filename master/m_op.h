@@ -25,6 +25,8 @@ struct m_op {
 	struct list_head wait;	/* GW_CLOSE: on master.gw_closes */
 	uint64_t due;		/* GW_CLOSE: fence time */
 	uint64_t dropped;	/* CHUNK_REPORT: sets the server left (replicas missing) */
+	uint64_t *takeover;	/* CHUNK_REPORT: chunks a fallback may take (K3), logged once applied */
+	uint32_t ntakeover;
 };
 
 /* ChunkLoc pieces: addresses point into the registry, valid until the reply is packed. */
