@@ -205,15 +205,21 @@ def retried_op(op):
     return any(a["result"] not in ("good", "miscompare") for a in op.attempts.values())
 
 
+# The answer that says a COMPARE AND WRITE may have taken effect (R5:
+# SL_E_INDOUBT -> HARDWARE ERROR, INTERNAL TARGET FAILURE).
+CAW_IN_DOUBT = "sense:4/44/00"
+
+
 def caw_lost_with_path(op):
     """Was an earlier attempt of COMPARE AND WRITE OP abandoned with its path
-    (failover, pathdown) and not answered an error later?  It may have
-    written, and its outcome died with the path: an initiator's retry on
-    another path compares against it, as with any multipath SAN.  An attempt
-    answered with a retryable error did not write (R3/R5, doc/protocol.md)."""
+    (failover, pathdown) and not answered later with an error that says it
+    did not write?  It may have written, and its outcome died with the path:
+    an initiator's retry on another path compares against it, as with any
+    multipath SAN.  A late answer of GOOD or "in doubt" (R5) says it may have
+    written; any other error answer says it did not (R3/R5, doc/protocol.md)."""
     for a in op.attempts.values():
         if a["result"] in ("failover", "pathdown") and \
-                (a["late"] is None or a["late"][1] in ("good", "transport")):
+                (a["late"] is None or a["late"][1] in ("good", "transport", CAW_IN_DOUBT)):
             return True
     return False
 

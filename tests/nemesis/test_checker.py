@@ -162,6 +162,11 @@ class Bad(unittest.TestCase):
         h = self._caw_retried(["X %%(o)d %d 0 1 pathdown" % (10 * S),
                                "Z %%(o)d %d 0 1 good 9000" % (12 * S)])
         self.assertEqual(h.check(), [])
+        # answered late "may have taken effect" (R5's HARDWARE ERROR 04/44/00, after a C3 loss:
+        # nemesis seed 3273): its outcome is lost too
+        h = self._caw_retried(["X %%(o)d %d 0 1 failover" % (10 * S),
+                               "Z %%(o)d %d 0 1 sense:4/44/00 9000" % (12 * S)])
+        self.assertEqual(h.check(), [])
 
     def test_caw_compared_stale_value(self):
         h = H()
