@@ -193,6 +193,14 @@ int main(int argc, char **argv)
 			goto out_opts;
 		}
 	}
+	if (!sl_label_valid(cs->o.host) || !sl_label_valid(cs->o.rack)) {
+		bool h = !sl_label_valid(cs->o.host);
+
+		fprintf(stderr, "shoal-chunkserver: --%s: '%s' is not a label (at most %d of A-Z a-z 0-9 . _ -)\n",
+			h ? "host" : "rack", h ? cs->o.host : cs->o.rack, SL_LABEL_MAX);
+		rc = 2;
+		goto out_opts;
+	}
 	sl_log_open("shoal-chunkserver", level, cs->o.syslog);
 	cs->addr = cs->o.advertise && cs->o.advertise[0] ? cs->o.advertise : cs->o.listen;
 	raise_nofile();

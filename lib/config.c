@@ -13,6 +13,7 @@
  *   4. apply the flags in argv order.  A list flag given on the command
  *      line replaces the file's list the first time and appends after.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -39,6 +40,18 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+bool sl_label_valid(const char *s)
+{
+	size_t n = 0;
+
+	if (!s)
+		return true;	/* not set: unlabelled */
+	for (; s[n]; n++)
+		if (n >= SL_LABEL_MAX || !(isalnum((unsigned char)s[n]) || strchr("._-", s[n])))
+			return false;
+	return true;
 }
 
 int sl_parse_size(const char *s, uint64_t *out)

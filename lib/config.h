@@ -52,6 +52,15 @@ int sl_config_load(const char *role, const struct sl_option *opts, int argc, cha
 		   const char *usage, char **config_path, char *err, size_t errlen);
 void sl_config_free(const struct sl_option *opts);
 
+/*
+ * A failure-domain label (a chunkserver's host or rack): NULL or empty
+ * (unlabelled), or 1 to SL_LABEL_MAX characters of A-Z a-z 0-9 . _ -.  Whatever reaches
+ * a listing or JSON output stays readable; a chunkserver refuses another
+ * at start, the master at registration.
+ */
+#define SL_LABEL_MAX	63
+bool sl_label_valid(const char *s);
+
 /* "64M" -> 67108864.  0 or -1 on a bad size (no number, unknown suffix, overflow). */
 int sl_parse_size(const char *s, uint64_t *out);
 

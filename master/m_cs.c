@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "config.h"
 #include "log.h"
 #include "msg_types.h"
 #include "status.h"
@@ -171,6 +172,11 @@ int h_register(struct master *m, struct m_op *op)
 	    strlen(rq->rack) > CS_LABEL_MAX || strlen(rq->uuid) > CS_LABEL_MAX ||
 	    rq->n_disks > CS_MAX_DISKS || rq->cs_id > UINT32_MAX)
 		return SL_E_INVAL;
+	if (!sl_label_valid(rq->host) || !sl_label_valid(rq->rack)) {
+		sl_warn("chunkserver at %s refused: its host or rack label is not one (at most %d of "
+			"A-Z a-z 0-9 . _ -)", rq->addr, SL_LABEL_MAX);
+		return SL_E_INVAL;
+	}
 	if (!cs_addr_acceptable(rq->addr, m->svc_addr, m->nmasters)) {
 		sl_warn("chunkserver at %s refused: a loopback address, and the masters are not all on "
 			"loopback (no other host could reach it)", rq->addr);

@@ -2,7 +2,8 @@
 # 208: bad input never crashes the chunkserver and never corrupts data.
 # Out-of-range offsets and lengths, wrong data sizes, bad chunk sizes and
 # ids get clear status codes; garbage on the socket closes that connection
-# only; bad command-line options exit non-zero with one line.  Afterwards
+# only; bad command-line options (a failure-domain label that is not one
+# among them) exit non-zero with one line.  Afterwards
 # the data written before is intact and the server still serves.
 set -uo pipefail
 T=208
@@ -20,6 +21,12 @@ for bad in "--bogus" "--aio-depth 3" "--log-level loud" "--listen nowhere --data
 	[ "$(echo "$out" | grep -c .)" -le 2 ] || fail "'$bad' gave more than a line: $out"
 done
 "$CS" --help >/dev/null || fail "--help failed"
+# a failure-domain label that is not one (it would reach listings and JSON as is)
+for bad in "--host a,b" "--rack $(printf 'r%.0s' {1..64})"; do
+	out=$(timeout 10 "$CS" $bad --listen 127.0.0.1:0 --data-dirs "$SCRATCH/x" 2>&1 </dev/null); rc=$?
+	[ $rc = 2 ] && [ "$(echo "$out" | grep -c .)" = 1 ] && grep -q "is not a label" <<<"$out" ||
+		fail "'$bad' gave exit $rc, not 2 with one line saying it is not a label: $out"
+done
 
 start_cs 1
 wait_serving 1

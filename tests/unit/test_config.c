@@ -213,6 +213,26 @@ static void test_help(void)
 	sl_config_free(table);
 }
 
+static void test_labels(void)
+{
+	char max[SL_LABEL_MAX + 2];
+
+	CU_ASSERT(sl_label_valid(NULL));
+	CU_ASSERT(sl_label_valid(""));
+	CU_ASSERT(sl_label_valid("node-11.r1_a"));
+	CU_ASSERT(!sl_label_valid("node 11"));
+	CU_ASSERT(!sl_label_valid("r1,r2"));
+	CU_ASSERT(!sl_label_valid("quote\"d"));
+	CU_ASSERT(!sl_label_valid("tab\t"));
+	CU_ASSERT(!sl_label_valid("caf\xc3\xa9"));
+	memset(max, 'a', SL_LABEL_MAX);
+	max[SL_LABEL_MAX] = '\0';
+	CU_ASSERT(sl_label_valid(max));
+	max[SL_LABEL_MAX] = 'a';
+	max[SL_LABEL_MAX + 1] = '\0';
+	CU_ASSERT(!sl_label_valid(max));
+}
+
 static void test_sizes(void)
 {
 	uint64_t v = 0;
@@ -255,6 +275,7 @@ int main(void)
 		{ "one-line errors naming the option", test_errors },
 		{ "--help", test_help },
 		{ "sizes", test_sizes },
+		{ "failure-domain labels", test_labels },
 		{ NULL, NULL },
 	};
 	int r;
