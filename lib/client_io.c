@@ -70,8 +70,11 @@
  *     GOOD; some sector of it, R5; the compare half, it did not take effect
  *     (the held answer, NOT READY: the initiator runs it again as a new
  *     command); anything else, MISCOMPARE, as the comparison made now would
- *     be.  Not after a loss (C3: the initiator gave the command up), and
- *     only once.
+ *     be.  A recorded MISCOMPARE is read back as R4 says: the attempt that
+ *     recorded it may have compared against an earlier one of the same
+ *     operation that landed, whole or torn, while its record was lost
+ *     (nemesis seed 3277).  Not after a loss (C3: the initiator gave the
+ *     command up), and only once.
  *
  * R5  A COMPARE AND WRITE with an attempt that went unanswered, not
  *     resolved by R3 (no primary answered within its budget), is answered
@@ -474,8 +477,8 @@ static void own_check_reply(struct sl_conn *c, int status, const struct sl_msg *
 		return;
 	}
 	if (op->question && !memcmp(reply->data, io->buf, p->len)) {
-		sl_info("client: %s: COMPARE AND WRITE at %llu: no outcome recorded and the range unchanged: "
-			"it did not take effect", op->v->info.name, (unsigned long long)io->offset);
+		sl_info("client: %s: COMPARE AND WRITE at %llu: the range holds its compare half and none "
+			"of its write: it did not take effect", op->v->info.name, (unsigned long long)io->offset);
 		op->not_run = true;
 		piece_done(p, op->held_status);
 		return;
@@ -583,8 +586,13 @@ static void piece_reply(struct sl_conn *c, int status, const struct sl_msg *repl
 			io->miscompare_offset = rep->miscompare_offset - coff;
 		if (rep)
 			protobuf_c_message_free_unpacked(&rep->base, NULL);
-		if (op->risk_gen && !op->question && !p->own_checked && own_check(p, c) == 0)
-			return;		/* R4; a recorded MISCOMPARE (R3) is final */
+		/*
+		 * R4, also for R3's recorded answer: the attempt that recorded it
+		 * may have compared against an earlier one of the same operation
+		 * that landed while its record was lost (a restarted primary).
+		 */
+		if (op->risk_gen && !p->own_checked && own_check(p, c) == 0)
+			return;
 		piece_done(p, SL_E_MISCOMPARE);
 		return;
 	}

@@ -55,7 +55,7 @@ struct fake {
 	int close_delay_ms;		/* atomic: GW_CLOSE is answered this much later */
 	int write_sessions_zero;	/* atomic: writes that came without a session */
 	uint64_t last_write_session;
-	int lose_next_reply;		/* atomic: the next write runs, its reply is lost */
+	int lose_next_reply;		/* atomic: the next N writes run, their replies are lost */
 	int blackhole_after_lost;	/* atomic: ... and then the chunkservers go silent */
 	int drop_next_write;		/* atomic: the next write is lost on its way in */
 	int forget_next_caw;		/* atomic: the next COMPARE AND WRITE leaves no record (a restart) */
@@ -279,6 +279,10 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 		if (rq->kind == SHOAL__WRITE_KIND__COMPARE_AND_WRITE)
 			for (i = 0; i < F.n_caw_rec; i++)
 				if (F.caw_rec[i].client == rq->op_client && F.caw_rec[i].id == rq->op_id) {
+					/* an attempt answered from the record loses its reply too; a question never */
+					if (!rq->outcome_only && ld(&F.lose_next_reply) > 0 &&
+					    __atomic_sub_fetch(&F.lose_next_reply, 1, __ATOMIC_SEQ_CST) >= 0)
+						goto out;
 					sl_rpc_reply(c, req->hdr.req_id, req->hdr.type, F.caw_rec[i].status,
 						     &rep.base, NULL, 0);
 					__atomic_add_fetch(&F.questions, rq->outcome_only, __ATOMIC_SEQ_CST);
@@ -332,7 +336,7 @@ static void on_cs(struct sl_conn *c, const struct sl_msg *req, void *arg)
 			F.caw_rec[i].id = rq->op_id;
 			F.caw_rec[i].status = status;
 		}
-		if (__atomic_exchange_n(&F.lose_next_reply, 0, __ATOMIC_SEQ_CST)) {
+		if (ld(&F.lose_next_reply) > 0 && __atomic_sub_fetch(&F.lose_next_reply, 1, __ATOMIC_SEQ_CST) >= 0) {
 			if (__atomic_exchange_n(&F.blackhole_after_lost, 0, __ATOMIC_SEQ_CST))
 				st(&F.blackhole, 1);
 			goto out;
@@ -821,7 +825,7 @@ static void test_caw_torn_own_write(void)
 	uint64_t off = (3 << 20) + 32768;
 	uint8_t buf[2048], r[1024];
 	struct sl_io io = { .op = SL_IO_CAW, .offset = off, .length = 1024, .buf = buf, .deadline_ms = 500 };
-	int rc;
+	int rc, q0;
 
 	memset(buf, 0x4b, 1024);
 	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 1024, buf), SL_OK);
@@ -841,6 +845,55 @@ static void test_caw_torn_own_write(void)
 	memset(buf + 1024, 0x22, 1024);
 	st(&F.drop_next_write, 1);
 	CU_ASSERT_EQUAL(sl_volume_io_sync(V, &io), SL_E_MISCOMPARE);
+	/*
+	 * The same crash with time for a second attempt (nemesis seed 3277): it
+	 * miscompares against the torn block, and the primary records that
+	 * MISCOMPARE (R1).  R4 reads part of the write back: INDOUBT; R3's
+	 * question after the fence gets the recorded MISCOMPARE, which an
+	 * initiator takes for "not done", and must read it back as R4 does.
+	 * Before the fix (and with a recorded MISCOMPARE final in R3):
+	 * MISCOMPARE.
+	 */
+	io.offset = off = (3 << 20) + 40960;
+	memset(buf, 0x6d, 1024);
+	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 1024, buf), SL_OK);
+	memset(buf + 1024, 0x7e, 1024);
+	io.deadline_ms = 0;	/* the client's 5 s: a second attempt after the first times out */
+	st(&F.tear_next_caw, 1);
+	st(&F.forget_next_caw, 1);
+	st(&F.lose_next_reply, 1);
+	rc = sl_volume_io_sync(V, &io);
+	if (rc != SL_E_INDOUBT)
+		fprintf(stderr, "[torn COMPARE AND WRITE, second attempt recorded MISCOMPARE: %s] ",
+			sl_status_str(rc));
+	CU_ASSERT_EQUAL(rc, SL_E_INDOUBT);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 1024, r), SL_OK);
+	CU_ASSERT_EQUAL(r[0], 0x7e);
+	CU_ASSERT_EQUAL(r[600], 0x6d);
+	/*
+	 * Not torn: the first attempt landed whole, its record went with a
+	 * restart; the second miscompares against it and is recorded, and its
+	 * reply is lost too, so the op ends in error and R3 asks.  The recorded
+	 * MISCOMPARE is read back (R4): the range holds the write: GOOD.
+	 * Mutation: a recorded MISCOMPARE final in R3 -> MISCOMPARE.
+	 */
+	io.offset = off = (3 << 20) + 49152;
+	memset(buf, 0x8f, 1024);
+	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 1024, buf), SL_OK);
+	memset(buf + 1024, 0x90, 1024);
+	io.deadline_ms = 2500;
+	st(&F.forget_next_caw, 1);
+	st(&F.lose_next_reply, 100);	/* every attempt's reply: the op ends in error, R3 asks */
+	q0 = ld(&F.questions);
+	rc = sl_volume_io_sync(V, &io);
+	st(&F.lose_next_reply, 0);
+	if (rc != SL_OK)
+		fprintf(stderr, "[COMPARE AND WRITE, recorded MISCOMPARE against its own write: %s] ",
+			sl_status_str(rc));
+	CU_ASSERT_EQUAL(rc, SL_OK);
+	CU_ASSERT(ld(&F.questions) > q0);
+	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 1024, r), SL_OK);
+	CU_ASSERT_EQUAL(r[1000], 0x90);
 }
 
 /* Holds the client's I/O thread in a completion, so work posted meanwhile starts late. */
