@@ -111,8 +111,6 @@
 #define BACKOFF_MIN_MS		10
 #define BACKOFF_MAX_MS		500
 #define IO_ERR_RETRIES		3
-#define DATA_UNIT_SHIFT		22	/* 4 MiB: well under SL_FRAME_MAX_DATA */
-#define NODATA_UNIT_SHIFT	30	/* CsWriteReq.length is 32 bits */
 #define SILENT_LEASE_MARGIN_MS	50	/* Q2: after the lease ran out at the master */
 #define R3_MIN_MS		100	/* less time left than this: no question after the fence */
 
@@ -169,20 +167,6 @@ struct lookup_ctx {
 
 static void op_pump(struct op *op);
 static void piece_start(struct piece *p);
-
-uint64_t sl_split_count(uint64_t offset, uint64_t len, unsigned int unit_shift)
-{
-	if (!len)
-		return 0;
-	return ((offset + len - 1) >> unit_shift) - (offset >> unit_shift) + 1;
-}
-
-unsigned int sl_split_unit_shift(enum sl_io_op op, unsigned int chunk_shift)
-{
-	unsigned int cap = (op == SL_IO_UNMAP || op == SL_IO_WRITE_SAME) ? NODATA_UNIT_SHIFT : DATA_UNIT_SHIFT;
-
-	return chunk_shift < cap ? chunk_shift : cap;
-}
 
 static bool op_needs_alloc(const struct op *op)
 {

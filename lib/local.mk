@@ -28,5 +28,5 @@ lib_libshoal_la_LIBADD = $(PROTOBUF_C_LIBS) $(LIBCONFIG_LIBS) $(ISAL_LIBS)
 # client side: master link and the volume client (used by bs_shoal.so and shoal-admin)
 lib_libshoal_la_SOURCES += lib/master_client.c lib/master_client.h \
 	lib/client.c lib/client.h lib/client_io.c lib/client_int.h \
-	lib/client_link.c lib/client_orwrite.c lib/client_reset.c \
+	lib/client_link.c lib/client_orwrite.c lib/client_reset.c lib/client_split.c \
 	lib/client_session.c lib/client_session.h
