@@ -91,7 +91,8 @@ int admin_nargs(int argc, char **argv, int want, const char *cmd, const char *na
 /* Output helpers (output.c). */
 void fmt_size(char *buf, size_t len, uint64_t bytes);	/* "64M", "1.5G", "512" */
 void fmt_uuid(char *buf, size_t len, const uint8_t *b, size_t n);
-void json_str(FILE *f, const char *s);			/* quoted, escaped */
+/* --json: a chunkserver's disks as an array (json_out.h) */
+struct json_object *disks_json(Shoal__DiskStatus *const *disks, size_t n);
 
 /* Command groups; argv[0] is the group name. */
 int cmd_volume(struct admin_ctx *ctx, int argc, char **argv);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "admin.h"
+#include "json_out.h"
 #include "evloop.h"
 #include "msg_types.h"
 #include "rpc.h"
@@ -63,32 +64,30 @@ out:
 
 static void print_json(const struct cs_target *t, const Shoal__CsStatusRep *s, uint64_t used)
 {
-	printf("{\"id\": %" PRIu64 ", \"addr\": ", s->cs_id);
-	json_str(stdout, *s->addr ? s->addr : t->addr);
-	if (*t->state) {
-		printf(", \"state\": ");
-		json_str(stdout, t->state);
-	}
-	printf(", \"chunks\": %" PRIu64 ", \"used\": %" PRIu64 ", \"reads\": %" PRIu64 ", \"writes\": %" PRIu64
-	       ", \"bytes_read\": %" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"checksum_errors\": %" PRIu64
-	       ", \"repaired_blocks\": %" PRIu64 ", \"unrepaired_blocks\": %" PRIu64
-	       ", \"reconciled_regions\": %" PRIu64 ", \"torn_regions\": %" PRIu64
-	       ", \"resync_bytes\": %" PRIu64 ", \"scrub_rate\": %" PRIu64 ", \"scrub_passes\": %" PRIu64
-	       ", \"scrubbed_bytes\": %" PRIu64 ", \"master_term\": %" PRIu64 ", \"disks\": [",
-	       s->chunks, used, s->reads, s->writes, s->bytes_read, s->bytes_written, s->checksum_errors,
-	       s->repaired_blocks, s->unrepaired_blocks, s->reconciled_regions, s->torn_regions,
-	       s->resync_bytes, s->scrub_rate, s->scrub_passes, s->scrubbed_bytes, s->master_term);
-	for (size_t d = 0; d < s->n_disks; d++) {
-		const Shoal__DiskStatus *k = s->disks[d];
+	struct json_object *o = jo_obj();
 
-		printf("%s{\"index\": %u, \"path\": ", d ? ", " : "", k->index);
-		json_str(stdout, k->path);
-		printf(", \"uuid\": ");
-		json_str(stdout, k->uuid);
-		printf(", \"capacity\": %" PRIu64 ", \"used\": %" PRIu64 ", \"failed\": %s, \"chunks\": %" PRIu64 "}",
-		       k->capacity, k->used, k->failed ? "true" : "false", k->chunks);
-	}
-	printf("]}\n");
+	jo_u64(o, "id", s->cs_id);
+	jo_str(o, "addr", *s->addr ? s->addr : t->addr);
+	if (*t->state)
+		jo_str(o, "state", t->state);
+	jo_u64(o, "chunks", s->chunks);
+	jo_u64(o, "used", used);
+	jo_u64(o, "reads", s->reads);
+	jo_u64(o, "writes", s->writes);
+	jo_u64(o, "bytes_read", s->bytes_read);
+	jo_u64(o, "bytes_written", s->bytes_written);
+	jo_u64(o, "checksum_errors", s->checksum_errors);
+	jo_u64(o, "repaired_blocks", s->repaired_blocks);
+	jo_u64(o, "unrepaired_blocks", s->unrepaired_blocks);
+	jo_u64(o, "reconciled_regions", s->reconciled_regions);
+	jo_u64(o, "torn_regions", s->torn_regions);
+	jo_u64(o, "resync_bytes", s->resync_bytes);
+	jo_u64(o, "scrub_rate", s->scrub_rate);
+	jo_u64(o, "scrub_passes", s->scrub_passes);
+	jo_u64(o, "scrubbed_bytes", s->scrubbed_bytes);
+	jo_u64(o, "master_term", s->master_term);
+	jo_add(o, "disks", disks_json(s->disks, s->n_disks));
+	jo_print(o);
 }
 
 static void print_text(const struct cs_target *t, const Shoal__CsStatusRep *s, uint64_t cap, uint64_t used,

@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include "admin.h"
+#include "json_out.h"
 #include "msg_types.h"
 #include "rpc.h"
 #include "status.h"
@@ -34,30 +35,20 @@ static void disk_totals(Shoal__DiskStatus **disks, size_t n, uint64_t *cap, uint
 	}
 }
 
-static void print_cs_json(const Shoal__CsInfo *s)
+static struct json_object *cs_json(const Shoal__CsInfo *s)
 {
-	printf("{\"id\": %" PRIu64 ", \"addr\": ", s->cs_id);
-	json_str(stdout, s->addr);
-	printf(", \"host\": ");
-	json_str(stdout, s->host);
-	printf(", \"rack\": ");
-	json_str(stdout, s->rack);
-	printf(", \"state\": ");
-	json_str(stdout, s->state);
-	printf(", \"last_heartbeat_ms\": %" PRIu64 ", \"maintenance_left_ms\": %" PRIu64
-	       ", \"chunks\": %" PRIu64 ", \"disks\": [", s->last_heartbeat_ms, s->maintenance_left_ms, s->chunks);
-	for (size_t d = 0; d < s->n_disks; d++) {
-		const Shoal__DiskStatus *k = s->disks[d];
+	struct json_object *o = jo_obj();
 
-		printf("%s{\"index\": %u, \"path\": ", d ? ", " : "", k->index);
-		json_str(stdout, k->path);
-		printf(", \"uuid\": ");
-		json_str(stdout, k->uuid);
-		printf(", \"capacity\": %" PRIu64 ", \"used\": %" PRIu64 ", \"failed\": %s"
-		       ", \"chunks\": %" PRIu64 "}", k->capacity, k->used, k->failed ? "true" : "false",
-		       k->chunks);
-	}
-	printf("]}");
+	jo_u64(o, "id", s->cs_id);
+	jo_str(o, "addr", s->addr);
+	jo_str(o, "host", s->host);
+	jo_str(o, "rack", s->rack);
+	jo_str(o, "state", s->state);
+	jo_u64(o, "last_heartbeat_ms", s->last_heartbeat_ms);
+	jo_u64(o, "maintenance_left_ms", s->maintenance_left_ms);
+	jo_u64(o, "chunks", s->chunks);
+	jo_add(o, "disks", disks_json(s->disks, s->n_disks));
+	return o;
 }
 
 static int cs_list(struct admin_ctx *ctx, int argc, char **argv)
@@ -74,12 +65,11 @@ static int cs_list(struct admin_ctx *ctx, int argc, char **argv)
 		return status ? admin_status_err(ctx, status, "chunkserver list") : AX_FAILED;
 	l = (Shoal__CsListRep *)rep;
 	if (ctx->json) {
-		printf("[");
-		for (size_t i = 0; i < l->n_servers; i++) {
-			printf(i ? ",\n " : "");
-			print_cs_json(l->servers[i]);
-		}
-		printf("]\n");
+		struct json_object *a = jo_arr();
+
+		for (size_t i = 0; i < l->n_servers; i++)
+			jo_add(a, NULL, cs_json(l->servers[i]));
+		jo_print(a);
 		goto out;
 	}
 	printf("%4s %-21s %-12s %-8s %-10s %5s %8s %8s %8s %9s\n", "ID", "ADDRESS", "HOST", "RACK",
@@ -164,9 +154,13 @@ static int cs_by_id(struct admin_ctx *ctx, int argc, char **argv, uint16_t type,
 					 "copy of some chunks: drain it first, or add --force", req.cs_id);
 		return status ? admin_status_err(ctx, status, what) : AX_FAILED;
 	}
-	if (ctx->json)
-		printf("{\"id\": %" PRIu64 ", \"state\": \"%s\"}\n", req.cs_id, remove ? "removed" : "draining");
-	else
+	if (ctx->json) {
+		struct json_object *o = jo_obj();
+
+		jo_u64(o, "id", req.cs_id);
+		jo_str(o, "state", remove ? "removed" : "draining");
+		jo_print(o);
+	} else
 		printf("chunkserver %" PRIu64 " %s\n", req.cs_id,
 		       remove ? "removed" : "draining: its chunks are being copied elsewhere");
 	return AX_OK;
@@ -210,9 +204,13 @@ static int cs_maintenance(struct admin_ctx *ctx, int argc, char **argv)
 					 req.cs_id);
 		return status ? admin_status_err(ctx, status, what) : AX_FAILED;
 	}
-	if (ctx->json)
-		printf("{\"id\": %" PRIu64 ", \"maintenance_ms\": %" PRIu64 "}\n", req.cs_id, req.maintenance_ms);
-	else if (off)
+	if (ctx->json) {
+		struct json_object *o = jo_obj();
+
+		jo_u64(o, "id", req.cs_id);
+		jo_u64(o, "maintenance_ms", req.maintenance_ms);
+		jo_print(o);
+	} else if (off)
 		printf("chunkserver %" PRIu64 ": maintenance ended (a server still down is copied around from now)\n",
 		       req.cs_id);
 	else
@@ -266,17 +264,25 @@ static int cluster_status(struct admin_ctx *ctx, int argc, char **argv)
 		return status ? admin_status_err(ctx, status, "cluster status") : AX_FAILED;
 	s = (Shoal__ClusterStatusRep *)rep;
 	if (ctx->json) {
-		printf("{\"health\": \"%s\", \"servers_up\": %u, \"servers_down\": %u, \"servers_unheard\": %u"
-		       ", \"volumes\": %" PRIu64 ", \"chunks\": %" PRIu64 ", \"under_replicated\": %" PRIu64
-		       ", \"unavailable\": %" PRIu64 ", \"capacity\": %" PRIu64
-		       ", \"used\": %" PRIu64 ", \"replications_running\": %" PRIu64
-		       ", \"replicated_bytes\": %" PRIu64 ", \"servers_maintenance\": %u, \"held\": %" PRIu64
-		       ", \"leader\": ",
-		       health(s), s->servers_up, s->servers_down, s->servers_unheard, s->volumes, s->chunks,
-		       s->under_replicated, s->unavailable, s->capacity, s->used, s->replications_running,
-		       s->replicated_bytes, s->servers_maintenance, s->held);
-		json_str(stdout, s->leader_addr);
-		printf(", \"term\": %" PRIu64 "}\n", s->term);
+		struct json_object *o = jo_obj();
+
+		jo_str(o, "health", health(s));
+		jo_u64(o, "servers_up", s->servers_up);
+		jo_u64(o, "servers_down", s->servers_down);
+		jo_u64(o, "servers_unheard", s->servers_unheard);
+		jo_u64(o, "volumes", s->volumes);
+		jo_u64(o, "chunks", s->chunks);
+		jo_u64(o, "under_replicated", s->under_replicated);
+		jo_u64(o, "unavailable", s->unavailable);
+		jo_u64(o, "capacity", s->capacity);
+		jo_u64(o, "used", s->used);
+		jo_u64(o, "replications_running", s->replications_running);
+		jo_u64(o, "replicated_bytes", s->replicated_bytes);
+		jo_u64(o, "servers_maintenance", s->servers_maintenance);
+		jo_u64(o, "held", s->held);
+		jo_str(o, "leader", s->leader_addr);
+		jo_u64(o, "term", s->term);
+		jo_print(o);
 		goto out;
 	}
 	fmt_size(cap, sizeof(cap), s->capacity);
@@ -330,19 +336,23 @@ static int master_status(struct admin_ctx *ctx, int argc, char **argv)
 		return status ? admin_status_err(ctx, status, "master status") : AX_FAILED;
 	s = (Shoal__MasterStatusRep *)rep;
 	if (ctx->json) {
-		printf("{\"term\": %" PRIu64 ", \"commit_index\": %" PRIu64 ", \"applied_index\": %" PRIu64
-		       ", \"last_snapshot_index\": %" PRIu64 ", \"nodes\": [",
-		       s->term, s->commit_index, s->applied_index, s->last_snapshot_index);
+		struct json_object *o = jo_obj(), *nodes = jo_arr();
+
+		jo_u64(o, "term", s->term);
+		jo_u64(o, "commit_index", s->commit_index);
+		jo_u64(o, "applied_index", s->applied_index);
+		jo_u64(o, "last_snapshot_index", s->last_snapshot_index);
 		for (size_t i = 0; i < s->n_nodes; i++) {
-			printf("%s{\"id\": %" PRIu64 ", \"addr\": ", i ? ", " : "", s->nodes[i]->id);
-			json_str(stdout, s->nodes[i]->addr);
-			printf(", \"raft_addr\": ");
-			json_str(stdout, s->nodes[i]->raft_addr);
-			printf(", \"role\": ");
-			json_str(stdout, s->nodes[i]->role);
-			printf("}");
+			struct json_object *n = jo_obj();
+
+			jo_u64(n, "id", s->nodes[i]->id);
+			jo_str(n, "addr", s->nodes[i]->addr);
+			jo_str(n, "raft_addr", s->nodes[i]->raft_addr);
+			jo_str(n, "role", s->nodes[i]->role);
+			jo_add(nodes, NULL, n);
 		}
-		printf("]}\n");
+		jo_add(o, "nodes", nodes);
+		jo_print(o);
 		goto out;
 	}
 	printf("term %" PRIu64 ", commit index %" PRIu64 ", applied index %" PRIu64

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "admin.h"
+#include "json_out.h"
 #include "lun.h"
 #include "msg_types.h"
 #include "rpc.h"
@@ -357,13 +358,14 @@ static int lun_export(struct admin_ctx *ctx, int argc, char **argv)
 	if (rc)
 		goto out;
 	if (ctx->json) {
-		printf("{\"volume\": ");
-		json_str(stdout, volume);
-		printf(", \"target\": ");
-		json_str(stdout, iqn);
-		printf(", \"tid\": %u, \"lun\": %u, \"conf\": ", t.tid, (unsigned)want_lun);
-		json_str(stdout, path);
-		printf("}\n");
+		struct json_object *o = jo_obj();
+
+		jo_str(o, "volume", volume);
+		jo_str(o, "target", iqn);
+		jo_u64(o, "tid", t.tid);
+		jo_u64(o, "lun", want_lun);
+		jo_str(o, "conf", path);
+		jo_print(o);
 	} else {
 		printf("exported volume '%s' as lun %u of target %s (tid %u); saved in %s\n", volume,
 		       (unsigned)want_lun, iqn, t.tid, path);
@@ -532,9 +534,13 @@ static int lun_unexport(struct admin_ctx *ctx, int argc, char **argv)
 		rc = admin_err(AX_NOTFOUND, "volume '%s' is not exported", volume);
 done:
 	if (!rc) {
-		if (ctx->json)
-			printf("{\"removed_luns\": %d, \"removed_targets\": %d}\n", hits, dropped);
-		else
+		if (ctx->json) {
+			struct json_object *o = jo_obj();
+
+			jo_u64(o, "removed_luns", (uint64_t)hits);
+			jo_u64(o, "removed_targets", (uint64_t)dropped);
+			jo_print(o);
+		} else
 			printf("removed %d lun%s and %d target%s\n", hits, hits == 1 ? "" : "s", dropped,
 			       dropped == 1 ? "" : "s");
 	}
@@ -543,22 +549,26 @@ done:
 	return rc;
 }
 
-static void list_row(struct admin_ctx *ctx, bool *first, uint32_t tid, const char *iqn, uint32_t lun,
+/* One row of lun list: a line, or (rows, --json) an object of the array. */
+static void list_row(struct json_object *rows, uint32_t tid, const char *iqn, uint32_t lun,
 		     const char *volume, bool live, bool saved)
 {
 	const char *state = live && saved ? "exported" : live ? "not-saved" : "not-loaded";
+	struct json_object *o;
 
-	if (!ctx->json) {
+	if (!rows) {
 		printf("%5u %-40s %4u %-24s %s\n", tid, iqn, lun, volume, state);
 		return;
 	}
-	printf("%s{\"tid\": %u, \"target\": ", *first ? "" : ",\n ", tid);
-	json_str(stdout, iqn);
-	printf(", \"lun\": %u, \"volume\": ", lun);
-	json_str(stdout, volume);
-	printf(", \"live\": %s, \"saved\": %s, \"state\": \"%s\"}", live ? "true" : "false",
-	       saved ? "true" : "false", state);
-	*first = false;
+	o = jo_obj();
+	jo_u64(o, "tid", tid);
+	jo_str(o, "target", iqn);
+	jo_u64(o, "lun", lun);
+	jo_str(o, "volume", volume);
+	jo_bool(o, "live", live);
+	jo_bool(o, "saved", saved);
+	jo_str(o, "state", state);
+	jo_add(rows, NULL, o);
 }
 
 static bool saved_has(const struct lun_target *t, uint32_t lun, const char *volume)
@@ -604,9 +614,9 @@ static int lun_list(struct admin_ctx *ctx, int argc, char **argv)
 	struct lun_target *saved = NULL;
 	struct tgt_state st = { 0 };
 	struct tgtadm tg;
+	struct json_object *rows = NULL;
 	char err[600], **paths = NULL;
 	int rc, n_paths;
-	bool first = true;
 
 	rc = lun_load_all(ctx, argc, argv, "lun list", &tg, &st, &paths, &n_paths);
 	if (rc)
@@ -624,7 +634,7 @@ static int lun_list(struct admin_ctx *ctx, int argc, char **argv)
 	}
 
 	if (ctx->json)
-		printf("[");
+		rows = jo_arr();
 	else
 		printf("%5s %-40s %4s %-24s %s\n", "TID", "TARGET", "LUN", "VOLUME", "STATE");
 	for (int i = 0; i < st.n_targets; i++) {
@@ -636,7 +646,7 @@ static int lun_list(struct admin_ctx *ctx, int argc, char **argv)
 				s = &saved[j];
 		for (int j = 0; j < t->n_luns; j++)
 			if (lun_match(&t->luns[j], NULL, 0))
-				list_row(ctx, &first, t->tid, t->iqn, t->luns[j].lun, t->luns[j].path, true,
+				list_row(rows, t->tid, t->iqn, t->luns[j].lun, t->luns[j].path, true,
 					 saved_has(s, t->luns[j].lun, t->luns[j].path));
 	}
 	for (int j = 0; j < n_paths; j++) {
@@ -647,12 +657,12 @@ static int lun_list(struct admin_ctx *ctx, int argc, char **argv)
 
 			if (l && l->path && !strcmp(l->path, saved[j].luns[k].volume))
 				continue;
-			list_row(ctx, &first, saved[j].tid, saved[j].iqn, saved[j].luns[k].lun,
+			list_row(rows, saved[j].tid, saved[j].iqn, saved[j].luns[k].lun,
 				 saved[j].luns[k].volume, false, true);
 		}
 	}
-	if (ctx->json)
-		printf("]\n");
+	if (rows)
+		jo_print(rows);
 out:
 	for (int i = 0; saved && i < n_paths; i++)
 		lun_target_free(&saved[i]);
@@ -690,10 +700,14 @@ static int lun_restore(struct admin_ctx *ctx, int argc, char **argv)
 		}
 		lun_target_free(&t);
 	}
-	if (ctx->json)
-		printf("{\"targets\": %d, \"luns\": %d, \"failed\": %s}\n", targets, luns,
-		       failed ? "true" : "false");
-	else
+	if (ctx->json) {
+		struct json_object *o = jo_obj();
+
+		jo_u64(o, "targets", (uint64_t)targets);
+		jo_u64(o, "luns", (uint64_t)luns);
+		jo_bool(o, "failed", failed);
+		jo_print(o);
+	} else
 		printf("restored %d target%s with %d lun%s from %s\n", targets, targets == 1 ? "" : "s",
 		       luns, luns == 1 ? "" : "s", ctx->conf_dir);
 	free_paths(paths, n_paths);

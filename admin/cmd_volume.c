@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "admin.h"
+#include "json_out.h"
 #include "msg_types.h"
 #include "rpc.h"
 #include "status.h"
@@ -25,21 +26,24 @@
 /* Sizes are whole 512-byte sectors: the LUN's logical block. */
 #define SECTOR			512u
 
-static void print_volume_json(FILE *f, const Shoal__VolumeInfo *v)
+static struct json_object *volume_json(const Shoal__VolumeInfo *v)
 {
+	struct json_object *o = jo_obj();
 	char uuid[40];
 
 	fmt_uuid(uuid, sizeof(uuid), v->uuid.data, v->uuid.len);
-	fprintf(f, "{\"id\": %" PRIu64 ", \"name\": ", v->id);
-	json_str(f, v->name);
-	fprintf(f, ", \"uuid\": ");
-	json_str(f, uuid);
-	fprintf(f, ", \"size\": %" PRIu64 ", \"chunk_size\": %" PRIu64 ", \"replicas\": %u"
-		", \"min_replicas\": %u, \"thin\": %s, \"write_back\": %s, \"allocated_chunks\": %" PRIu64
-		", \"ctime\": %" PRIu64 "}",
-		v->size, v->chunk_shift < 64 ? (uint64_t)1 << v->chunk_shift : 0, v->replicas,
-		v->min_replicas, v->flags & VOL_F_THIN ? "true" : "false",
-		v->flags & VOL_F_WRITE_BACK ? "true" : "false", v->allocated_chunks, v->ctime);
+	jo_u64(o, "id", v->id);
+	jo_str(o, "name", v->name);
+	jo_str(o, "uuid", uuid);
+	jo_u64(o, "size", v->size);
+	jo_u64(o, "chunk_size", v->chunk_shift < 64 ? (uint64_t)1 << v->chunk_shift : 0);
+	jo_u64(o, "replicas", v->replicas);
+	jo_u64(o, "min_replicas", v->min_replicas);
+	jo_bool(o, "thin", v->flags & VOL_F_THIN);
+	jo_bool(o, "write_back", v->flags & VOL_F_WRITE_BACK);
+	jo_u64(o, "allocated_chunks", v->allocated_chunks);
+	jo_u64(o, "ctime", v->ctime);
+	return o;
 }
 
 static const char *flags_str(uint32_t flags)
@@ -80,8 +84,7 @@ static int print_volume(struct admin_ctx *ctx, const Shoal__VolumeInfo *v)
 	if (!v)
 		return admin_err(AX_FAILED, "the master's reply carried no volume");
 	if (ctx->json) {
-		print_volume_json(stdout, v);
-		putchar('\n');
+		jo_print(volume_json(v));
 	} else {
 		print_volume_text(v);
 	}
@@ -206,12 +209,11 @@ static int volume_list(struct admin_ctx *ctx, int argc, char **argv)
 		return status ? admin_status_err(ctx, status, "volume list") : AX_FAILED;
 	l = (Shoal__VolumeListRep *)rep;
 	if (ctx->json) {
-		printf("[");
-		for (size_t i = 0; i < l->n_volumes; i++) {
-			printf(i ? ",\n " : "");
-			print_volume_json(stdout, l->volumes[i]);
-		}
-		printf("]\n");
+		struct json_object *a = jo_arr();
+
+		for (size_t i = 0; i < l->n_volumes; i++)
+			jo_add(a, NULL, volume_json(l->volumes[i]));
+		jo_print(a);
 	} else {
 		printf("%-24s %8s %8s %6s %9s  %-16s %s\n", "NAME", "SIZE", "CHUNK", "COPIES",
 		       "ALLOCATED", "PROVISIONING", "UUID");
@@ -263,9 +265,10 @@ static int volume_by_name(struct admin_ctx *ctx, int argc, char **argv, uint16_t
 	if (type == SL_MSG_M_VOLUME_INFO) {
 		rc = print_volume(ctx, ((Shoal__VolumeRep *)rep)->volume);
 	} else if (ctx->json) {
-		printf("{\"deleted\": ");
-		json_str(stdout, req.name);
-		printf("}\n");
+		struct json_object *o = jo_obj();
+
+		jo_str(o, "deleted", req.name);
+		jo_print(o);
 	} else {
 		printf("deleted volume '%s'\n", req.name);
 	}

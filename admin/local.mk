@@ -4,6 +4,7 @@ admin_shoal_admin_SOURCES = \
 	admin/admin.h \
 	admin/main.c \
 	admin/util.c \
+	admin/json_out.c admin/json_out.h \
 	admin/cmd_volume.c \
 	admin/cmd_cluster.c \
 	admin/cmd_chunkserver_status.c \
@@ -13,8 +14,8 @@ admin_shoal_admin_SOURCES = \
 	admin/lun_conf.c admin/lun_conf.h \
 	admin/tgtadm.c admin/tgtadm.h
 admin_shoal_admin_CPPFLAGS = $(AM_CPPFLAGS) -DSHOAL_VERSION=\"$(PACKAGE_VERSION)\"
-admin_shoal_admin_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS)
-admin_shoal_admin_LDADD = lib/libshoal.la
+admin_shoal_admin_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBCONFIG_CFLAGS) $(JSONC_CFLAGS)
+admin_shoal_admin_LDADD = lib/libshoal.la $(JSONC_LIBS)
 
 # The local cluster launcher (scripts/shoal-cluster) and the example config.
 dist_noinst_SCRIPTS += scripts/shoal-cluster

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "admin.h"
+#include "json_out.h"
 #include "evloop.h"
 #include "master_client.h"
 #include "rpc.h"
@@ -139,20 +140,23 @@ void fmt_uuid(char *buf, size_t len, const uint8_t *b, size_t n)
 	}
 }
 
-void json_str(FILE *f, const char *s)
+struct json_object *disks_json(Shoal__DiskStatus *const *disks, size_t n)
 {
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = *s;
+	struct json_object *a = jo_arr();
 
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
+	for (size_t d = 0; d < n; d++) {
+		struct json_object *o = jo_obj();
+
+		jo_u64(o, "index", disks[d]->index);
+		jo_str(o, "path", disks[d]->path);
+		jo_str(o, "uuid", disks[d]->uuid);
+		jo_u64(o, "capacity", disks[d]->capacity);
+		jo_u64(o, "used", disks[d]->used);
+		jo_bool(o, "failed", disks[d]->failed);
+		jo_u64(o, "chunks", disks[d]->chunks);
+		jo_add(a, NULL, o);
 	}
-	fputc('"', f);
+	return a;
 }
 
 static int connect_masters(struct admin_ctx *ctx)

@@ -108,7 +108,8 @@ expect_err 4 "volume 'w510' is not exported" "${A[@]}" lun unexport w510
 expect 0 "${A[@]}" lun unexport v510
 [ -e "$f" ] && fail "fragment left after the last unexport"
 expect 0 "${A[@]}" --json lun list
-[ "$(cat "$SCRATCH/out")" = "[]" ] || fail "lun list not empty: $(cat "$SCRATCH/out")"
+python3 -c 'import json,sys; assert json.load(sys.stdin) == []' <"$SCRATCH/out" ||
+	fail "lun list not empty: $(cat "$SCRATCH/out")"
 tgtadm -C "$SHOAL_GW1_CONTROL_PORT" --op show --mode target | grep -q "$T" && fail "target left in tgtd"
 expect_err 4 "target $T not found" "${A[@]}" lun unexport --target "$T"
 
