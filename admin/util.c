@@ -94,17 +94,8 @@ bad:
  */
 bool admin_valid_name(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n == 0 || n > 63 || name[0] == '-' || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = name[i];
-
-		if (!isalnum(c) && c != '-' && c != '_' && c != '.')
-			return false;
-	}
-	return true;
+	/* a label's characters (lib/config.h), not empty, not starting like an option or a path */
+	return name[0] && name[0] != '-' && name[0] != '.' && sl_label_valid(name);
 }
 
 /* Exact when it divides evenly, else one decimal: sizes are powers of 1024. */
