@@ -8,6 +8,7 @@ master_libmcore_la_SOURCES = \
 	master/volume.c master/volume.h \
 	master/cs_registry.c master/cs_registry.h \
 	master/placement.c master/placement.h \
+	master/repl_plan.c master/repl_plan.h \
 	master/lease.c master/lease.h \
 	master/gw_session.c master/gw_session.h \
 	master/maintenance.c master/maintenance.h \

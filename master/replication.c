@@ -8,6 +8,7 @@
 #include "log.h"
 #include "status.h"
 #include "placement.h"
+#include "repl_plan.h"
 #include "m_service.h"
 #include "maintenance.h"
 #include "replication.h"
@@ -454,19 +455,6 @@ static void advance_jobs(struct master *m, uint64_t now, uint32_t pending)
 
 /* ---- tick: start jobs ---- */
 
-struct need {
-	uint32_t key;		/* good replicas * 2 + idle */
-	uint32_t slot;		/* chunk map slot */
-};
-
-static int need_cmp(const void *a, const void *b)
-{
-	const struct need *x = a, *y = b;
-	if (x->key != y->key)
-		return x->key < y->key ? -1 : 1;
-	return x->slot < y->slot ? -1 : x->slot > y->slot;
-}
-
 /* A target for c outside its set; 0 when none may take it now (placement.h decides which). */
 static uint32_t pick_target(struct master *m, const struct chunk *c, uint64_t size)
 {
@@ -538,7 +526,7 @@ static void start_jobs(struct master *m, uint64_t now, uint32_t pending)
 	struct repl *r = m->repl;
 	struct chunk *c;
 	uint32_t idx, nneed = 0, cap = 0;
-	struct need *need = NULL;
+	struct repl_need *need = NULL;
 	uint64_t under = 0, held = 0;
 
 	/* refill the rate bucket: at most one second's worth (or one chunk) may pile up */
@@ -564,7 +552,7 @@ static void start_jobs(struct master *m, uint64_t now, uint32_t pending)
 			continue;
 		if (nneed == cap) {
 			uint32_t ncap = cap ? cap * 2 : 256;
-			struct need *nn = realloc(need, ncap * sizeof(*nn));
+			struct repl_need *nn = realloc(need, ncap * sizeof(*nn));
 			if (!nn)
 				break;
 			need = nn;
@@ -572,12 +560,11 @@ static void start_jobs(struct master *m, uint64_t now, uint32_t pending)
 		}
 		bool active = c->lease_expiry &&
 			      c->lease_expiry + REPL_ACTIVE_LEASES * (uint64_t)m->lease_ms > now;
-		need[nneed++] = (struct need){ (uint32_t)good * 2 + !active, idx };
+		need[nneed++] = (struct repl_need){ repl_need_key(good, active), idx };
 	}
 	r->under_replicated = under;
 	r->held = held;
-	if (nneed)
-		qsort(need, nneed, sizeof(*need), need_cmp);
+	repl_order(need, nneed);
 	uint32_t tries = (r->cap - r->njobs) * REPL_TRIES_PER_SLOT;
 	for (uint32_t i = 0; i < nneed && i < tries && r->njobs < r->cap; i++) {
 		c = chunk_map_slot(&m->fsm->chunks, need[i].slot);

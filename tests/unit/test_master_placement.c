@@ -7,6 +7,7 @@
 #include <CUnit/Basic.h>
 #include "cs_registry.h"
 #include "placement.h"
+#include "repl_plan.h"
 #include "cunit_main.h"
 
 static int distinct(const uint32_t *ids, int n)
@@ -140,6 +141,26 @@ static void test_target_against_members(void)
 	CU_ASSERT_EQUAL(placement_pick_more(members, 2, c, 4, 1, 1, 1ull << 50, &rng, &out), 0);
 }
 
+/* Re-replication order (repl_plan.h): fewest good members, then in use, then slot. */
+static void test_repl_order(void)
+{
+	struct repl_need n[5] = {
+		{ repl_need_key(2, true), 1 },
+		{ repl_need_key(1, false), 2 },
+		{ repl_need_key(1, true), 9 },
+		{ repl_need_key(0, false), 7 },
+		{ repl_need_key(1, true), 3 },
+	};
+	static const uint32_t want[5] = { 7, 3, 9, 2, 1 };
+
+	repl_order(n, 5);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(n[i].slot, want[i]);
+	/* a chunk with one good copy left goes before any with two, in use or not */
+	CU_ASSERT(repl_need_key(1, false) < repl_need_key(2, true));
+	repl_order(NULL, 0);
+}
+
 static void test_weighting(void)
 {
 	/* Free space 1:2:3:4 (units); single replica draws over 100,000 runs
@@ -202,6 +223,7 @@ int main(void)
 		{ "distinct racks", test_distinct_racks },
 		{ "free-space weighting", test_weighting },
 		{ "re-replication target against the members", test_target_against_members },
+		{ "re-replication order", test_repl_order },
 		{ "loopback registration", test_loopback_registration },
 		{ NULL, NULL },
 	};
