@@ -7,7 +7,8 @@ chunkserver_libcsstore_la_SOURCES = \
 	chunkserver/chunk_meta.h \
 	chunkserver/chunk_file.c chunkserver/cs_fs.h \
 	chunkserver/chunk_store.c chunkserver/chunk_store.h \
-	chunkserver/op_record.c chunkserver/op_record.h
+	chunkserver/op_record.c chunkserver/op_record.h \
+	chunkserver/prim_rule.c chunkserver/prim_rule.h
 chunkserver_libcsstore_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 chunkserver_libcsstore_la_LIBADD = $(AIO_LIBS)
 # Test builds (configure --enable-crash-sim): aio.c hands every request,

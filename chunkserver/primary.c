@@ -55,6 +55,7 @@
 #include "log.h"
 #include "msg_types.h"
 #include "op_record.h"
+#include "prim_rule.h"
 #include "primary_int.h"
 #include "status.h"
 
@@ -810,21 +811,18 @@ void pop_run(struct pop *op)
 	struct chunkserver *cs = op->cs;
 	struct cs_prim *p = op->p;
 
-	/*
-	 * A client that knows a newer version than our lease (the master moved
-	 * the set, e.g. after a lost disk elsewhere) makes us ask again; one
-	 * that knows an older one is stale.
-	 */
-	if (!prim_live(p) || (op->version > p->version && !op->asked)) {
+	switch (prim_admit(prim_live(p), p->version, op->version, op->asked)) {
+	case PRIM_ACQUIRE:
 		op->asked = op->version > p->version;
 		list_add_tail(&op->wait, &p->waiters);
 		if (p->state != P_ACQUIRING && p->state != P_SETTING)
 			prim_acquire(p);
 		return;
-	}
-	if (op->version != p->version) {
+	case PRIM_STALE:
 		cs->st.stale_refused++;
 		return pop_reply(op, SL_E_STALE_VERSION, NULL, 0);
+	case PRIM_SERVE:
+		break;
 	}
 	op->ch = cs_disks_find(&cs->disks, op->chunk_id);
 	if (!op->ch || op->ch->version != p->version)

@@ -2,10 +2,12 @@
  * COMPARE AND WRITE outcome records (chunkserver/op_record.h): R1, an
  * attempt of an operation that is running or done is answered with its
  * outcome and never runs again; an attempt refused before the compare
- * leaves no record; a secondary's applied write half answers OK.
+ * leaves no record; a secondary's applied write half answers OK.  And the
+ * primary's admission rule for client ops (chunkserver/prim_rule.h).
  */
 #include "cunit_main.h"
 #include "op_record.h"
+#include "prim_rule.h"
 #include "status.h"
 
 struct waiter {
@@ -126,6 +128,18 @@ static void test_free_wakes(void)
 	CU_ASSERT_EQUAL(b.status, SL_E_UNAVAIL);
 }
 
+/* prim_rule.h: serve only under a live lease at the op's version; a newer version asks once. */
+static void test_prim_admit(void)
+{
+	CU_ASSERT_EQUAL(prim_admit(true, 5, 5, false), PRIM_SERVE);
+	CU_ASSERT_EQUAL(prim_admit(false, 5, 5, false), PRIM_ACQUIRE);	/* no lease */
+	CU_ASSERT_EQUAL(prim_admit(true, 5, 4, false), PRIM_STALE);	/* the client is behind */
+	CU_ASSERT_EQUAL(prim_admit(true, 5, 6, false), PRIM_ACQUIRE);	/* we may be behind: ask */
+	CU_ASSERT_EQUAL(prim_admit(true, 5, 6, true), PRIM_STALE);	/* asked, still behind it */
+	CU_ASSERT_EQUAL(prim_admit(false, 5, 6, true), PRIM_ACQUIRE);	/* no lease: ask anyway */
+	CU_ASSERT_EQUAL(prim_admit(true, 6, 6, true), PRIM_SERVE);	/* the new lease caught up */
+}
+
 int main(void)
 {
 	static const struct sl_cunit_test tests[] = {
@@ -134,6 +148,7 @@ int main(void)
 		{ "refused before the compare: forgotten", test_refused_forgotten },
 		{ "a secondary's applied write half answers OK", test_secondary_applied },
 		{ "freeing wakes the waiters", test_free_wakes },
+		{ "primary admission of a client op (prim_rule.h)", test_prim_admit },
 		{ NULL, NULL },
 	};
 
