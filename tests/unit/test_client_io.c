@@ -32,6 +32,15 @@
 #define CHUNK_SHIFT	20
 #define NCHUNKS		(VOL_SIZE >> CHUNK_SHIFT)
 
+/* Runs io to its answer; says what it was when the status is not the one wanted. */
+#define EXPECT_IO(io, want, what)								\
+	do {											\
+		int rc_ = sl_volume_io_sync(V, (io));						\
+		if (rc_ != (want))								\
+			fprintf(stderr, "[%s: %s] ", (what), sl_status_str(rc_));		\
+		CU_ASSERT_EQUAL(rc_, (want));							\
+	} while (0)
+
 struct fake {
 	struct sl_loop *loop;
 	pthread_t thread;
@@ -684,7 +693,6 @@ static void test_caw_resolved_after_fence(void)
 	uint64_t off = (3 << 20) + 8192;
 	uint8_t buf[1024], r[512];
 	struct sl_io io = { .op = SL_IO_CAW, .offset = off, .length = 512, .buf = buf, .deadline_ms = 500 };
-	int rc;
 
 	memset(buf, 0xa1, 512);
 	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 512, buf), SL_OK);
@@ -699,10 +707,7 @@ static void test_caw_resolved_after_fence(void)
 	memset(buf + 512, 0xc3, 512);
 	st(&F.drop_next_write, 1);
 	int q0 = ld(&F.questions);
-	rc = sl_volume_io_sync(V, &io);
-	if (rc != SL_E_TIMEDOUT)
-		fprintf(stderr, "[COMPARE AND WRITE that never arrived: %s] ", sl_status_str(rc));
-	CU_ASSERT_EQUAL(rc, SL_E_TIMEDOUT);
+	EXPECT_IO(&io, SL_E_TIMEDOUT, "COMPARE AND WRITE that never arrived");
 	CU_ASSERT_EQUAL(ld(&F.drop_next_write), 0);
 	CU_ASSERT(ld(&F.questions) > q0);
 	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
@@ -729,7 +734,6 @@ static void test_caw_own_write_after_lost_record(void)
 	uint64_t off = (3 << 20) + 16384;
 	uint8_t buf[1024], r[512];
 	struct sl_io io = { .op = SL_IO_CAW, .offset = off, .length = 512, .buf = buf, .deadline_ms = 500 };
-	int rc;
 
 	memset(buf, 0xd4, 512);
 	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 512, buf), SL_OK);
@@ -749,10 +753,7 @@ static void test_caw_own_write_after_lost_record(void)
 	st(&F.forget_next_caw, 1);
 	st(&F.lose_next_reply, 1);
 	st(&F.fail_next_read, 1);
-	rc = sl_volume_io_sync(V, &io);
-	if (rc != SL_OK)
-		fprintf(stderr, "[R3 read-back refused once: %s] ", sl_status_str(rc));
-	CU_ASSERT_EQUAL(rc, SL_OK);
+	EXPECT_IO(&io, SL_OK, "R3 read-back refused once");
 	CU_ASSERT_EQUAL(ld(&F.fail_next_read), 0);
 	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 512, r), SL_OK);
 	CU_ASSERT_EQUAL(r[100], 0xf7);
@@ -783,10 +784,7 @@ static void test_caw_in_doubt(void)
 	st(&F.lose_next_reply, 1);
 	st(&F.blackhole_after_lost, 1);
 	F.question_session = 0;
-	rc = sl_volume_io_sync(V, &io);
-	if (rc != SL_E_INDOUBT)
-		fprintf(stderr, "[COMPARE AND WRITE that ran, unresolved: %s] ", sl_status_str(rc));
-	CU_ASSERT_EQUAL(rc, SL_E_INDOUBT);
+	EXPECT_IO(&io, SL_E_INDOUBT, "COMPARE AND WRITE that ran, unresolved");
 	/*
 	 * The question went unanswered too, yet writes nothing: its session is
 	 * not retired, and the answer waits for no fence of it (one that did
@@ -825,7 +823,7 @@ static void test_caw_torn_own_write(void)
 	uint64_t off = (3 << 20) + 32768;
 	uint8_t buf[2048], r[1024];
 	struct sl_io io = { .op = SL_IO_CAW, .offset = off, .length = 1024, .buf = buf, .deadline_ms = 500 };
-	int rc, q0;
+	int q0;
 
 	memset(buf, 0x4b, 1024);
 	CU_ASSERT_EQUAL_FATAL(do_io(SL_IO_WRITE, off, 1024, buf), SL_OK);
@@ -833,10 +831,7 @@ static void test_caw_torn_own_write(void)
 	st(&F.tear_next_caw, 1);
 	st(&F.forget_next_caw, 1);
 	st(&F.lose_next_reply, 1);
-	rc = sl_volume_io_sync(V, &io);
-	if (rc != SL_E_INDOUBT)
-		fprintf(stderr, "[torn COMPARE AND WRITE asked again: %s] ", sl_status_str(rc));
-	CU_ASSERT_EQUAL(rc, SL_E_INDOUBT);
+	EXPECT_IO(&io, SL_E_INDOUBT, "torn COMPARE AND WRITE asked again");
 	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 1024, r), SL_OK);
 	CU_ASSERT_EQUAL(r[0], 0x5c);
 	CU_ASSERT_EQUAL(r[600], 0x4b);
@@ -862,11 +857,7 @@ static void test_caw_torn_own_write(void)
 	st(&F.tear_next_caw, 1);
 	st(&F.forget_next_caw, 1);
 	st(&F.lose_next_reply, 1);
-	rc = sl_volume_io_sync(V, &io);
-	if (rc != SL_E_INDOUBT)
-		fprintf(stderr, "[torn COMPARE AND WRITE, second attempt recorded MISCOMPARE: %s] ",
-			sl_status_str(rc));
-	CU_ASSERT_EQUAL(rc, SL_E_INDOUBT);
+	EXPECT_IO(&io, SL_E_INDOUBT, "torn COMPARE AND WRITE, second attempt recorded MISCOMPARE");
 	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 1024, r), SL_OK);
 	CU_ASSERT_EQUAL(r[0], 0x7e);
 	CU_ASSERT_EQUAL(r[600], 0x6d);
@@ -885,12 +876,8 @@ static void test_caw_torn_own_write(void)
 	st(&F.forget_next_caw, 1);
 	st(&F.lose_next_reply, 100);	/* every attempt's reply: the op ends in error, R3 asks */
 	q0 = ld(&F.questions);
-	rc = sl_volume_io_sync(V, &io);
+	EXPECT_IO(&io, SL_OK, "COMPARE AND WRITE, recorded MISCOMPARE against its own write");
 	st(&F.lose_next_reply, 0);
-	if (rc != SL_OK)
-		fprintf(stderr, "[COMPARE AND WRITE, recorded MISCOMPARE against its own write: %s] ",
-			sl_status_str(rc));
-	CU_ASSERT_EQUAL(rc, SL_OK);
 	CU_ASSERT(ld(&F.questions) > q0);
 	CU_ASSERT_EQUAL(do_io(SL_IO_READ, off, 1024, r), SL_OK);
 	CU_ASSERT_EQUAL(r[1000], 0x90);
