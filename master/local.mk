@@ -12,7 +12,7 @@ master_libmcore_la_SOURCES = \
 	master/lease.c master/lease.h \
 	master/gw_session.c master/gw_session.h \
 	master/maintenance.c master/maintenance.h \
-	master/fsm.c master/fsm.h
+	master/fsm.c master/fsm.h master/fsm_int.h master/fsm_snapshot.c
 master_libmcore_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/master
 
 sbin_PROGRAMS += master/shoal-master
