@@ -21,6 +21,7 @@ master_shoal_master_SOURCES = \
 	master/raft_glue.c master/raft_glue.h \
 	master/m_op.c master/m_op.h \
 	master/m_service.c master/m_service.h \
+	master/m_volume.c master/m_status.c \
 	master/m_chunk.c master/m_cs.c \
 	master/m_session.c \
 	master/replication.c master/replication.h \

@@ -1,7 +1,8 @@
 /*
  * The handlers m_service.c dispatches to: m_cs.c (chunkservers' register,
- * chunk report, heartbeat), m_chunk.c (lookup, leases, replica failures)
- * and m_session.c (gateway sessions).  What they share is in m_op.h.
+ * chunk report, heartbeat), m_chunk.c (lookup, leases, replica failures),
+ * m_volume.c (volumes), m_status.c (listings and status) and m_session.c
+ * (gateway sessions).  What they share is in m_op.h.
  */
 #ifndef SHOAL_MASTER_M_SERVICE_H
 #define SHOAL_MASTER_M_SERVICE_H
@@ -18,6 +19,20 @@ int h_lookup(struct master *m, struct m_op *op);
 bool chunk_below_min(struct master *m, const struct chunk *c);
 int h_lease(struct master *m, struct m_op *op);
 int h_replica_failed(struct master *m, struct m_op *op);
+
+/* m_volume.c */
+int h_vol_create(struct master *m, struct m_op *op);
+int h_vol_resize(struct master *m, struct m_op *op);
+int h_vol_delete(struct master *m, struct m_op *op);
+int h_vol_reset(struct master *m, struct m_op *op);
+int h_vol_info(struct master *m, struct m_op *op);
+int h_vol_list(struct master *m, struct m_op *op);
+
+/* m_status.c */
+int h_cs_list(struct master *m, struct m_op *op);
+int h_cluster_status(struct master *m, struct m_op *op);
+int h_master_status(struct master *m, struct m_op *op);
+int h_dump(struct master *m, struct m_op *op);
 
 /* m_session.c */
 int h_gw_session(struct master *m, struct m_op *op);
