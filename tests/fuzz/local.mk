@@ -16,7 +16,7 @@ FUZZ_SECONDS = 30
 FUZZ_FRAME_SECONDS = 10
 FUZZ_LIB_SRCS = $(top_srcdir)/lib/log.c $(top_srcdir)/lib/status.c \
 	$(top_srcdir)/lib/crc32c.c $(top_srcdir)/lib/frame.c $(top_srcdir)/lib/msg_types.c \
-	$(top_srcdir)/lib/evloop.c $(top_srcdir)/lib/rpc.c $(top_srcdir)/lib/rpc_util.c \
+	$(top_srcdir)/lib/evloop.c $(top_srcdir)/lib/rpc.c $(top_srcdir)/lib/rpc_util.c $(top_srcdir)/lib/addr.c \
 	lib/shoal.pb-c.c
 # fuzz_cs: the chunkserver daemon's sources but main.c, and all of libshoal,
 # taken from their automake lists (so a new source file comes along); the
