@@ -30,15 +30,9 @@ BOUND_MS=$((DEADLINE_MS + 5000 + 2 * 3000 + 2000))	# D + U + 2L, + 2 s
 . "$(dirname "$0")/7fail-lib.sh"
 LW=$BUILD/tests/tools/iscsi_late_write
 [ -x "$LW" ] || fail "$LW not built"
-CG2=$(findmnt -t cgroup2 -no TARGET | head -n 1)
-[ -n "$CG2" ] || fail "needs a cgroup v2 hierarchy (none mounted)"
-CGDIR=$CG2/shoal765-$$
-CGREL=${CGDIR#/sys/fs/cgroup/}	# nft names it relative to /sys/fs/cgroup
-[ "$CGREL" != "$CGDIR" ] || fail "the cgroup v2 hierarchy is at $CG2, outside /sys/fs/cgroup (nft cannot name it)"
 
 two_gateway_volume v765 64M nft
-mkdir "$CGDIR" || fail "cannot create $CGDIR"
-CLEANUP_HOOKS+=("rmdir $CGDIR 2>/dev/null")
+gw_cgroup shoal765
 ports="$PORT_BASE $((PORT_BASE + 2)) $((PORT_BASE + 3)) $((PORT_BASE + 4))"	# the master, 3 chunkservers
 cat >"$SCRATCH/fault.sh" <<EOS
 #!/bin/bash

@@ -245,6 +245,21 @@ nft_heal() { nft flush chain inet "$NFT_TABLE" out || fail "cannot flush $NFT_TA
 
 gw_pid() { cat "$DIR/run/gateway-$1.pid" 2>/dev/null; }
 
+# gw_cgroup NAME: a cgroup v2 directory of this scenario ($CGDIR, removed at
+# exit), and its name as nft's "socket cgroupv2 level 1" match wants it
+# ($CGREL).  A gateway moved into it can be cut by its own sockets: on
+# 127.0.0.1 no port rule tells two gateways' new connections apart.
+gw_cgroup() {
+	local cg2
+	cg2=$(findmnt -t cgroup2 -no TARGET | head -n 1)
+	[ -n "$cg2" ] || fail "needs a cgroup v2 hierarchy (none mounted)"
+	CGDIR=$cg2/$1-$$
+	CGREL=${CGDIR#/sys/fs/cgroup/}
+	[ "$CGREL" != "$CGDIR" ] || fail "the cgroup v2 hierarchy is at $cg2, outside /sys/fs/cgroup (nft cannot name it)"
+	mkdir "$CGDIR" || fail "cannot create $CGDIR"
+	CLEANUP_HOOKS+=("rmdir $CGDIR 2>/dev/null")
+}
+
 # two_gateway_volume NAME SIZE [nft]: three chunkservers, two gateways, a
 # 3-replica volume of 1 MiB chunks exported by both as target t LUN 1
 # ($(url 1 t 1), $(url 2 t 1)); G1 is gateway 1's tgtd.  nft: nft_init too.
