@@ -21,16 +21,10 @@ two_gateway_volume v760 64M nft
 # (A rule dropping every new connection to the chunkservers' ports also
 # cut gateway 2 off once one of its connections was reset meanwhile -- one
 # fresh-clone run: 'write B through path 2 failed for 60 s'.)
-gw_cgroup shoal760
 cs_ports="$((PORT_BASE + 2)) $((PORT_BASE + 3)) $((PORT_BASE + 4))"
-# The tool runs these at the right moments (after login, before write A; after B).
-cat >"$SCRATCH/fault.sh" <<EOS
-#!/bin/bash
-. "$SRC/tests/cluster/nft-flows.sh"
-echo $G1 >"$CGDIR/cgroup.procs" &&
-	nft add rule inet $NFT_TABLE out socket cgroupv2 level 1 '"$CGREL"' tcp dport "{ ${cs_ports// /, } }" drop &&
-	nft_drop_flows $NFT_TABLE $G1 out $cs_ports
-EOS
+# The tool runs it at the right moment (after login, before write A).
+# shellcheck disable=SC2086
+gw_cut_script shoal760 out $cs_ports
 heal="nft flush chain inet $NFT_TABLE out"
 fault="bash $SCRATCH/fault.sh"
 log "gateway 1 (tgtd pid $G1): dropping its packets to the chunkservers ($cs_ports) before write A"

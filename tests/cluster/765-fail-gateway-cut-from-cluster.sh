@@ -32,15 +32,9 @@ LW=$BUILD/tests/tools/iscsi_late_write
 [ -x "$LW" ] || fail "$LW not built"
 
 two_gateway_volume v765 64M nft
-gw_cgroup shoal765
 ports="$PORT_BASE $((PORT_BASE + 2)) $((PORT_BASE + 3)) $((PORT_BASE + 4))"	# the master, 3 chunkservers
-cat >"$SCRATCH/fault.sh" <<EOS
-#!/bin/bash
-. "$SRC/tests/cluster/nft-flows.sh"
-echo $G1 >"$CGDIR/cgroup.procs" &&
-	nft add rule inet $NFT_TABLE out socket cgroupv2 level 1 '"$CGREL"' tcp dport "{ ${ports// /, } }" drop &&
-	nft_drop_flows $NFT_TABLE $G1 both $ports
-EOS
+# shellcheck disable=SC2086
+gw_cut_script shoal765 both $ports
 log "gateway 1 (tgtd pid $G1): cut from the master and the chunkservers ($ports), not from its initiator, before write A"
 out=$("$LW" "$(url 1 t 1)" "$(url 2 t 1)" --abandon-ms 40000 --watch-ms 20000 --second-ms 2000 \
 	--fault "bash $SCRATCH/fault.sh" --heal "nft flush chain inet $NFT_TABLE out" 2>&1)

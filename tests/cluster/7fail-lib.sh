@@ -260,6 +260,23 @@ gw_cgroup() {
 	CLEANUP_HOOKS+=("rmdir $CGDIR 2>/dev/null")
 }
 
+# gw_cut_script NAME DIR PORT...: writes $SCRATCH/fault.sh, which cuts
+# gateway 1 ($G1) from PORT...: its new sockets by its cgroup (gw_cgroup
+# NAME), its established flows by port pair (DIR: out, or both).
+gw_cut_script() {
+	local name=$1 dir=$2 ports
+	shift 2
+	ports="$*"
+	gw_cgroup "$name"
+	cat >"$SCRATCH/fault.sh" <<EOS
+#!/bin/bash
+. "$SRC/tests/cluster/nft-flows.sh"
+echo $G1 >"$CGDIR/cgroup.procs" &&
+	nft add rule inet $NFT_TABLE out socket cgroupv2 level 1 '"$CGREL"' tcp dport "{ ${ports// /, } }" drop &&
+	nft_drop_flows $NFT_TABLE $G1 $dir $ports
+EOS
+}
+
 # two_gateway_volume NAME SIZE [nft]: three chunkservers, two gateways, a
 # 3-replica volume of 1 MiB chunks exported by both as target t LUN 1
 # ($(url 1 t 1), $(url 2 t 1)); G1 is gateway 1's tgtd.  nft: nft_init too.
